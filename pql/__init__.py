@@ -1,0 +1,19 @@
+"""Profile Query Language (spec/pql.md): parse, print, and convert to and from pql/json.
+
+Pure Python, no Django. ``parse(text)`` and ``from_json(obj)`` give a ``pql.ast.Node``;
+``to_text(node)`` and ``to_json(node)`` turn it back into canonical text or a pql/json dict.
+"""
+
+from __future__ import annotations
+
+from pql.errors import PQLError, PQLJSONError, PQLSyntaxError
+
+__all__ = [
+    "PQLError",
+    "PQLJSONError",
+    "PQLSyntaxError",
+]
+
+# --- syntax (parse, from_json, to_text, to_json) is added here by the parser commits ---
+
+# --- semantics (check, evaluate, explain) are added below by their own modules ---
