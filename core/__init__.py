@@ -1,0 +1,1 @@
+"""Shared web glue: roles and permissions, the audit log, navigation, htmx helpers, health."""
