@@ -63,7 +63,9 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "filters": filters,
         "query": query.urlencode(),
-        "actions": AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct(),
+        "actions": (
+            AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+        ),
         "object_types": (
             AuditEntry.objects.exclude(object_type="").order_by("object_type")
             .values_list("object_type", flat=True).distinct()

@@ -18,8 +18,13 @@ ICONS = {
     "exports": '<path d="M10 3v10M6 9l4 4 4-4M4 16h12"/>',
     "jobs": '<rect x="3" y="4" width="14" height="12" rx="2"/><path d="M6 8h8M6 12h5"/>',
     "schedules": '<circle cx="10" cy="10" r="7"/><path d="M10 6v4l3 2"/>',
-    "connections": '<path d="M8 12l4-4M7 9l-2 2a2.8 2.8 0 004 4l2-2M13 11l2-2a2.8 2.8 0 00-4-4L9 7"/>',
-    "data": '<ellipse cx="10" cy="5" rx="6" ry="2.5"/><path d="M4 5v10c0 1.4 2.7 2.5 6 2.5s6-1.1 6-2.5V5M4 10c0 1.4 2.7 2.5 6 2.5s6-1.1 6-2.5"/>',
+    "connections": (
+        '<path d="M8 12l4-4M7 9l-2 2a2.8 2.8 0 004 4l2-2M13 11l2-2a2.8 2.8 0 00-4-4L9 7"/>'
+    ),
+    "data": (
+        '<ellipse cx="10" cy="5" rx="6" ry="2.5"/>'
+        '<path d="M4 5v10c0 1.4 2.7 2.5 6 2.5s6-1.1 6-2.5V5M4 10c0 1.4 2.7 2.5 6 2.5s6-1.1 6-2.5"/>'
+    ),
     "users": '<circle cx="10" cy="7" r="3"/><path d="M4 17c.8-3 3.2-4.5 6-4.5s5.2 1.5 6 4.5"/>',
     "audit": '<path d="M6 3h6l4 4v10H6z"/><path d="M12 3v4h4M9 11h4M9 14h4"/>',
     "home": '<path d="M3 9l7-6 7 6v8H3z"/><path d="M8 17v-5h4v5"/>',
