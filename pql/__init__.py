@@ -7,13 +7,18 @@ Pure Python, no Django. ``parse(text)`` and ``from_json(obj)`` give a ``pql.ast.
 from __future__ import annotations
 
 from pql.errors import PQLError, PQLJSONError, PQLSyntaxError
+from pql.json_format import from_json, to_json
+from pql.parser import parse
+from pql.printer import to_text
 
 __all__ = [
     "PQLError",
     "PQLJSONError",
     "PQLSyntaxError",
+    "from_json",
+    "parse",
+    "to_json",
+    "to_text",
 ]
-
-# --- syntax (parse, from_json, to_text, to_json) is added here by the parser commits ---
 
 # --- semantics (check, evaluate, explain) are added below by their own modules ---
