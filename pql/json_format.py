@@ -67,11 +67,12 @@ UNKNOWN_NODE_TYPE = "unknown nodeType '{node_type}'"
 MISSING_FIELD = "'{node_type}' needs a '{field}'"
 BAD_FIELD = "'{field}' of '{node_type}' must be {expected}"
 BAD_NAME = "'{name}' is not a valid PQL name (letters, digits and _, not starting with a digit)"
-BAD_LITERAL = "a {literal_type} literal cannot hold {value!r}"
+BAD_LITERAL = "a literal of type {literal_type} cannot hold {value!r}"
 UNKNOWN_LITERAL_TYPE = "unknown literalType '{literal_type}'"
 WRONG_PARAMS = "'{name}' takes {expected}, not {got}"
 UNSUPPORTED_QUANTIFIER = "quantifier '{quantifier}' is not supported (use 'some' or 'all')"
 ITEM_OUTSIDE_CONTEXT = "varRef '_' (the current item) is only valid inside a filter"
+UP_OUTSIDE_FILTER = "an upReference of {levels} level(s) needs as many enclosing filters"
 TOO_DEEP = "the tree nests too deeply (more than {limit} levels)"
 
 
@@ -411,10 +412,7 @@ class _Decoder:
     def _upReference(self, obj: JSONDict, path: str, depth: int, level: int) -> ast.Node:
         levels = self._typed(obj, "levels", int, "a whole number", path)
         if not 1 <= levels <= depth:
-            raise PQLJSONError(
-                BAD_FIELD.format(field="levels", node_type="upReference",
-                                 expected=f"between 1 and {depth} here"), path,
-            )  # fmt: skip
+            raise PQLJSONError(UP_OUTSIDE_FILTER.format(levels=levels), path)
         return ast.Up(levels)
 
     # application
