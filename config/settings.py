@@ -13,7 +13,7 @@ from pathlib import Path
 import environ
 from cryptography.fernet import Fernet
 from django.core.management.utils import get_random_secret_key
-from kombu import Queue
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -163,8 +163,11 @@ else:
                           "LOCATION": str(VAR_DIR / "cache")}}
 
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = (Queue("default"), Queue("engine"))
-CELERY_TASK_ROUTES = {"engine.tasks.*": {"queue": "engine"}}
+CELERY_TASK_QUEUES = (
+    Queue("default", Exchange("default"), routing_key="default"),
+    Queue("engine", Exchange("engine"), routing_key="engine"),
+)
+CELERY_TASK_ROUTES = {"engine.tasks.*": {"queue": "engine", "routing_key": "engine"}}
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

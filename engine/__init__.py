@@ -1,1 +1,3 @@
-"""Django app (issues 4 and 5): the built-in AEP-compatible engine: catalog, ingestion, identity stitching, merge policies, query snapshots in DuckDB, the REST API, preview/segment/export jobs."""
+"""Django app (issues 4 and 5): the built-in AEP-compatible engine: catalog, ingestion, identity
+stitching, merge policies, query snapshots in DuckDB, the REST API, preview/segment/export jobs.
+"""
