@@ -32,7 +32,8 @@ class Function:
             return "no arguments" if n == 0 else f"{n} argument{'s' if n > 1 else ''}"
         if self.max_args is None:
             return f"at least {self.min_args} argument{'s' if self.min_args != 1 else ''}"
-        return f"{self.min_args} to {self.max_args} arguments"
+        joiner = "or" if self.max_args == self.min_args + 1 else "to"
+        return f"{self.min_args} {joiner} {self.max_args} arguments"
 
 
 def _m(

@@ -45,7 +45,7 @@ WRONG_ARITY = "'{name}' takes {expected}, not {got}"
 WRAP_IN_PARENS = "put '{word} …' in parentheses when it is part of a larger condition"
 RESERVED_WORD = "'{word}' is a keyword and cannot start a value here"
 TOO_DEEP = "the definition nests too deeply (more than {limit} levels)"
-UP_OUTSIDE_FILTER = "'{carets}' refers to a context {levels} filter level(s) up, but there is none"
+UP_OUTSIDE_FILTER = "'{carets}' needs {levels} enclosing filter(s) [ … ] but has {depth}"
 EXPECTED_DOT_AFTER_UP = "expected '.' and a field name after '{carets}'"
 EXPECTED_NAME = "expected a variable name after '{after}'"
 EXPECTED_KEYWORD = "expected '{keyword}' after '{after}'"
@@ -592,7 +592,7 @@ class Parser:
             raise self._error(EXPECTED_DOT_AFTER_UP.format(carets=carets), self.tokens[self.pos])
         if levels > self.item_depth:
             raise PQLSyntaxError.at(
-                UP_OUTSIDE_FILTER.format(carets=carets, levels=levels),
+                UP_OUTSIDE_FILTER.format(carets=carets, levels=levels, depth=self.item_depth),
                 self.text,
                 start,
                 start + levels,
