@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.db import models
 
@@ -11,8 +13,8 @@ class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
         actor: str = "",
         action: str = "",
         object_type: str = "",
-        date_from: object = None,
-        date_to: object = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
     ) -> AuditEntryQuerySet:
         entries = self
         if actor:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -48,14 +49,17 @@ def _date_or_none(text: str) -> date | None:
 @role_required(ADMINS)
 def audit_list(request: HttpRequest) -> HttpResponse:
     params = request.GET
-    filters = {
+    filters: dict[str, Any] = {
         "actor": params.get("actor", "").strip(),
         "action": params.get("action", "").strip(),
         "object_type": params.get("object_type", "").strip(),
         "date_from": _date_or_none(params.get("date_from", "")),
         "date_to": _date_or_none(params.get("date_to", "")),
     }
-    entries = AuditEntry.objects.filtered(**filters).select_related("actor")
+    entries = AuditEntry.objects.filtered(
+        actor=filters["actor"], action=filters["action"], object_type=filters["object_type"],
+        date_from=filters["date_from"], date_to=filters["date_to"],
+    ).select_related("actor")
     page = Paginator(entries, 50).get_page(params.get("page"))
     query = params.copy()
     query.pop("page", None)
