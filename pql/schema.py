@@ -1,0 +1,807 @@
+"""The checker: ``check(node, schema) -> list[Problem]`` (spec/pql.md §1 "Validation", §11.2).
+
+A ``Schema`` describes the fields of the profile (the XDM Individual Profile union) and of the
+ExperienceEvents (``xEvent``). It is built from a flat ``{path: type}`` dict or from an XDM JSON
+Schema. Paths are dotted; arrays are transparent (``person.orders`` is ``array<object>`` and
+``person.orders.storeId`` a field of its items, as a PQL path reads it, §3.3); the values of a
+map are addressed with ``*`` (``identityMap`` is ``map<array<object>>`` and ``identityMap.*.id``
+a field of the identities). Types: ``string number integer boolean date date-time object array
+map``, with ``array<T>`` and ``map<T>`` for the item/value type.
+
+The checker reports three kinds of problems, each with words a marketer understands and the
+span of the offending text: unknown fields (with "did you mean"), type mismatches, and the
+authoring guardrails of §11.2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pql import ast
+from pql.errors import position
+from pql.printer import to_text
+
+__all__ = ["FIELD_KINDS", "FieldType", "Problem", "Schema", "check"]
+
+FIELD_KINDS = frozenset(
+    {"string", "number", "integer", "boolean", "date", "date-time", "object", "array", "map"}
+)
+
+# §11.2 guardrails.
+MAX_CHAIN_STEPS = 3  # "sequential events > 3" is critical (the newest validation.md)
+MAX_AGGREGATIONS = 3  # "aggregation functions > 3" is a warning
+MAX_NESTING = 2  # "nested array/map depth > 2 levels" is a warning
+
+# User-facing messages (module constants so tests can assert the exact text).
+UNKNOWN_FIELD = 'There is no field "{path}"{where}.'
+DID_YOU_MEAN = ' Did you mean "{suggestion}"?'
+ON_EVENTS = " on events"
+NO_FIELDS = '"{path}" is {kind}; it has no field "{name}".'
+COMPARE_MISMATCH = '"{left}" is {left_kind} and cannot be compared with {right_kind}: {right}.'
+NOT_ORDERED = '"{text}" is {kind}; it cannot be compared with < <= > >=.'
+NEEDS_TEXT = '{what} works on text, but "{text}" is {kind}.'
+NEEDS_NUMBER = '{what} works on numbers, but "{text}" is {kind}.'
+NEEDS_LIST = '{what} works on a list, but "{text}" is {kind}.'
+NEEDS_MAP = '{what} works on a map, but "{text}" is {kind}.'
+NEEDS_TIME = '{what} works on dates and times, but "{text}" is {kind}.'
+TOO_MANY_STEPS = (
+    "This sequence has {count} steps; Adobe accepts at most {limit} sequential events in a "
+    "definition."
+)
+TOO_MANY_AGGREGATIONS = (
+    "This definition uses {count} aggregations (sum, average, min, max, count); more than "
+    "{limit} can slow segmentation down."
+)
+TOO_DEEP = (
+    "This condition looks {depth} levels deep into lists; more than {limit} levels can slow "
+    "segmentation down."
+)
+
+KIND_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "integer": "a number",
+    "boolean": "true/false",
+    "date": "a date",
+    "date-time": "a date-time",
+    "object": "an object",
+    "array": "a list",
+    "map": "a map",
+}
+# XDM and JSON Schema spellings of the kinds.
+KIND_ALIASES = {
+    "int": "integer",
+    "long": "integer",
+    "short": "integer",
+    "byte": "integer",
+    "double": "number",
+    "float": "number",
+    "list": "array",
+    "datetime": "date-time",
+}
+NUMBERS = frozenset({"number", "integer"})
+TIMES = frozenset({"date", "date-time"})
+AGGREGATION_METHODS = frozenset({"sum", "average", "min", "max", "count"})
+TEXT_METHODS = frozenset(
+    {
+        "startswith", "doesnotstartwith", "endswith", "doesnotendwith", "contains",
+        "doesnotcontain", "equals", "notequalto", "matches", "regexgroup",
+    }
+)  # fmt: skip
+LIST_METHODS = frozenset(
+    {
+        "intersects", "intersection", "subsetof", "supersetof", "includes", "distinct",
+        "groupby", "filter", "map", "topn", "bottomn", "head", "exists", "sum", "average",
+        "min", "max",
+    }
+)  # fmt: skip
+MAP_METHODS = frozenset({"get", "keys", "values"})
+TIME_METHODS = frozenset({"getmonth", "getyear", "getdayofmonth"})
+ITEM_ARG_METHODS = frozenset(
+    {"filter", "exists", "sum", "average", "min", "max", "groupby", "map", "topn", "bottomn"}
+)
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """A field's type: ``kind`` among ``FIELD_KINDS`` (or ``any``), ``items`` the item type of
+    an array or the value type of a map. ``ref`` ties an object (or array of objects, or map)
+    to its place in a schema, ``(collection, path)``, so its fields can be looked up."""
+
+    kind: str
+    items: FieldType | None = None
+    ref: tuple[str, str] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FieldType:
+        """``"string"``, ``"array<string>"``, ``"map<array<object>>"`` …"""
+        text = text.strip()
+        if text.endswith(">") and "<" in text:
+            outer, inner = text[:-1].split("<", 1)
+            return cls(_kind(outer), cls.parse(inner))
+        return cls(_kind(text))
+
+    def __str__(self) -> str:
+        return f"{self.kind}<{self.items}>" if self.items is not None else self.kind
+
+    @property
+    def words(self) -> str:
+        if self.kind == "array" and self.items is not None and self.items.kind != "any":
+            return f"a list of {_plural(self.items)}"
+        return KIND_WORDS.get(self.kind, "a value")
+
+
+ANY = FieldType("any")
+BOOLEAN = FieldType("boolean")
+NUMBER = FieldType("number")
+STRING = FieldType("string")
+DATE = FieldType("date")
+DATE_TIME = FieldType("date-time")
+
+
+def _kind(word: str) -> str:
+    word = word.strip().lower()
+    word = KIND_ALIASES.get(word, word)
+    if word not in FIELD_KINDS and word != "any":
+        raise ValueError(f"unknown field type {word!r}; use one of {sorted(FIELD_KINDS)}")
+    return word
+
+
+def _plural(item: FieldType) -> str:
+    return {
+        "string": "texts",
+        "number": "numbers",
+        "integer": "numbers",
+        "boolean": "true/false values",
+        "date": "dates",
+        "date-time": "date-times",
+        "object": "objects",
+        "array": "lists",
+        "map": "maps",
+    }.get(item.kind, "values")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (``severity="error"``: cannot be saved) or worth knowing
+    (``"warning"``). ``code`` names the kind (``unknown-field``, ``type-mismatch``,
+    ``too-many-steps``, ``too-many-aggregations``, ``too-deep``). ``span`` is the character
+    offsets of the offending text; ``line``/``column``/``end_column`` (1-based, end exclusive)
+    are filled in when ``check`` is given the source text."""
+
+    severity: str
+    message: str
+    code: str
+    span: tuple[int, int] | None = None
+    line: int | None = None
+    column: int | None = None
+    end_column: int | None = None
+
+
+PROFILE = "profile"
+EVENT = "event"
+
+
+@dataclass
+class Schema:
+    """Fields of the profile and of the events, as ``{dotted path: FieldType}``."""
+
+    profile: dict[str, FieldType] = field(default_factory=dict)
+    event: dict[str, FieldType] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(
+        cls,
+        profile: Mapping[str, str | FieldType],
+        events: Mapping[str, str | FieldType] | None = None,
+    ) -> Schema:
+        """From flat ``{path: type}`` dicts, e.g. ``{"homeAddress.countryISO": "string"}``."""
+
+        def convert(fields: Mapping[str, str | FieldType]) -> dict[str, FieldType]:
+            return {
+                path: kind if isinstance(kind, FieldType) else FieldType.parse(kind)
+                for path, kind in fields.items()
+            }
+
+        return cls(convert(profile), convert(events or {}))
+
+    @classmethod
+    def from_json_schema(
+        cls, profile: Mapping[str, Any], events: Mapping[str, Any] | None = None
+    ) -> Schema:
+        """From XDM JSON Schemas (``properties``, ``items``, ``additionalProperties`` for maps,
+        ``format`` / ``meta:xdmType`` for dates, ``allOf`` merged; a ``$ref`` that is not
+        inlined becomes an object whose fields are not checked)."""
+        profile_fields: dict[str, FieldType] = {}
+        _flatten_json_schema(profile, "", profile_fields)
+        event_fields: dict[str, FieldType] = {}
+        if events is not None:
+            _flatten_json_schema(events, "", event_fields)
+        return cls(profile_fields, event_fields)
+
+    def fields(self, collection: str) -> dict[str, FieldType]:
+        return self.profile if collection == PROFILE else self.event
+
+    def root(self, collection: str) -> FieldType:
+        return FieldType("object", ref=(collection, ""))
+
+    def declared(self, collection: str, path: str) -> FieldType | None:
+        """The type declared for ``path``, with refs attached; ``object`` for a path that only
+        has declared children; None if unknown."""
+        fields = self.fields(collection)
+        declared = fields.get(path)
+        if declared is None:
+            prefix = path + "."
+            if not any(key.startswith(prefix) for key in fields):
+                return None
+            declared = FieldType("object")
+        return _attach(declared, collection, path)
+
+    def children(self, collection: str, path: str) -> list[str]:
+        """The names of the declared fields directly under ``path``."""
+        prefix = f"{path}." if path else ""
+        names = {key[len(prefix) :].split(".", 1)[0] for key in self.fields(collection)
+                 if key.startswith(prefix) and len(key) > len(prefix)}  # fmt: skip
+        return sorted(names - {"*"})
+
+
+def _attach(declared: FieldType, collection: str, path: str) -> FieldType:
+    if declared.kind == "object":
+        return replace(declared, ref=(collection, path))
+    if declared.kind == "array":
+        items = declared.items or FieldType("object")
+        return replace(declared, items=_attach(items, collection, path))
+    if declared.kind == "map":
+        values = declared.items or ANY
+        return replace(declared, items=_attach(values, collection, f"{path}.*"), ref=None)
+    return declared
+
+
+def _flatten_json_schema(node: Mapping[str, Any], path: str, out: dict[str, FieldType]) -> None:
+    for part in node.get("allOf", []) or []:
+        if isinstance(part, Mapping):
+            _flatten_json_schema(part, path, out)
+    kind = _json_kind(node)
+    if path and kind is not None:
+        out.setdefault(path, kind)
+    for name, child in (node.get("properties") or {}).items():
+        if isinstance(child, Mapping):
+            _flatten_json_schema(child, f"{path}.{name}" if path else name, out)
+    items = node.get("items")
+    if isinstance(items, Mapping):
+        _flatten_json_schema(items, path, out)  # arrays are transparent in paths
+        item_kind = _json_kind(items)
+        if path and item_kind is not None:
+            out[path] = FieldType("array", item_kind)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, Mapping) and path:
+        _flatten_json_schema(extra, f"{path}.*", out)
+        out[path] = FieldType("map", _json_kind(extra) or ANY)
+
+
+def _json_kind(node: Mapping[str, Any]) -> FieldType | None:
+    xdm = node.get("meta:xdmType")
+    declared = node.get("type")
+    if isinstance(declared, list):
+        declared = next((kind for kind in declared if kind != "null"), None)
+    fmt = node.get("format")
+    if xdm in ("map",) or (declared == "object" and isinstance(node.get("additionalProperties"),
+                                                                 Mapping)):  # fmt: skip
+        return FieldType("map")
+    if fmt in ("date", "date-time"):
+        return FieldType(fmt)
+    if isinstance(xdm, str) and xdm not in ("object", "array"):
+        try:
+            return FieldType(_kind(xdm))
+        except ValueError:
+            pass
+    if isinstance(declared, str):
+        try:
+            return FieldType(_kind(declared))
+        except ValueError:
+            return None
+    if "properties" in node or "$ref" in node:
+        return FieldType("object")
+    return None
+
+
+# --- the checker ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Env:
+    """Types in scope: the implicit contexts, the variables, and how many lists deep we are
+    (``depth``; ``var_depths`` remembers it for each variable)."""
+
+    contexts: tuple[FieldType, ...]
+    variables: Mapping[str, FieldType]
+    depth: int = 0
+    var_depths: Mapping[str, int] = field(default_factory=dict)
+
+    def with_item(self, item: FieldType) -> _Env:
+        return replace(self, contexts=(*self.contexts, item), depth=self.depth + 1)
+
+    def with_vars(self, **bound: FieldType) -> _Env:
+        return replace(self, variables={**self.variables, **bound})
+
+    def with_loop_var(self, name: str, kind: FieldType, depth: int) -> _Env:
+        return replace(
+            self,
+            variables={**self.variables, name: kind},
+            var_depths={**self.var_depths, name: depth},
+            depth=depth,
+        )
+
+
+def check(node: ast.Node, schema: Schema, *, source: str | None = None) -> list[Problem]:
+    """Every problem of ``node`` against ``schema``, in source order, errors and warnings.
+
+    ``source`` (the text ``node`` was parsed from) turns spans into line/column positions."""
+    checker = _Checker(schema)
+    checker.infer(node, _Env((schema.root(PROFILE),), {}))
+    checker.guardrails(node)
+    problems = sorted(checker.problems, key=lambda p: (p.span or (0, 0), p.code))
+    if source is not None:
+        problems = [_positioned(problem, source) for problem in problems]
+    return problems
+
+
+def _positioned(problem: Problem, source: str) -> Problem:
+    if problem.span is None:
+        return problem
+    start, end = problem.span
+    line, column = position(source, start)
+    line_end = source.find("\n", start)
+    if line_end != -1:
+        end = min(end, line_end)
+    return replace(problem, line=line, column=column, end_column=column + max(end - start, 1))
+
+
+class _Checker:
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.problems: list[Problem] = []
+        self.max_depth = 0
+        self.deepest: ast.Node | None = None
+
+    def report(self, severity: str, code: str, message: str, node: ast.Node) -> None:
+        self.problems.append(Problem(severity, message, code, node.span))
+
+    def mismatch(self, message: str, node: ast.Node) -> None:
+        self.report("error", "type-mismatch", message, node)
+
+    # --- guardrails (§11.2) ---------------------------------------------------------------
+
+    def guardrails(self, node: ast.Node) -> None:
+        aggregations = [
+            n
+            for n in node.walk()
+            if isinstance(n, ast.Aggregate)
+            or (isinstance(n, ast.Method) and n.name.lower() in AGGREGATION_METHODS)
+        ]
+        if len(aggregations) > MAX_AGGREGATIONS:
+            self.report(
+                "warning",
+                "too-many-aggregations",
+                TOO_MANY_AGGREGATIONS.format(count=len(aggregations), limit=MAX_AGGREGATIONS),
+                aggregations[MAX_AGGREGATIONS],
+            )
+        for chain in node.walk():
+            if isinstance(chain, ast.Chain) and len(chain.steps) > MAX_CHAIN_STEPS:
+                self.report(
+                    "error",
+                    "too-many-steps",
+                    TOO_MANY_STEPS.format(count=len(chain.steps), limit=MAX_CHAIN_STEPS),
+                    chain,
+                )
+        if self.max_depth > MAX_NESTING and self.deepest is not None:
+            self.report(
+                "warning",
+                "too-deep",
+                TOO_DEEP.format(depth=self.max_depth, limit=MAX_NESTING),
+                self.deepest,
+            )
+
+    def entered(self, env: _Env, node: ast.Node) -> None:
+        if env.depth > self.max_depth:
+            self.max_depth, self.deepest = env.depth, node
+
+    # --- type inference -------------------------------------------------------------------
+
+    def infer(self, node: ast.Node, env: _Env) -> FieldType:
+        method = getattr(self, "_" + type(node).__name__.lower(), None)
+        if method is None:
+            for child in node.children():
+                self.infer(child, env)
+            return ANY
+        result: FieldType = method(node, env)
+        return result
+
+    def _literal(self, node: ast.Literal, env: _Env) -> FieldType:
+        value = node.value
+        if isinstance(value, bool):
+            return BOOLEAN
+        if isinstance(value, str):
+            return STRING
+        return FieldType("integer") if isinstance(value, int) else NUMBER
+
+    def _listliteral(self, node: ast.ListLiteral, env: _Env) -> FieldType:
+        kinds = [self.infer(item, env) for item in node.items]
+        return FieldType("array", kinds[0] if kinds else ANY)
+
+    def _objectliteral(self, node: ast.ObjectLiteral, env: _Env) -> FieldType:
+        for _, value in node.entries:
+            self.infer(value, env)
+        return FieldType("object")
+
+    def _param(self, node: ast.Param, env: _Env) -> FieldType:
+        if node.position == 2:
+            return FieldType("array", self.schema.root(EVENT))
+        return self.schema.root(PROFILE)
+
+    def _var(self, node: ast.Var, env: _Env) -> FieldType:
+        return env.variables.get(node.name, ANY)
+
+    def _up(self, node: ast.Up, env: _Env) -> FieldType:
+        if node.levels < len(env.contexts):
+            return env.contexts[-1 - node.levels]
+        return ANY
+
+    def _field(self, node: ast.Field, env: _Env) -> FieldType:
+        if node.obj is None:
+            if node.name == "xEvent":
+                return FieldType("array", self.schema.root(EVENT))
+            base = env.contexts[-1]
+        else:
+            base = self.infer(node.obj, env)
+            if node.name == "xEvent" and base.ref == (PROFILE, ""):
+                return FieldType("array", self.schema.root(EVENT))
+        return self.member(base, node)
+
+    def member(self, base: FieldType, node: ast.Field) -> FieldType:
+        """The type of ``base.name``; a step through an array gives a list (§3.3)."""
+        many = False
+        while base.kind == "array":
+            many = True
+            if base.items is None:
+                return ANY
+            base = base.items
+        if base.kind == "map":
+            found = base.items or ANY  # a dot on a map reads a key
+        elif base.kind == "object" and base.ref is not None:
+            collection, prefix = base.ref
+            path = f"{prefix}.{node.name}" if prefix else node.name
+            declared = self.schema.declared(collection, path)
+            siblings = self.schema.children(collection, prefix)
+            if declared is None and siblings:
+                self.unknown_field(collection, prefix, node, siblings)
+                return ANY
+            found = declared or ANY
+        elif base.kind in ("any", "object"):
+            return ANY
+        else:
+            self.mismatch(
+                NO_FIELDS.format(path=_label(node.obj), kind=base.words, name=node.name), node
+            )
+            return ANY
+        return FieldType("array", found) if many and found.kind != "array" else found
+
+    def unknown_field(
+        self, collection: str, prefix: str, node: ast.Field, siblings: list[str]
+    ) -> None:
+        # Name the field as the user wrote it (X.commerce.order.priceTotl,
+        # identityMap.get("ECID").idd), and suggest the closest sibling the schema declares.
+        message = UNKNOWN_FIELD.format(
+            path=_label(node), where=ON_EVENTS if collection == EVENT else ""
+        )
+        close = difflib.get_close_matches(node.name, siblings, n=1, cutoff=0.6)
+        if not close:
+            lowered = {name.lower(): name for name in siblings}
+            matches = difflib.get_close_matches(node.name.lower(), list(lowered), n=1, cutoff=0.6)
+            close = [lowered[name] for name in matches]
+        if close:
+            written = replace(node, name=close[0])
+            message += DID_YOU_MEAN.format(suggestion=_label(written))
+        self.report("error", "unknown-field", message, node)
+
+    # --- operators --------------------------------------------------------------------------
+
+    def _binary(self, node: ast.Binary, env: _Env) -> FieldType:
+        left = self.infer(node.left, env)
+        right = self.infer(node.right, env)
+        op = node.op
+        if op in ("+", "-", "*", "/", "%"):
+            for side, kind in ((node.left, left), (node.right, right)):
+                if _known(kind) and _scalar(kind).kind not in NUMBERS:
+                    self.mismatch(
+                        NEEDS_NUMBER.format(what=f"'{op}'", text=_label(side), kind=kind.words),
+                        side,
+                    )
+            return NUMBER
+        if op == "like":
+            self.needs_text("like", node.left, left)
+            return BOOLEAN
+        if op in ("in", "notIn"):
+            if _known(right) and right.kind != "array":
+                self.mismatch(
+                    NEEDS_LIST.format(what=op, text=_label(node.right), kind=right.words),
+                    node.right,
+                )
+            elif right.kind == "array" and right.items is not None:
+                self.comparable(node.left, _scalar(left), node.right, right.items, node)
+            return BOOLEAN
+        self.comparable(node.left, left, node.right, right, node)
+        if op not in ("=", "!=") and _known(left) and _scalar(left).kind in ("boolean", "object",
+                                                                              "map"):  # fmt: skip
+            self.mismatch(NOT_ORDERED.format(text=_label(node.left), kind=left.words), node)
+        return BOOLEAN
+
+    def comparable(
+        self, left_node: ast.Node, left: FieldType, right_node: ast.Node, right: FieldType,
+        node: ast.Node,
+    ) -> None:  # fmt: skip
+        """§1 "Type coercion": the right operand is coerced to the left one's type; a
+        coercion that cannot work is a validation error."""
+        if left.kind == "array" and right.kind == "array":
+            return  # list equality
+        a, b = _scalar(left), _scalar(right)
+        if not (_known(a) and _known(b)) or _compatible(a, b, right_node):
+            return
+        self.mismatch(
+            COMPARE_MISMATCH.format(
+                left=_label(left_node), left_kind=a.words, right_kind=b.words,
+                right=_label(right_node),
+            ),
+            node,
+        )  # fmt: skip
+
+    def needs_text(self, what: str, node: ast.Node, kind: FieldType) -> None:
+        if _known(kind) and _scalar(kind).kind != "string" and _scalar(kind).kind != "any":
+            self.mismatch(NEEDS_TEXT.format(what=what, text=_label(node), kind=kind.words), node)
+
+    def _negate(self, node: ast.Negate, env: _Env) -> FieldType:
+        kind = self.infer(node.operand, env)
+        if _known(kind) and kind.kind not in NUMBERS:
+            self.mismatch(
+                NEEDS_NUMBER.format(what="'-'", text=_label(node.operand), kind=kind.words), node
+            )
+        return NUMBER
+
+    def _boolean_children(self, node: ast.Node, env: _Env) -> FieldType:
+        for child in node.children():
+            self.infer(child, env)
+        return BOOLEAN
+
+    _not = _and = _or = _boolean_children
+
+    def _call(self, node: ast.Call, env: _Env) -> FieldType:
+        kinds = [self.infer(arg, env) for arg in node.args]
+        name = node.name.lower()
+        if name == "date":
+            return DATE
+        if name in ("currentmonth", "currentyear", "currentdayofmonth"):
+            return FieldType("integer")
+        if name in ("insegment", "not"):
+            return BOOLEAN
+        if name == "if" and len(kinds) == 3:
+            return kinds[1] if kinds[1].kind == kinds[2].kind else ANY
+        return ANY
+
+    def _method(self, node: ast.Method, env: _Env) -> FieldType:
+        receiver = self.infer(node.receiver, env)
+        name = node.name.lower()
+        item = _item_type(receiver)
+        if name in ITEM_ARG_METHODS and node.args and not isinstance(node.args[0], ast.Lambda):
+            inner = env.with_item(item)
+            self.entered(inner, node.args[0])
+            kinds = [self.infer(node.args[0], inner)]
+            kinds += [self.infer(arg, env) for arg in node.args[1:]]
+        elif node.args and isinstance(node.args[0], ast.Lambda):
+            lam = node.args[0]
+            params = dict(zip(lam.params, (ANY, receiver.items or ANY), strict=False))
+            self.infer(lam.body, env.with_vars(**params))
+            kinds = []
+        else:
+            kinds = [self.infer(arg, env) for arg in node.args]
+        if name in TEXT_METHODS:
+            self.needs_text(node.name, node.receiver, receiver)
+            return STRING if name == "regexgroup" else BOOLEAN
+        if name in TIME_METHODS:
+            if _known(receiver) and _scalar(receiver).kind not in TIMES | NUMBERS | {"string"}:
+                self.mismatch(
+                    NEEDS_TIME.format(what=node.name, text=_label(node.receiver),
+                                      kind=receiver.words),
+                    node.receiver,
+                )  # fmt: skip
+            return FieldType("integer")
+        if name in ("isnull", "isnotnull"):
+            return BOOLEAN
+        if name == "count":
+            return FieldType("integer")
+        if name in MAP_METHODS:
+            if _known(receiver) and receiver.kind not in ("map", "object", "array"):
+                self.mismatch(
+                    NEEDS_MAP.format(what=node.name, text=_label(node.receiver),
+                                     kind=receiver.words),
+                    node.receiver,
+                )  # fmt: skip
+                return ANY
+            if receiver.kind == "map":
+                values = receiver.items or ANY
+                if name == "get":
+                    return values
+                return FieldType("array", STRING if name == "keys" else values)
+            return ANY
+        if name in LIST_METHODS:
+            if _known(receiver) and receiver.kind != "array":
+                self.mismatch(
+                    NEEDS_LIST.format(what=node.name, text=_label(node.receiver),
+                                      kind=receiver.words),
+                    node.receiver,
+                )  # fmt: skip
+                return ANY
+            if name in ("sum", "average", "min", "max"):
+                values = kinds[0] if kinds else item
+                if _known(values) and _scalar(values).kind not in NUMBERS:
+                    self.mismatch(
+                        NEEDS_NUMBER.format(what=node.name, text=_label(node.args[0] if
+                                            node.args else node.receiver), kind=values.words),
+                        node,
+                    )  # fmt: skip
+                return NUMBER
+            if name in ("filter", "distinct", "topn", "bottomn", "intersection"):
+                return receiver
+            if name == "head":
+                return item
+            if name == "groupby":
+                return FieldType("map", FieldType("array", item))
+            if name in ("intersects", "subsetof", "supersetof", "includes", "exists"):
+                return BOOLEAN
+        return ANY
+
+    def _filter(self, node: ast.Filter, env: _Env) -> FieldType:
+        source = self.infer(node.source, env)
+        inner = env.with_item(_item_type(source))
+        self.entered(inner, node)
+        self.infer(node.predicate, inner)
+        return source if source.kind == "array" else FieldType("array", source)
+
+    def _lambda(self, node: ast.Lambda, env: _Env) -> FieldType:
+        roots = (self.schema.root(PROFILE), FieldType("array", self.schema.root(EVENT)))
+        self.infer(node.body, env.with_vars(**dict(zip(node.params, roots, strict=False))))
+        return BOOLEAN
+
+    def _let(self, node: ast.Let, env: _Env) -> FieldType:
+        value = self.infer(node.value, env)
+        return self.infer(node.body, env.with_vars(**{node.name: value}))
+
+    def _occurs(self, node: ast.Occurs, env: _Env) -> FieldType:
+        subject = self.infer(node.subject, env)
+        if _known(subject) and _scalar(subject).kind not in TIMES | NUMBERS | {"string"}:
+            self.mismatch(
+                NEEDS_TIME.format(what="occurs", text=_label(node.subject), kind=subject.words),
+                node.subject,
+            )
+        self.window(node.window, env)
+        return BOOLEAN
+
+    def window(self, window: ast.TimeWindow, env: _Env) -> None:
+        for anchor in (window.anchor, window.end):
+            if anchor is None or isinstance(anchor, ast.TimeWord | ast.TimePeriod):
+                continue
+            kind = self.infer(anchor, env)
+            if _known(kind) and _scalar(kind).kind not in TIMES | NUMBERS | {"string"}:
+                self.mismatch(
+                    NEEDS_TIME.format(what="occurs", text=_label(anchor), kind=kind.words), anchor
+                )
+
+    def declare(self, decls: tuple[ast.VarDecl, ...], env: _Env) -> _Env:
+        start = env.depth
+        for decl in decls:
+            source = self.infer(decl.source, env)
+            # A source read from an earlier variable (I from X.items) is one level deeper than
+            # that variable; any other source starts again from the select's own level.
+            nested = _root_var(decl.source)
+            outer = env.var_depths.get(nested, start) if nested else start
+            env = env.with_loop_var(decl.name, _item_type(source), outer + 1)
+            self.entered(env, decl)
+            if decl.where is not None:
+                self.infer(decl.where, env)
+        return env
+
+    def _select(self, node: ast.Select, env: _Env) -> FieldType:
+        inner = self.declare(node.variables, env)
+        if len(node.variables) == 1:
+            return FieldType("array", inner.variables.get(node.variables[0].name, ANY))
+        return FieldType("array", FieldType("array"))
+
+    def _quantified(self, node: ast.Quantified, env: _Env) -> FieldType:
+        self.declare(node.variables, env)
+        return BOOLEAN
+
+    def _aggregate(self, node: ast.Aggregate, env: _Env) -> FieldType:
+        inner = self.declare(node.variables, env)
+        values = (
+            self.infer(node.expr, inner)
+            if node.expr is not None
+            else inner.variables.get(node.variables[0].name, ANY)
+        )
+        if _known(values) and _scalar(values).kind not in NUMBERS:
+            self.mismatch(
+                NEEDS_NUMBER.format(what=node.function, text=_label(node.expr or node),
+                                    kind=values.words),
+                node.expr or node,
+            )  # fmt: skip
+        return NUMBER
+
+    def _chain(self, node: ast.Chain, env: _Env) -> FieldType:
+        events = self.infer(node.events, env)
+        inner = env.with_item(_item_type(events))
+        self.entered(inner, node)
+        for step in node.steps:
+            self.infer(step.what, inner)
+            if step.when is not None:
+                self.window(step.when, inner)
+            if step.where is not None:
+                self.infer(step.where, inner)
+        return BOOLEAN
+
+
+def _root_var(node: ast.Node) -> str | None:
+    while isinstance(node, ast.Field | ast.Method | ast.Filter):
+        node = node.obj if isinstance(node, ast.Field) else (
+            node.receiver if isinstance(node, ast.Method) else node.source)  # fmt: skip
+        if node is None:
+            return None
+    return node.name if isinstance(node, ast.Var) else None
+
+
+def _item_type(kind: FieldType) -> FieldType:
+    if kind.kind == "array":
+        return kind.items or ANY
+    if kind.kind == "any":
+        return ANY
+    return kind
+
+
+def _scalar(kind: FieldType) -> FieldType:
+    """A list compared with a value compares its items (§3.3): use the item type."""
+    while kind.kind == "array" and kind.items is not None:
+        kind = kind.items
+    return kind
+
+
+def _known(kind: FieldType) -> bool:
+    return kind.kind != "any"
+
+
+def _compatible(left: FieldType, right: FieldType, right_node: ast.Node) -> bool:
+    a, b = left.kind, right.kind
+    if a == b or (a in NUMBERS and b in NUMBERS) or (a in TIMES and b in TIMES):
+        return True
+    literal = right_node.value if isinstance(right_node, ast.Literal) else None
+    if a == "boolean" and b == "string":
+        return literal in ("true", "false")
+    if a in NUMBERS and b == "string" and isinstance(literal, str):
+        try:
+            float(literal)
+        except ValueError:
+            return False
+        return True
+    if a in TIMES:
+        return b in NUMBERS or b == "string"  # epoch milliseconds or ISO text
+    if b in TIMES:
+        return a in NUMBERS or a == "string"
+    return False
+
+
+def _label(node: ast.Node | None) -> str:
+    if node is None:
+        return ""
+    try:
+        return to_text(node)
+    except (TypeError, ValueError):
+        return type(node).__name__
