@@ -143,36 +143,12 @@ class Evaluator:
         week_start: int = WEEK_START,
     ) -> None:
         self.profile = profile
-        self.events = list(events)
+        self.events = events if isinstance(events, list) else list(events)
         self.now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
         self.memberships = memberships
         self.week_start = week_start
         # Set by pql.explain: a stack of lists collecting (node, value, children) records.
         self.frames: list[list[Any]] | None = None
-        self._dispatch: dict[type, Callable[[Any, Scope], Any]] = {
-            ast.Literal: self._literal,
-            ast.ListLiteral: self._list_literal,
-            ast.ObjectLiteral: self._object_literal,
-            ast.Field: self._field,
-            ast.Param: self._param,
-            ast.Var: self._var,
-            ast.Up: self._up,
-            ast.Binary: self._binary,
-            ast.Negate: self._negate,
-            ast.Not: self._not,
-            ast.And: self._and,
-            ast.Or: self._or,
-            ast.Call: self._call,
-            ast.Method: self._method,
-            ast.Filter: self._filter,
-            ast.Lambda: self._lambda,
-            ast.Occurs: self._occurs,
-            ast.Select: self._select,
-            ast.Quantified: self._quantified,
-            ast.Aggregate: self._aggregate,
-            ast.Let: self._let,
-            ast.Chain: self._chain,
-        }
 
     # --- entry points -----------------------------------------------------------------------
 
@@ -185,15 +161,15 @@ class Evaluator:
         return truthy(self.value(node, self.root_scope()))
 
     def value(self, node: ast.Node, scope: Scope) -> Any:
-        handler = self._dispatch.get(type(node))
+        handler = _DISPATCH.get(type(node))
         if handler is None:
             raise PQLEvaluationError(f"cannot evaluate {type(node).__name__} here", node.span)
         if self.frames is None or scope.looping:
-            return handler(node, scope)
+            return handler(self, node, scope)
         children: list[Any] = []
         self.frames.append(children)
         try:
-            result = handler(node, scope)
+            result = handler(self, node, scope)
         finally:
             self.frames.pop()
         self.frames[-1].append((node, result, children))
@@ -542,6 +518,33 @@ class Evaluator:
             if not self.window_holds(stamp, step.when, inner, node):
                 return False
         return step.where is None or self.truth(step.where, inner)
+
+
+# Node type → Evaluator method, built once (one evaluation per profile must be cheap).
+_DISPATCH: dict[type, Callable[[Evaluator, Any, Scope], Any]] = {
+    ast.Literal: Evaluator._literal,
+    ast.ListLiteral: Evaluator._list_literal,
+    ast.ObjectLiteral: Evaluator._object_literal,
+    ast.Field: Evaluator._field,
+    ast.Param: Evaluator._param,
+    ast.Var: Evaluator._var,
+    ast.Up: Evaluator._up,
+    ast.Binary: Evaluator._binary,
+    ast.Negate: Evaluator._negate,
+    ast.Not: Evaluator._not,
+    ast.And: Evaluator._and,
+    ast.Or: Evaluator._or,
+    ast.Call: Evaluator._call,
+    ast.Method: Evaluator._method,
+    ast.Filter: Evaluator._filter,
+    ast.Lambda: Evaluator._lambda,
+    ast.Occurs: Evaluator._occurs,
+    ast.Select: Evaluator._select,
+    ast.Quantified: Evaluator._quantified,
+    ast.Aggregate: Evaluator._aggregate,
+    ast.Let: Evaluator._let,
+    ast.Chain: Evaluator._chain,
+}
 
 
 # --- value-level helpers --------------------------------------------------------------------
