@@ -7,14 +7,20 @@ Pure Python, no Django. ``parse(text)`` and ``from_json(obj)`` give a ``pql.ast.
 from __future__ import annotations
 
 from pql.errors import PQLError, PQLJSONError, PQLSyntaxError
+from pql.evaluator import evaluate
+from pql.explain import explain
 from pql.json_format import from_json, to_json
 from pql.parser import parse
 from pql.printer import to_text
+from pql.schema import check
 
 __all__ = [
     "PQLError",
     "PQLJSONError",
     "PQLSyntaxError",
+    "check",
+    "evaluate",
+    "explain",
     "from_json",
     "parse",
     "to_json",
