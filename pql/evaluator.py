@@ -44,6 +44,7 @@ __all__ = [
     "PQLEvaluationError",
     "PQLTypeError",
     "PathList",
+    "StepResult",
     "evaluate",
 ]
 
@@ -91,6 +92,21 @@ class MapEntry:
 
     key: Any
     value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """For explain: how one chain step fared. ``matched`` are the times of the events that
+    satisfy the step after the previous step (``after``); the step holds with ``needed`` of
+    them."""
+
+    satisfied: bool
+    needed: int
+    matched: tuple[datetime, ...]
+    after: datetime | None
+
+    def __bool__(self) -> bool:
+        return self.satisfied
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,7 +509,8 @@ class Evaluator:
                 timed.append((moment, event))
         timed.sort(key=lambda pair: pair[0])
         after: datetime | None = None
-        for step in node.steps:
+        explaining = self.frames is not None and not scope.looping
+        for index, step in enumerate(node.steps):
             needed = step.count if step.count is not None else 1
             found: list[datetime] = []
             for moment, event in timed:
@@ -501,13 +518,23 @@ class Evaluator:
                     continue
                 if self.step_matches(step, event, scope, node):
                     found.append(moment)
-                    if len(found) == needed:
+                    if len(found) == needed and not explaining:
                         break
-            if len(found) < needed:
+            satisfied = len(found) >= needed
+            if explaining:
+                self._explain_step(step, StepResult(satisfied, needed, tuple(found), after))
+            if not satisfied:
+                if explaining:
+                    for later in node.steps[index + 1 :]:
+                        self._explain_step(later, StepResult(False, later.count or 1, (), None))
                 return False
             if found:
-                after = found[-1]
+                after = found[needed - 1] if needed else after
         return True
+
+    def _explain_step(self, step: ast.ChainStep, result: StepResult) -> None:
+        assert self.frames is not None
+        self.frames[-1].append((step, result, []))
 
     def step_matches(self, step: ast.ChainStep, event: Any, scope: Scope, node: ast.Node) -> bool:
         inner = scope.with_item(event)

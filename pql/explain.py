@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pql import ast
-from pql.evaluator import Evaluator, MapEntry
+from pql.evaluator import Evaluator, MapEntry, StepResult
 from pql.printer import to_text
 from pql.values import truthy
 
@@ -127,11 +127,22 @@ def _hidden(child: ast.Node, parent: ast.Node) -> bool:
 
 
 def _verdict(node: ast.Node, value: Any, parent: ast.Node | None, is_root: bool) -> bool | None:
-    if isinstance(value, bool):
-        return value
+    if isinstance(value, bool | StepResult):
+        return bool(value)
     if is_root or isinstance(parent, _CONNECTIVES):
         return truthy(value)  # §1: a value in boolean position
     return None
+
+
+def _step_text(result: StepResult) -> str:
+    """``3 of 5 events needed``, ``matched 2026-03-15T10:00:00Z`` …"""
+    count = len(result.matched)
+    since = f" after {show(result.after)}" if result.after is not None else ""
+    if result.needed > 1:
+        return f"{count} matching event{'' if count == 1 else 's'}{since}, {result.needed} needed"
+    if not count:
+        return f"no matching event{since}"
+    return f"first match at {show(result.matched[0])}" + (f" ({count} in all)" if count > 1 else "")
 
 
 def _matches(value: Any) -> str:
@@ -156,6 +167,8 @@ def show(value: Any, limit: int = 5) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, StepResult):
+        return _step_text(value)
     if isinstance(value, MapEntry):
         return f"{show(value.key)}: {show(value.value)}"
     if isinstance(value, list):

@@ -120,3 +120,27 @@ def test_explain_values_inside_let_and_arithmetic() -> None:
     entries = by_text(result)
     assert entries["product.inventory * product.price"].value == 28.5
     assert entries["S > 20"].verdict is True
+
+
+def test_chain_steps_are_explained_one_by_one() -> None:
+    text = (
+        'chain(xEvent, timestamp, [A: WHAT(eventType = "download") COUNT(3), '
+        'B: WHAT(eventType = "commerce.checkouts"), C: WHAT(eventType = "refund")])'
+    )
+    result = explain_for("p11", text)
+    steps = [entry for entry in result.children if entry.text.startswith(("A:", "B:", "C:"))]
+    assert result.verdict is False
+    assert [(step.verdict, step.shown) for step in steps] == [
+        (True, "4 matching events, 3 needed"),
+        (True, "first match at 2026-03-13T10:00:00Z"),
+        (False, "no matching event after 2026-03-13T10:00:00Z"),
+    ]
+
+
+def test_chain_steps_after_a_failed_step_are_not_reached() -> None:
+    text = 'chain(xEvent, timestamp, [A: WHAT(eventType = "refund"), B: WHAT(eventType = "x")])'
+    result = explain_for("p1", text)
+    assert [(step.verdict, step.shown) for step in result.conditions()[1:]] == [
+        (False, "no matching event"),
+        (False, "no matching event"),
+    ]
