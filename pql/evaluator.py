@@ -63,6 +63,7 @@ CANNOT_COMPARE = "cannot compare {left} with {right}"
 NO_FIELD_ON = 'cannot read the field "{name}" of {got}'
 BAD_REGEX = "the regular expression {pattern!r} is not valid: {error}"
 BAD_DATE = "date({year}, {month}, {day}) is not a calendar day"
+OUT_OF_RANGE = "this time window reaches beyond the years 1 to 9999"
 UNKNOWN_FUNCTION = 'unknown function "{name}"'
 UNKNOWN_VARIABLE = 'unknown variable "{name}"'
 WRONG_ARGUMENTS = "{name} takes {expected}, but was given {given}"
@@ -385,6 +386,14 @@ class Evaluator:
         self, value: Any, window: ast.TimeWindow, scope: Scope, node: ast.Node
     ) -> bool:
         """Does the timestamp ``value`` fall in ``window`` (spec §6.9)? False if it is null."""
+        try:
+            return self._window_holds(value, window, scope, node)
+        except OverflowError:
+            raise PQLEvaluationError(OUT_OF_RANGE, window.span or node.span) from None
+
+    def _window_holds(
+        self, value: Any, window: ast.TimeWindow, scope: Scope, node: ast.Node
+    ) -> bool:
         if value is None:
             return False  # §6.9: occurs is false if T is null
         moment = parse_timestamp(value)
@@ -775,7 +784,7 @@ def make_date(args: list[Any], node: ast.Node) -> date | None:
     """§3.1: date(year, month, day) denotes that UTC day."""
     if any(arg is None for arg in args):
         return None
-    if not all(is_number(arg) and float(arg).is_integer() for arg in args):
+    if not all(_is_whole(arg) for arg in args):
         raise PQLTypeError(
             NOT_A_NUMBER.format(what="date()", got=", ".join(type_name(a) for a in args)),
             node.span,
@@ -787,6 +796,12 @@ def make_date(args: list[Any], node: ast.Node) -> date | None:
         raise PQLEvaluationError(
             BAD_DATE.format(year=year, month=month, day=day), node.span
         ) from None
+
+
+def _is_whole(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
 def aggregate(function: str, values: list[Any], node: ast.Node) -> Any:
@@ -906,7 +921,7 @@ def _regex_group(receiver: Any, args: list[Any], node: ast.Method) -> Any:
         return None
     try:
         return match.group(int(group))
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, TypeError, OverflowError):
         raise PQLEvaluationError(
             f"the pattern {pattern!r} has no group {group}", node.span
         ) from None
@@ -1006,7 +1021,10 @@ def _get(receiver: Any, args: list[Any], node: ast.Method) -> Any:
         return out
     if not isinstance(receiver, Mapping):
         raise PQLTypeError(NOT_A_MAP.format(what="get", got=type_name(receiver)), node.span)
-    return receiver.get(args[0])
+    try:
+        return receiver.get(args[0])
+    except TypeError:  # an unhashable key (a list or an object) is in no map
+        return None
 
 
 def _keys(receiver: Any, args: list[Any], node: ast.Method) -> Any:

@@ -66,7 +66,10 @@ def parse_timestamp(value: Any) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if is_number(value):
-        return _EPOCH + timedelta(milliseconds=value)
+        try:
+            return _EPOCH + timedelta(milliseconds=value)
+        except (OverflowError, ValueError):
+            return None  # beyond the years 1–9999
     if isinstance(value, str):
         text = value.strip()
         if _ISO_DATE.match(text):
