@@ -1,3 +1,6 @@
-"""Django app (issues 4 and 5): the built-in AEP-compatible engine: catalog, ingestion, identity
-stitching, merge policies, query snapshots in DuckDB, the REST API, preview/segment/export jobs.
+"""The built-in engine: a local Real-time Customer Profile store serving AEP's REST API.
+
+Catalog datasets whose batches are Parquet files, identity stitching, merge policies, and an
+immutable DuckDB query snapshot built from them (see engine/snapshot.py). It imports no
+dashboard module; the dashboard reaches it only through the REST API (issue 5).
 """

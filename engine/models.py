@@ -1,0 +1,173 @@
+"""The engine's catalog: datasets, batches, merge policies and query snapshots, per sandbox."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from django.db import models
+
+DEFAULT_SANDBOX = "prod"
+
+
+def catalog_id() -> str:
+    """Catalog ids are 24 hex characters, as Adobe's (spec/aep-api.md §11)."""
+    return secrets.token_hex(12)
+
+
+def batch_id() -> str:
+    """Batch ids are 32 hex characters."""
+    return secrets.token_hex(16)
+
+
+class XdmClass(models.TextChoices):
+    PROFILE = "profile", "XDM Individual Profile"
+    EVENT = "event", "XDM ExperienceEvent"
+
+
+# The schema names AEP uses for the two classes.
+CLASS_SCHEMA_NAMES = {
+    XdmClass.PROFILE: "_xdm.context.profile",
+    XdmClass.EVENT: "_xdm.context.experienceevent",
+}
+
+
+class DatasetQuerySet(models.QuerySet["Dataset"]):
+    def in_sandbox(self, sandbox: str) -> DatasetQuerySet:
+        return self.filter(sandbox=sandbox)
+
+    def profile_enabled(self) -> DatasetQuerySet:
+        return self.filter(profile_enabled=True)
+
+
+class Dataset(models.Model):
+    id = models.CharField(primary_key=True, max_length=24, default=catalog_id, editable=False)
+    sandbox = models.CharField(max_length=64, default=DEFAULT_SANDBOX, db_index=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    xdm_class = models.CharField(max_length=16, choices=XdmClass.choices)
+    profile_enabled = models.BooleanField(default=True)
+    # Export destinations: union-persisting profile datasets receive audience members.
+    union_persisting = models.BooleanField(default=False)
+    # The inferred type tree of everything ingested so far (engine.xdm.TypeTree as JSON).
+    schema = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DatasetQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sandbox", "name"],
+                                    name="dataset_name_unique_in_sandbox"),
+        ]
+        ordering = ["sandbox", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sandbox})"
+
+
+class BatchStatus(models.TextChoices):
+    LOADING = "loading", "Loading"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+
+
+class Batch(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=batch_id, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="batches")
+    status = models.CharField(max_length=16, choices=BatchStatus.choices,
+                              default=BatchStatus.LOADING, db_index=True)
+    record_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    # The first errors, each {"file", "line", "reason"}; error_count has the full number.
+    errors = models.JSONField(default=list, blank=True)
+    # Files written, each {"name", "size", "records"}, relative to the batch folder.
+    files = models.JSONField(default=list, blank=True)
+    source_files = models.JSONField(default=list, blank=True)
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.id} ({self.status})"
+
+
+class IdentityGraph(models.TextChoices):
+    NONE = "none", "None (no stitching)"
+    PDG = "pdg", "Private identity graph"
+
+
+class AttributeMerge(models.TextChoices):
+    TIMESTAMP_ORDERED = "timestampOrdered", "Timestamp ordered"
+    DATASET_PRECEDENCE = "dataSetPrecedence", "Dataset precedence"
+
+
+class MergePolicy(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sandbox = models.CharField(max_length=64, default=DEFAULT_SANDBOX, db_index=True)
+    name = models.CharField(max_length=200)
+    identity_graph = models.CharField(max_length=8, choices=IdentityGraph.choices,
+                                      default=IdentityGraph.PDG)
+    attribute_merge = models.CharField(max_length=24, choices=AttributeMerge.choices,
+                                       default=AttributeMerge.TIMESTAMP_ORDERED)
+    # dataSetPrecedence: dataset ids, highest priority first; datasets not listed are not merged.
+    dataset_order = models.JSONField(default=list, blank=True)
+    default = models.BooleanField(default=False)
+    is_active_on_edge = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sandbox", "name"],
+                                    name="merge_policy_name_unique_in_sandbox"),
+            models.UniqueConstraint(fields=["sandbox"], condition=models.Q(default=True),
+                                    name="one_default_merge_policy_per_sandbox"),
+        ]
+        ordering = ["sandbox", "name"]
+        verbose_name_plural = "merge policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def table_suffix(self) -> str:
+        return self.id.hex
+
+    def merge_spec(self) -> dict[str, Any]:
+        return {"id": str(self.id), "identity_graph": self.identity_graph,
+                "attribute_merge": self.attribute_merge, "order": list(self.dataset_order)}
+
+
+class SnapshotStatus(models.TextChoices):
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    RETIRED = "retired", "Retired"
+
+
+class Snapshot(models.Model):
+    """One immutable DuckDB file; the sandbox's CURRENT pointer names the one readers open."""
+
+    sandbox = models.CharField(max_length=64, default=DEFAULT_SANDBOX, db_index=True)
+    file_name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=SnapshotStatus.choices,
+                              default=SnapshotStatus.BUILDING)
+    # counts: profiles per policy, events, identities, excluded graphs and why, seconds taken
+    stats = models.JSONField(default=dict, blank=True)
+    failure_reason = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.sandbox}/{self.file_name} ({self.status})"

@@ -1,0 +1,461 @@
+"""The query snapshot: one immutable DuckDB file per build, switched into place atomically.
+
+Tables (the contract pql.sql compiles against; see its module docstring):
+
+- ``profiles_<policy>``: merged profiles of one merge policy — ``_profile_id``, ``_bucket``, then
+  one column per top-level field of the profile union schema (STRUCTs, LISTs, MAPs), with
+  ``identityMap`` rebuilt from every identity of the stitched profile. The default policy's
+  table is also visible as the view ``profiles``.
+- ``events`` (``events_none`` for policies without stitching): ``_profile_id``, ``_bucket``,
+  ``timestamp`` and the event union schema's fields, sorted by bucket, profile and time.
+- ``identities``: ``_profile_id, namespace, id, primary, authenticated_state``.
+- ``memberships``: ``_profile_id, segment_id, status, last_qualification_time``.
+- ``excluded_profiles``: ``_profile_id, reason`` — graphs over 50 identities, profiles over
+  5,000 events (spec/aep-api.md §8.3); they are in no other table.
+- ``snapshot_info``: key/value facts (built at, counts, policies).
+
+Rows are ordered by ``_bucket`` (0–1023, from the profile id's md5), so a sample of buckets is a
+contiguous range of each table. A rebuild writes a new file and then renames the sandbox's
+CURRENT pointer onto it; readers open the file named there read-only, so queries that started
+on the old file finish on it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from django.db import transaction
+from django.utils import timezone
+
+from engine import xdm
+from engine.identity import MAX_IDENTITIES_PER_GRAPH, build_graph
+from engine.ingest import IDENTITIES_COLUMN, batch_path
+from engine.models import (
+    AttributeMerge,
+    Batch,
+    BatchStatus,
+    Dataset,
+    IdentityGraph,
+    MergePolicy,
+    Snapshot,
+    SnapshotStatus,
+    XdmClass,
+)
+from engine.storage import snapshots_dir
+
+logger = logging.getLogger(__name__)
+
+BUCKETS = 1024
+MAX_EVENTS_PER_PROFILE = 5_000
+KEEP_SNAPSHOTS = 3
+CURRENT = "CURRENT"
+q = xdm.quote_identifier
+
+
+class NoSnapshotError(LookupError):
+    """The sandbox has no snapshot yet (nothing ingested, or never built)."""
+
+
+def sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def union_tree(sandbox: str, xdm_class: str) -> xdm.Tree:
+    """The union schema of a class: every profile-enabled dataset's schema merged."""
+    tree: xdm.Tree = {"type": "object", "fields": {}}
+    for schema in (Dataset.objects.in_sandbox(sandbox).profile_enabled()
+                   .filter(xdm_class=xdm_class).values_list("schema", flat=True)):
+        if schema:
+            tree = xdm.merge(tree, schema)
+    return xdm.prune(tree) or {"type": "object", "fields": {}}
+
+
+def default_merge_policy(sandbox: str) -> MergePolicy:
+    """The sandbox's default policy, created (timestampOrdered, pdg) when there is none."""
+    with transaction.atomic():
+        policy = MergePolicy.objects.filter(sandbox=sandbox, default=True).first()
+        if policy is None:
+            policy, _ = MergePolicy.objects.get_or_create(
+                sandbox=sandbox, name="Default timestamp-ordered",
+                defaults={"identity_graph": IdentityGraph.PDG,
+                          "attribute_merge": AttributeMerge.TIMESTAMP_ORDERED, "default": True},
+            )
+            if not policy.default:
+                policy.default = True
+                policy.save(update_fields=["default"])
+    return policy
+
+
+def profiles_table(policy: MergePolicy) -> str:
+    return f"profiles_{policy.id.hex}"
+
+
+def events_table(policy: MergePolicy) -> str:
+    return "events" if policy.identity_graph == IdentityGraph.PDG else "events_none"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def current_path(sandbox: str) -> Path:
+    pointer = snapshots_dir(sandbox) / CURRENT
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        raise NoSnapshotError(f"Sandbox {sandbox} has no query snapshot yet.") from None
+    return snapshots_dir(sandbox) / name
+
+
+@contextmanager
+def open_snapshot(sandbox: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the sandbox's current snapshot."""
+    connection = duckdb.connect(str(current_path(sandbox)), read_only=True)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+# --- building --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchFile:
+    dataset_id: str
+    path: Path
+    ingested_at: str  # ISO, UTC
+    tree: xdm.Tree
+
+
+def _batch_files(sandbox: str, xdm_class: str) -> list[BatchFile]:
+    batches = (Batch.objects.filter(dataset__sandbox=sandbox, dataset__xdm_class=xdm_class,
+                                    dataset__profile_enabled=True, status=BatchStatus.SUCCESS)
+               .select_related("dataset").order_by("completed_at", "id"))
+    files = []
+    for batch in batches:
+        folder = batch_path(batch)
+        stamp = (batch.completed_at or batch.created_at).astimezone(
+            UTC).replace(tzinfo=None).isoformat(sep=" ")
+        for item in batch.files:
+            files.append(BatchFile(batch.dataset_id, folder / item["name"], stamp,
+                                   batch.dataset.schema))
+    return files
+
+
+@contextmanager
+def _build_lock(sandbox: str) -> Iterator[None]:
+    folder = snapshots_dir(sandbox)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def snapshot_build(*, sandbox: str, memory_limit: str = "3GB") -> Snapshot:
+    """Build a new snapshot from every successful batch and make it current."""
+    with _build_lock(sandbox):
+        folder = snapshots_dir(sandbox)
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}.duckdb"
+        snapshot = Snapshot.objects.create(sandbox=sandbox, file_name=name)
+        building = folder / f".{name}.building"
+        started = time.monotonic()
+        try:
+            stats = _build(sandbox, building, memory_limit)
+        except Exception as error:
+            building.unlink(missing_ok=True)
+            Path(f"{building}.wal").unlink(missing_ok=True)
+            snapshot.status = SnapshotStatus.FAILED
+            snapshot.failure_reason = f"{type(error).__name__}: {error}"
+            snapshot.finished_at = timezone.now()
+            snapshot.save()
+            logger.exception("snapshot for %s failed", sandbox)
+            raise
+        os.replace(building, folder / name)
+        pointer = folder / f".{CURRENT}.tmp"
+        pointer.write_text(name + "\n")
+        os.replace(pointer, folder / CURRENT)  # the switch: atomic on POSIX
+        stats["seconds"] = round(time.monotonic() - started, 3)
+        with transaction.atomic():
+            Snapshot.objects.filter(sandbox=sandbox, status=SnapshotStatus.READY).update(
+                status=SnapshotStatus.RETIRED)
+            snapshot.status = SnapshotStatus.READY
+            snapshot.stats = stats
+            snapshot.finished_at = timezone.now()
+            snapshot.save()
+        _clean_old(folder, keep=name)
+        logger.info("snapshot %s ready in %.1fs: %s", name, stats["seconds"], stats)
+        return snapshot
+
+
+def _clean_old(folder: Path, keep: str) -> None:
+    files = sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[KEEP_SNAPSHOTS:]:
+        if old.name != keep:
+            old.unlink(missing_ok=True)  # open readers keep their file until they close it
+
+
+def _build(sandbox: str, target: Path, memory_limit: str) -> dict[str, Any]:
+    con = duckdb.connect(str(target))
+    try:
+        con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
+        con.execute("SET preserve_insertion_order = false")
+        profile_tree = union_tree(sandbox, XdmClass.PROFILE)
+        event_tree = union_tree(sandbox, XdmClass.EVENT)
+        event_tree["fields"].setdefault("timestamp", {"type": "date-time"})
+        _load_raw(con, "raw_fragments", profile_tree, _batch_files(sandbox, XdmClass.PROFILE))
+        _load_raw(con, "raw_events", event_tree, _batch_files(sandbox, XdmClass.EVENT))
+
+        graph_stats = _stitch(con)
+        policies = list(MergePolicy.objects.filter(sandbox=sandbox))
+        if not policies:
+            policies = [default_merge_policy(sandbox)]
+        if any(p.identity_graph == IdentityGraph.NONE for p in policies):
+            _unstitched(con)
+        _events(con, event_tree, "events", "fragment_profile", "event_profile")
+        if any(p.identity_graph == IdentityGraph.NONE for p in policies):
+            _events(con, event_tree, "events_none", "fragment_profile_none", "event_profile_none")
+
+        counts: dict[str, int] = {}
+        for policy in policies:
+            _merge(con, policy, profile_tree)
+            counts[str(policy.id)] = con.execute(
+                f"SELECT count(*) FROM {q(profiles_table(policy))}").fetchone()[0]
+        default = next((p for p in policies if p.default), policies[0])
+        con.execute(f"CREATE VIEW profiles AS SELECT * FROM {q(profiles_table(default))}")
+        con.execute("""CREATE TABLE memberships (_profile_id VARCHAR, segment_id VARCHAR,
+                       status VARCHAR, last_qualification_time TIMESTAMP)""")
+        for table in ("raw_fragments", "raw_events", "fragment_profile", "event_profile",
+                      "fragment_profile_none", "event_profile_none", "identity_profile"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        stats = {
+            "profiles": counts,
+            "default_policy": str(default.id),
+            "events": con.execute("SELECT count(*) FROM events").fetchone()[0],
+            "identities": con.execute("SELECT count(*) FROM identities").fetchone()[0],
+            "excluded": dict(con.execute(
+                "SELECT reason, count(*) FROM excluded_profiles GROUP BY reason").fetchall()),
+            **graph_stats,
+        }
+        con.execute("CREATE TABLE snapshot_info (key VARCHAR, value VARCHAR)")
+        con.executemany("INSERT INTO snapshot_info VALUES (?, ?)", [
+            ("built_at", timezone.now().isoformat()), ("sandbox", sandbox),
+            ("stats", json.dumps(stats)),
+            ("profile_schema", json.dumps(profile_tree)), ("event_schema", json.dumps(event_tree)),
+        ])
+        con.execute("CHECKPOINT")
+        return stats
+    finally:
+        con.close()
+
+
+def _load_raw(con: duckdb.DuckDBPyConnection, table: str, tree: xdm.Tree,
+              files: list[BatchFile]) -> None:
+    """All batches of a class in one table, each column cast to the union type."""
+    columns = [f"{q(name)} {xdm.duckdb_type(sub)}" for name, sub in tree["fields"].items()]
+    identities = xdm.duckdb_type({"type": "array", "items": {"type": "object", "fields": {
+        "namespace": xdm.STRING, "id": xdm.STRING, "primary": {"type": "boolean"},
+        "authenticatedState": xdm.STRING}}})
+    con.execute(f"""CREATE TABLE {table} (_dataset_id VARCHAR, _ingested_at TIMESTAMP,
+                    _row BIGINT, {q(IDENTITIES_COLUMN)} {identities}
+                    {''.join(', ' + c for c in columns)})""")
+    for item in files:
+        present = item.tree.get("fields", {})
+        selects = [
+            f"CAST({q(name)} AS {xdm.duckdb_type(sub)}) AS {q(name)}"
+            for name, sub in tree["fields"].items() if name in present
+        ]
+        con.execute(f"""
+            INSERT INTO {table} BY NAME
+            SELECT {sql_string(item.dataset_id)} AS _dataset_id,
+                   TIMESTAMP {sql_string(item.ingested_at)} AS _ingested_at,
+                   file_row_number AS _row, {q(IDENTITIES_COLUMN)}
+                   {''.join(', ' + s for s in selects)}
+            FROM read_parquet({sql_string(str(item.path))}, file_row_number = true)
+        """)
+
+
+IDENTITY_KEY = "upper(x.namespace) || chr(31) || x.id"
+
+
+def _stitch(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The identity graph (pdg): which profile each record belongs to."""
+    groups = con.execute(f"""
+        SELECT DISTINCT list_sort(list_distinct(list_transform({q(IDENTITIES_COLUMN)},
+                                                lambda x: {IDENTITY_KEY}))) AS keys
+        FROM (SELECT {q(IDENTITIES_COLUMN)} FROM raw_fragments
+              UNION ALL SELECT {q(IDENTITIES_COLUMN)} FROM raw_events)
+        WHERE len({q(IDENTITIES_COLUMN)}) > 1
+    """).fetchall()
+    graph = build_graph(keys for (keys,) in groups)
+    mapping = pa.table({"key": list(graph.profile_of),
+                        "_profile_id": list(graph.profile_of.values())})
+    con.register("identity_profile_arrow", mapping)
+    con.execute("CREATE TABLE identity_profile AS SELECT * FROM identity_profile_arrow")
+    con.unregister("identity_profile_arrow")
+
+    # Each record joins on its first identity: all of its identities share one component.
+    for raw, target in (("raw_fragments", "fragment_profile"), ("raw_events", "event_profile")):
+        con.execute(f"""
+            CREATE TABLE {target} AS
+            SELECT r._dataset_id, r._row, r._ingested_at,
+                   coalesce(ip._profile_id, md5(r._key)) AS _profile_id
+            FROM (SELECT _dataset_id, _row, _ingested_at,
+                         {IDENTITY_KEY.replace('x.', q(IDENTITIES_COLUMN) + '[1].')} AS _key
+                  FROM {raw}) r
+            LEFT JOIN identity_profile ip ON ip.key = r._key
+        """)
+    con.execute(f"""
+        CREATE TABLE identities AS
+        SELECT coalesce(ip._profile_id, md5(k._key)) AS _profile_id, k.namespace, k.id,
+               bool_or(coalesce(k."primary", false)) AS "primary",
+               any_value(k.authenticated_state) AS authenticated_state
+        FROM (SELECT x.namespace, x.id, x."primary", x.authenticatedState AS authenticated_state,
+                     {IDENTITY_KEY} AS _key
+              FROM (SELECT unnest({q(IDENTITIES_COLUMN)}) AS x FROM raw_fragments
+                    UNION ALL SELECT unnest({q(IDENTITIES_COLUMN)}) AS x FROM raw_events)) k
+        LEFT JOIN identity_profile ip ON ip.key = k._key
+        GROUP BY ALL
+    """)
+    con.execute(f"""
+        CREATE TABLE excluded_profiles AS
+        SELECT _profile_id, 'more than {MAX_IDENTITIES_PER_GRAPH} identities' AS reason
+        FROM identities GROUP BY _profile_id HAVING count(*) > {MAX_IDENTITIES_PER_GRAPH}
+        UNION ALL
+        SELECT _profile_id, 'more than {MAX_EVENTS_PER_PROFILE} events' AS reason
+        FROM event_profile GROUP BY _profile_id HAVING count(*) > {MAX_EVENTS_PER_PROFILE}
+    """)
+    con.execute("DELETE FROM identities "
+                "WHERE _profile_id IN (SELECT _profile_id FROM excluded_profiles)")
+    return {"linked_identities": len(graph.profile_of), "graphs": len(graph.sizes)}
+
+
+def _unstitched(con: duckdb.DuckDBPyConnection) -> None:
+    """identityGraph none: every record stands alone under its primary (else first) identity."""
+    primary = (f"coalesce(list_filter({q(IDENTITIES_COLUMN)}, lambda x: x.\"primary\")[1], "
+               f"{q(IDENTITIES_COLUMN)}[1])")
+    for raw, target in (("raw_fragments", "fragment_profile_none"),
+                        ("raw_events", "event_profile_none")):
+        con.execute(f"""
+            CREATE TABLE {target} AS
+            SELECT _dataset_id, _row, _ingested_at,
+                   md5(upper(p.namespace) || chr(31) || p.id) AS _profile_id
+            FROM (SELECT _dataset_id, _row, _ingested_at, {primary} AS p FROM {raw})
+        """)
+
+
+def _bucket_expr(column: str = "_profile_id") -> str:
+    return f"(('0x' || left({column}, 4))::INTEGER % {BUCKETS})::SMALLINT"
+
+
+def _events(con: duckdb.DuckDBPyConnection, tree: xdm.Tree, table: str, fragment_map: str,
+            event_map: str) -> None:
+    columns = ", ".join(f"e.{q(name)}" for name in tree["fields"] if name != "timestamp")
+    con.execute(f"""
+        CREATE TABLE {table} AS
+        SELECT m._profile_id, {_bucket_expr('m._profile_id')} AS _bucket, e."timestamp"
+               {', ' + columns if columns else ''}
+        FROM raw_events e
+        JOIN {event_map} m USING (_dataset_id, _row, _ingested_at)
+        WHERE m._profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)
+        ORDER BY _bucket, m._profile_id, e."timestamp"
+    """)
+
+
+@dataclass
+class _Leaf:
+    alias: str
+    expr: str
+
+
+def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) -> None:
+    """One merged profile per stitched profile: per attribute, the winning fragment's value."""
+    fragment_map = ("fragment_profile" if policy.identity_graph == IdentityGraph.PDG
+                    else "fragment_profile_none")
+    if policy.attribute_merge == AttributeMerge.DATASET_PRECEDENCE:
+        order = list(policy.dataset_order)
+        ranks = " ".join(f"WHEN {sql_string(d)} THEN {len(order) - i}" for i, d in enumerate(order))
+        rank = f"CASE f._dataset_id {ranks} END" if order else "NULL"
+        where = f"WHERE f._dataset_id IN ({', '.join(sql_string(d) for d in order)})" if order \
+            else "WHERE false"  # datasets not listed are not merged
+    else:
+        rank, where = "0", ""
+
+    leaves: list[_Leaf] = []
+
+    def collect(sub: xdm.Tree, expr: str) -> None:
+        if sub["type"] == "object":
+            for name, child in sub["fields"].items():
+                collect(child, f"struct_extract({expr}, {sql_string(name)})")
+        else:
+            leaves.append(_Leaf(f"l{len(leaves)}", expr))
+
+    def rebuild(sub: xdm.Tree, expr: str) -> str:
+        if sub["type"] != "object":
+            return leaves_by_expr[expr]
+        parts = []
+        nulls = []
+        for name, child in sub["fields"].items():
+            inner = rebuild(child, f"struct_extract({expr}, {sql_string(name)})")
+            parts.append(f"{q(name)} := {inner}")
+            nulls.append(f"{inner} IS NULL")
+        # an object whose every field is null is absent, as in the source records
+        return f"CASE WHEN {' AND '.join(nulls)} THEN NULL ELSE struct_pack({', '.join(parts)}) END"
+
+    # With stitching, identityMap lists every identity of the profile; without, it is an
+    # attribute like the others (the fragment's own identities).
+    stitched = policy.identity_graph == IdentityGraph.PDG
+    top = [(name, sub) for name, sub in tree["fields"].items()
+           if not (stitched and name == "identityMap")]
+    identity_map = ', im.identityMap AS "identityMap"' if stitched else ""
+
+    for name, sub in top:
+        collect(sub, f"f.{q(name)}")
+    leaves_by_expr = {leaf.expr: q(leaf.alias) for leaf in leaves}
+    aggregates = "".join(
+        f",\n arg_max({leaf.expr}, (_rank, _ingested_at, _row))"
+        f" FILTER (WHERE {leaf.expr} IS NOT NULL) AS {q(leaf.alias)}" for leaf in leaves
+    )
+    rebuilt = "".join(f",\n {rebuild(sub, f'f.{q(name)}')} AS {q(name)}" for name, sub in top)
+    table = q(profiles_table(policy))
+    con.execute(f"""
+        CREATE TABLE {table} AS
+        WITH fragments AS (
+            SELECT m._profile_id, {rank} AS _rank, f.*
+            FROM raw_fragments f
+            JOIN {fragment_map} m USING (_dataset_id, _row, _ingested_at)
+            {where}
+        ),
+        flat AS (
+            SELECT _profile_id{aggregates}
+            FROM fragments f
+            WHERE _profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)
+            GROUP BY _profile_id
+        ),
+        identity_maps AS (
+            SELECT _profile_id,
+                   map_from_entries(list({{'key': namespace, 'value': ids}})) AS identityMap
+            FROM (SELECT _profile_id, namespace,
+                         list({{'id': id, 'primary': "primary",
+                               'authenticatedState': authenticated_state}} ORDER BY id) AS ids
+                  FROM identities GROUP BY _profile_id, namespace)
+            GROUP BY _profile_id
+        )
+        SELECT flat._profile_id, {_bucket_expr('flat._profile_id')} AS _bucket
+               {identity_map}{rebuilt}
+        FROM flat LEFT JOIN identity_maps im USING (_profile_id)
+        ORDER BY _bucket, _profile_id
+    """)

@@ -1,0 +1,25 @@
+"""Where the engine keeps its files, per sandbox, under ENGINE_DATA_DIR."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.conf import settings
+
+SANDBOX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+BAD_SANDBOX = "Sandbox names are lowercase letters, digits and hyphens (up to 64), such as prod."
+
+
+def sandbox_dir(sandbox: str) -> Path:
+    if not SANDBOX_RE.match(sandbox):  # the name becomes a folder: no traversal, no surprises
+        raise ValueError(BAD_SANDBOX)
+    return Path(settings.ENGINE_DATA_DIR) / sandbox
+
+
+def batch_dir(sandbox: str, dataset_id: str, batch_id: str) -> Path:
+    return sandbox_dir(sandbox) / "datasets" / dataset_id / batch_id
+
+
+def snapshots_dir(sandbox: str) -> Path:
+    return sandbox_dir(sandbox) / "snapshots"
