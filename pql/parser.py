@@ -43,6 +43,7 @@ NOT_A_METHOD = "'{name}' is a function, not a method: write {name}(…)"
 NOT_A_FUNCTION = "'{name}' is a method: write it after a value, as in orders.{name}(…)"
 WRONG_ARITY = "'{name}' takes {expected}, not {got}"
 WRAP_IN_PARENS = "put '{word} …' in parentheses when it is part of a larger condition"
+NOT_NEEDS_PARENS = "write not(…) with parentheses here"
 RESERVED_WORD = "'{word}' is a keyword and cannot start a value here"
 TOO_DEEP = "the definition nests too deeply (more than {limit} levels)"
 UP_OUTSIDE_FILTER = "'{carets}' needs {levels} enclosing filter(s) [ … ] but has {depth}"
@@ -64,8 +65,14 @@ EXPECTED_ORDER_FIELD = "expected the field that orders the events (timestamp) af
 _CLOSING = {"(": ")", "[": "]", "{": "}"}
 _OPENING = {")": "(", "]": "[", "}": "{"}
 # Tokens after ``sum``/``average``/``min``/``max`` that make it the keyword form of aggregation.
-_OPERAND_START = frozenset({"ident", "number", "string", "param", "(", "-", "^", "{"})
+_OPERAND_START = frozenset({"ident", "number", "string", "param", "(", "[", "-", "^", "{"})
 _BINARY_WORDS = frozenset({"and", "or", "in", "notin", "like", "matches", "occurs", "over"})
+# Tokens that end an arithmetic expression at bracket depth 0.
+_ENDS_ADDITIVE = (
+    _BINARY_WORDS
+    | COMPARISON_OPS
+    | {",", ":", "=>", "where", "from", "select", "exists", "forall", "let"}
+)
 
 
 def parse(text: str) -> ast.Node:
@@ -258,8 +265,14 @@ class Parser:
             return tuple(decls)
 
     def _starts_aggregate(self) -> bool:
+        """``sum``/``average``/``min``/``max`` start the keyword form only when an operand and
+        then ``over`` (or ``X from``) follow; otherwise they are field names (``max - min``)."""
         nxt = self._peek(1)
-        return nxt.kind in _OPERAND_START and not (nxt.kind == "ident" and nxt.low in _BINARY_WORDS)
+        if nxt.kind not in _OPERAND_START or (nxt.kind == "ident" and nxt.low in _BINARY_WORDS):
+            return False
+        if nxt.kind not in ("(", "[", "-"):
+            return True  # `sum X…`: nothing else can follow a field name directly
+        return self._find_over(self.pos + 1) is not None
 
     def _parse_aggregate(self) -> ast.Aggregate:
         tok = self._advance()
@@ -274,7 +287,7 @@ class Parser:
             return ast.Aggregate(tok.low, None, variables, span=self._span(tok.start))
         # The expression comes before the variables it uses: parse the variables first.
         expr_start = self.pos
-        over = self._find_over()
+        over = self._find_over(self.pos)
         if over is None:
             raise self._error(EXPECTED_OVER.format(word=tok.text), tok)
         self.pos = over + 1
@@ -290,10 +303,12 @@ class Parser:
         del self.scope[mark:]
         return ast.Aggregate(tok.low, expr, variables, span=self._span(tok.start))
 
-    def _find_over(self) -> int | None:
+    def _find_over(self, start: int) -> int | None:
+        """The index of the ``over`` closing an aggregation expression that starts at
+        ``start``, or None when the expression would end first."""
         depth = 0
         tokens = self.tokens
-        for index in range(self.pos, len(tokens)):
+        for index in range(start, len(tokens)):
             tok = tokens[index]
             kind = tok.kind
             if kind in _CLOSING:
@@ -302,8 +317,14 @@ class Parser:
                 if depth == 0:
                     return None
                 depth -= 1
-            elif kind == "ident" and depth == 0 and tok.low == "over":
-                return index
+            elif depth == 0:
+                if kind == "ident" and tokens[index - 1].kind != ".":
+                    if tok.low == "over":
+                        return index
+                    if tok.low in _ENDS_ADDITIVE:
+                        return None
+                elif kind != "ident" and (kind in _ENDS_ADDITIVE or kind == "eof"):
+                    return None
         return None
 
     def _parse_or(self) -> ast.Node:
@@ -550,6 +571,8 @@ class Parser:
                 raise self._expected_value(tok)
             if low in QUANTIFIER_WORDS or low == "let":
                 raise self._error(WRAP_IN_PARENS.format(word=tok.text), tok)
+            if low == "not":
+                raise self._error(NOT_NEEDS_PARENS, tok)
             raise self._error(RESERVED_WORD.format(word=tok.text), tok)
         self.pos += 1
         return ast.Field(tok.text, None, span=(tok.start, tok.end))
@@ -616,6 +639,8 @@ class Parser:
     def _at_lambda(self) -> bool:
         tokens = self.tokens
         index = self.pos + 1
+        if tokens[index].kind == ")":
+            return self._peek(2).kind == "=>"
         while tokens[index].kind == "ident":
             index += 1
             if tokens[index].kind == ",":
