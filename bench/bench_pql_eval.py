@@ -97,7 +97,12 @@ def _spend_baseline(profile: dict[str, Any], events: list[dict[str, Any]]) -> bo
 
 
 def _chain_baseline(profile: dict[str, Any], events: list[dict[str, Any]]) -> bool:
-    stamped = sorted((parse_timestamp(e.get("timestamp")), e.get("eventType")) for e in events)
+    stamped: list[tuple[datetime, Any]] = []
+    for event in events:
+        moment = parse_timestamp(event.get("timestamp"))
+        if moment is not None:
+            stamped.append((moment, event.get("eventType")))
+    stamped.sort(key=lambda pair: pair[0])
     seen_cart: datetime | None = None
     for moment, kind in stamped:
         if kind == "addToCart" and seen_cart is None:

@@ -545,12 +545,13 @@ class Evaluator:
         assert self.frames is not None
         self.frames[-1].append((step, result, []))
 
-    def step_matches(self, step: ast.ChainStep, event: Any, scope: Scope, node: ast.Node) -> bool:
+    def step_matches(self, step: ast.ChainStep, event: Any, scope: Scope, node: ast.Chain) -> bool:
         inner = scope.with_item(event)
         if not self.truth(step.what, inner):
             return False
         if step.when is not None:
-            stamp = get_field(event, "timestamp", node)
+            # WHEN is an occurs tail applied to the field that orders the chain (timestamp).
+            stamp = get_field(event, node.order_by, node)
             if not self.window_holds(stamp, step.when, inner, node):
                 return False
         return step.where is None or self.truth(step.where, inner)

@@ -750,13 +750,20 @@ class _Checker:
         return BOOLEAN
 
 
-def _root_var(node: ast.Node) -> str | None:
-    while isinstance(node, ast.Field | ast.Method | ast.Filter):
-        node = node.obj if isinstance(node, ast.Field) else (
-            node.receiver if isinstance(node, ast.Method) else node.source)  # fmt: skip
-        if node is None:
+def _root_var(node: ast.Node | None) -> str | None:
+    """The variable a path starts from (``X`` in ``X.productListItems``), if any."""
+    while node is not None:
+        if isinstance(node, ast.Var):
+            return node.name
+        if isinstance(node, ast.Field):
+            node = node.obj
+        elif isinstance(node, ast.Method):
+            node = node.receiver
+        elif isinstance(node, ast.Filter):
+            node = node.source
+        else:
             return None
-    return node.name if isinstance(node, ast.Var) else None
+    return None
 
 
 def _item_type(kind: FieldType) -> FieldType:

@@ -66,8 +66,10 @@ def canonical_unit(unit: str) -> str:
     return UNITS[unit.lower()]
 
 
-def utc(year: int, month: int, day: int, *rest: int) -> datetime:
-    return datetime(year, month, day, *rest, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
