@@ -243,8 +243,11 @@ class Schema:
     def children(self, collection: str, path: str) -> list[str]:
         """The names of the declared fields directly under ``path``."""
         prefix = f"{path}." if path else ""
-        names = {key[len(prefix) :].split(".", 1)[0] for key in self.fields(collection)
-                 if key.startswith(prefix) and len(key) > len(prefix)}  # fmt: skip
+        names = {
+            key[len(prefix) :].split(".", 1)[0]
+            for key in self.fields(collection)
+            if key.startswith(prefix) and len(key) > len(prefix)
+        }
         return sorted(names - {"*"})
 
 
@@ -288,8 +291,9 @@ def _json_kind(node: Mapping[str, Any]) -> FieldType | None:
     if isinstance(declared, list):
         declared = next((kind for kind in declared if kind != "null"), None)
     fmt = node.get("format")
-    if xdm in ("map",) or (declared == "object" and isinstance(node.get("additionalProperties"),
-                                                                 Mapping)):  # fmt: skip
+    if xdm in ("map",) or (
+        declared == "object" and isinstance(node.get("additionalProperties"), Mapping)
+    ):
         return FieldType("map")
     if fmt in ("date", "date-time"):
         return FieldType(fmt)
@@ -534,15 +538,22 @@ class _Checker:
                 self.comparable(node.left, _scalar(left), node.right, right.items, node)
             return BOOLEAN
         self.comparable(node.left, left, node.right, right, node)
-        if op not in ("=", "!=") and _known(left) and _scalar(left).kind in ("boolean", "object",
-                                                                              "map"):  # fmt: skip
+        if (
+            op not in ("=", "!=")
+            and _known(left)
+            and _scalar(left).kind in ("boolean", "object", "map")
+        ):
             self.mismatch(NOT_ORDERED.format(text=_label(node.left), kind=left.words), node)
         return BOOLEAN
 
     def comparable(
-        self, left_node: ast.Node, left: FieldType, right_node: ast.Node, right: FieldType,
+        self,
+        left_node: ast.Node,
+        left: FieldType,
+        right_node: ast.Node,
+        right: FieldType,
         node: ast.Node,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """§1 "Type coercion": the right operand is coerced to the left one's type; a
         coercion that cannot work is a validation error."""
         if left.kind == "array" and right.kind == "array":
@@ -552,11 +563,13 @@ class _Checker:
             return
         self.mismatch(
             COMPARE_MISMATCH.format(
-                left=_label(left_node), left_kind=a.words, right_kind=b.words,
+                left=_label(left_node),
+                left_kind=a.words,
+                right_kind=b.words,
                 right=_label(right_node),
             ),
             node,
-        )  # fmt: skip
+        )
 
     def needs_text(self, what: str, node: ast.Node, kind: FieldType) -> None:
         if _known(kind) and _scalar(kind).kind != "string" and _scalar(kind).kind != "any":
@@ -612,10 +625,11 @@ class _Checker:
         if name in TIME_METHODS:
             if _known(receiver) and _scalar(receiver).kind not in TIMES | NUMBERS | {"string"}:
                 self.mismatch(
-                    NEEDS_TIME.format(what=node.name, text=_label(node.receiver),
-                                      kind=receiver.words),
+                    NEEDS_TIME.format(
+                        what=node.name, text=_label(node.receiver), kind=receiver.words
+                    ),
                     node.receiver,
-                )  # fmt: skip
+                )
             return FieldType("integer")
         if name in ("isnull", "isnotnull"):
             return BOOLEAN
@@ -624,10 +638,11 @@ class _Checker:
         if name in MAP_METHODS:
             if _known(receiver) and receiver.kind not in ("map", "object", "array"):
                 self.mismatch(
-                    NEEDS_MAP.format(what=node.name, text=_label(node.receiver),
-                                     kind=receiver.words),
+                    NEEDS_MAP.format(
+                        what=node.name, text=_label(node.receiver), kind=receiver.words
+                    ),
                     node.receiver,
-                )  # fmt: skip
+                )
                 return ANY
             if receiver.kind == "map":
                 values = receiver.items or ANY
@@ -638,19 +653,23 @@ class _Checker:
         if name in LIST_METHODS:
             if _known(receiver) and receiver.kind != "array":
                 self.mismatch(
-                    NEEDS_LIST.format(what=node.name, text=_label(node.receiver),
-                                      kind=receiver.words),
+                    NEEDS_LIST.format(
+                        what=node.name, text=_label(node.receiver), kind=receiver.words
+                    ),
                     node.receiver,
-                )  # fmt: skip
+                )
                 return ANY
             if name in ("sum", "average", "min", "max"):
                 values = kinds[0] if kinds else item
                 if _known(values) and _scalar(values).kind not in NUMBERS:
                     self.mismatch(
-                        NEEDS_NUMBER.format(what=node.name, text=_label(node.args[0] if
-                                            node.args else node.receiver), kind=values.words),
+                        NEEDS_NUMBER.format(
+                            what=node.name,
+                            text=_label(node.args[0] if node.args else node.receiver),
+                            kind=values.words,
+                        ),
                         node,
-                    )  # fmt: skip
+                    )
                 return NUMBER
             if name in ("filter", "distinct", "topn", "bottomn", "intersection"):
                 return receiver
@@ -731,10 +750,11 @@ class _Checker:
         )
         if _known(values) and _scalar(values).kind not in NUMBERS:
             self.mismatch(
-                NEEDS_NUMBER.format(what=node.function, text=_label(node.expr or node),
-                                    kind=values.words),
+                NEEDS_NUMBER.format(
+                    what=node.function, text=_label(node.expr or node), kind=values.words
+                ),
                 node.expr or node,
-            )  # fmt: skip
+            )
         return NUMBER
 
     def _chain(self, node: ast.Chain, env: _Env) -> FieldType:
