@@ -340,10 +340,21 @@ class _Env:
         )
 
 
-def check(node: ast.Node, schema: Schema, *, source: str | None = None) -> list[Problem]:
+def check(
+    node: ast.Node,
+    schema: Schema | Mapping[str, Mapping[str, str]],
+    *,
+    source: str | None = None,
+) -> list[Problem]:
     """Every problem of ``node`` against ``schema``, in source order, errors and warnings.
 
-    ``source`` (the text ``node`` was parsed from) turns spans into line/column positions."""
+    ``schema`` is a ``Schema`` or a dict ``{"profile": {path: type}, "xEvent": {path: type}}``
+    (``"event"`` is accepted for ``"xEvent"``). ``source`` (the text ``node`` was parsed from)
+    turns spans into line/column positions."""
+    if not isinstance(schema, Schema):
+        schema = Schema.from_dict(
+            schema.get("profile", {}), schema.get("xEvent", schema.get("event", {}))
+        )
     checker = _Checker(schema)
     checker.infer(node, _Env((schema.root(PROFILE),), {}))
     checker.guardrails(node)

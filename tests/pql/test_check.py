@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pql.parser import parse
-from pql.schema import FieldType, Problem, Schema, check
+from pql import check, parse
+from pql.schema import FieldType, Problem, Schema
 
 SCHEMA = Schema.from_dict(
     {
@@ -336,3 +336,10 @@ def test_every_example_program_can_be_checked() -> None:
     for case in CASES:
         found = check(parse(case.text), SCHEMA, source=case.text)
         assert all(isinstance(problem, Problem) for problem in found), case.name
+
+
+def test_schema_as_a_plain_dict() -> None:
+    schema = {"profile": {"person.birthYear": "integer"}, "xEvent": {"eventType": "string"}}
+    assert check(parse('person.birthYear > 1 and xEvent[eventType = "x"]'), schema) == []
+    assert [p.code for p in check(parse("person.birthyear > 1"), schema)] == ["unknown-field"]
+    assert [p.code for p in check(parse("xEvent[eventTyp = 1]"), schema)] == ["unknown-field"]

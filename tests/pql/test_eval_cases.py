@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from pql.evaluator import evaluate
-from pql.parser import parse
+from pql import evaluate, parse
 
 EVAL_DIR = Path(__file__).parent / "eval"
 FIXTURES = json.loads((EVAL_DIR / "profiles.json").read_text())

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pql.evaluator import evaluate
-from pql.explain import Explanation, explain
-from pql.parser import parse
+from pql import evaluate, explain, parse
+from pql.explain import Explanation
 
 FIXTURES = json.loads((Path(__file__).parent / "eval" / "profiles.json").read_text())
 PROFILES: dict[str, dict[str, Any]] = {entry["id"]: entry for entry in FIXTURES["profiles"]}

@@ -10,9 +10,7 @@ from hypothesis import strategies as st
 from test_eval_cases import CASES, PROFILES
 
 import pql
-from pql.errors import PQLError
-from pql.evaluator import evaluate
-from pql.explain import explain
+from pql import PQLError, evaluate, explain
 
 TEXTS = sorted({case.text for case in CASES})
 NODES = [pql.parse(text) for text in TEXTS]

@@ -7,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from pql import ast
-from pql.errors import PQLError
-from pql.evaluator import PQLEvaluationError, PQLTypeError, evaluate
-from pql.parser import parse
+from pql import PQLError, ast, evaluate, parse
+from pql.evaluator import PQLEvaluationError, PQLTypeError
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
 
