@@ -7,6 +7,29 @@ is applied in one visible place and carries a comment naming the rule.
 Values are plain Python (see ``pql.values``). A path through an array maps over its items and
 flattens (§3.3); such a mapped list is a ``PathList`` so that ``isNull`` can tell "no values"
 from an explicit empty array.
+
+Decisions where the spec is silent or marked [inferred] (the SQL compiler must match them):
+
+- A list compared with a single value (``=``, ``!=``, ``<``…, ``in``, ``notIn``, ``like``, the
+  string methods, ``occurs``) holds when SOME item does; two lists compare as ordered lists.
+- ``count()`` of a missing array is 0; ``sum`` of nothing is 0; ``average``/``min``/``max``
+  of nothing are null; items whose value is null are skipped.
+- ``isNull()`` is true for null and for a path through arrays that reached no value, false for
+  a present empty array. A bare path in boolean position needs a non-empty list or a defined
+  value (``""`` and ``0`` count as defined).
+- ``intersection`` keeps the receiver's order without duplicates, null when empty; ``topN``
+  / ``bottomN`` sort by the key (largest / smallest first), ties in input order, items
+  without a key left out; ``groupBy`` leaves out items without a key.
+- ``forall`` over a missing or empty array is true. ``$2`` is the events.
+- ``occurs … from`` reads as ``before`` for a time at or before now, ``after`` otherwise.
+- A ``YYYY-MM-DD`` text used as a time reference is that whole UTC day; any other timestamp
+  is an instant. Weeks start on Monday (``Evaluator(week_start=…)`` changes it).
+- chain: steps match events with strictly increasing times; the events counted by one step's
+  ``COUNT(n)`` may share a time; events without a readable ordering field are ignored.
+- ``inSegment`` reads ``memberships`` when given, else the profile's ``segmentMembership``
+  (any namespace); ``realized`` and ``existing`` are in, everything else is out.
+- Run-time coercion is lenient where the checker is strict: ``text = 5`` compares with
+  ``"5"`` here, and ``check`` reports it as a type mismatch.
 """
 
 from __future__ import annotations
