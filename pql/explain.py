@@ -17,7 +17,7 @@ from typing import Any
 from pql import ast
 from pql.evaluator import Evaluator, MapEntry, StepResult
 from pql.printer import to_text
-from pql.values import truthy
+from pql.values import parse_timestamp, truthy
 
 __all__ = ["Explanation", "explain"]
 
@@ -145,12 +145,18 @@ def _step_text(result: StepResult) -> str:
     return f"first match at {show(result.matched[0])}" + (f" ({count} in all)" if count > 1 else "")
 
 
-def _matches(value: Any) -> str:
-    if isinstance(value, list):
-        return (
-            "no match" if not value else f"{len(value)} match" + ("" if len(value) == 1 else "es")
-        )
-    return show(value)
+def _matches(value: Any, limit: int = 3) -> str:
+    """``2 matches (2026-03-10T10:00:00Z, 2026-03-14T15:00:00Z)`` for matching events."""
+    if not isinstance(value, list):
+        return show(value)
+    if not value:
+        return "no match"
+    text = f"{len(value)} match" + ("" if len(value) == 1 else "es")
+    times = [parse_timestamp(item.get("timestamp")) for item in value if isinstance(item, dict)]
+    shown = [show(moment) for moment in times[:limit] if moment is not None]
+    if shown and len(shown) == min(len(value), limit):
+        text += " (" + ", ".join(shown) + (", …" if len(value) > limit else "") + ")"
+    return text
 
 
 def show(value: Any, limit: int = 5) -> str:

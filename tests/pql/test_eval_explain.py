@@ -70,7 +70,7 @@ def test_root_verdict_matches_evaluate_on_every_profile() -> None:
 def test_a_select_reports_its_matches_not_each_event() -> None:
     result = explain_for("p1", "select X from xEvent where X.commerce.order")
     assert result.verdict is True
-    assert result.shown == "2 matches"
+    assert result.shown == "2 matches (2026-03-10T10:00:00Z, 2026-03-14T15:00:00Z)"
     assert [child.text for child in result.children] == ["xEvent"]
 
 
