@@ -44,6 +44,8 @@ NOT_A_FUNCTION = "'{name}' is a method: write it after a value, as in orders.{na
 WRONG_ARITY = "'{name}' takes {expected}, not {got}"
 WRAP_IN_PARENS = "put '{word} …' in parentheses when it is part of a larger condition"
 NOT_NEEDS_PARENS = "write not(…) with parentheses here"
+NO_NULL = "PQL has no null: test a value with .isNull() or .isNotNull()"
+NO_PARENTHESES = "write {word} without parentheses"
 RESERVED_WORD = "'{word}' is a keyword and cannot start a value here"
 TOO_DEEP = "the definition nests too deeply (more than {limit} levels)"
 UP_OUTSIDE_FILTER = "'{carets}' needs {levels} enclosing filter(s) [ … ] but has {depth}"
@@ -566,6 +568,8 @@ class Parser:
         if tok.text in self.scope:
             self.pos += 1
             return ast.Var(tok.text, span=(tok.start, tok.end))
+        if low == "null" and nxt.kind != ".":
+            raise self._error(NO_NULL, tok)
         if low in RESERVED:
             if self.pos and low in _BINARY_WORDS:
                 raise self._expected_value(tok)
@@ -753,6 +757,8 @@ class Parser:
             low = tok.low
             if low in TIME_WORDS:
                 self.pos += 1
+                if self.tokens[self.pos].kind == "(":
+                    raise self._error(NO_PARENTHESES.format(word=low), self.tokens[self.pos])
                 return ast.TimeWord(low, span=(tok.start, tok.end))
             nxt = self._peek(1)
             if low in PERIOD_WORDS and nxt.kind == "ident" and nxt.low in TIME_UNITS:
