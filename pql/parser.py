@@ -551,7 +551,7 @@ class Parser:
 
     def _parse_word(self, tok: Token) -> ast.Node:
         low = tok.low
-        nxt = self._peek(1)
+        nxt = self.tokens[self.pos + 1]  # tok is not eof, so a next token exists
         if low == "true" or low == "false":
             self.pos += 1
             return ast.Literal(low == "true", span=(tok.start, tok.end))

@@ -51,14 +51,18 @@ BINARY_OPS = frozenset(COMPARISON_OPS | {"like", "in", "notIn", "+", "-", "*", "
 
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
+# One match = optional whitespace + one token; `bad` catches any other character, so that
+# `finditer` never skips text silently.
 _TOKEN_RE = re.compile(
     r"""
-    (?P<ws>\s+)
-  | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
-  | (?P<string>"[^"\\]*(?:\\.[^"\\]*)*")
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<param>\$\d+)
-  | (?P<op>=>|!=|<=|>=|[=<>!+\-*/%.,:()\[\]{}^])
+    \s*(?:
+        (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<op>=>|!=|<=|>=|[=<>!+\-*/%.,:()\[\]{}^])
+      | (?P<string>"[^"\\]*(?:\\.[^"\\]*)*")
+      | (?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
+      | (?P<param>\$[0-9]+)
+      | (?P<bad>\S)
+    )
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -98,33 +102,27 @@ def tokenize(text: str) -> list[Token]:
     """Split ``text`` into tokens, ending with an ``eof`` token; raise ``PQLSyntaxError``."""
     tokens: list[Token] = []
     append = tokens.append
-    match = _TOKEN_RE.match
-    pos = 0
-    size = len(text)
-    while pos < size:
-        m = match(text, pos)
-        if m is None:
-            raise _bad_character(text, pos)
+    for m in _TOKEN_RE.finditer(text):
         kind = m.lastgroup
+        chunk = m[kind]  # type: ignore[index]
         end = m.end()
-        if kind == "ws":
-            pos = end
-            continue
-        chunk = m.group()
+        start = end - len(chunk)
         if kind == "ident":
-            append(Token("ident", chunk, pos, end, chunk))
+            append(Token("ident", chunk, start, end, chunk))
         elif kind == "op":
-            append(Token(chunk, chunk, pos, end))
+            append(Token(chunk, chunk, start, end))
         elif kind == "string":
             body = chunk[1:-1]
-            value = _unescape(text, pos + 1, body) if "\\" in body else body
-            append(Token("string", chunk, pos, end, value))
+            value = _unescape(text, start + 1, body) if "\\" in body else body
+            append(Token("string", chunk, start, end, value))
         elif kind == "number":
             is_float = "." in chunk or "e" in chunk or "E" in chunk
-            append(Token("number", chunk, pos, end, float(chunk) if is_float else int(chunk)))
-        else:  # param
-            append(Token("param", chunk, pos, end, int(chunk[1:])))
-        pos = end
+            append(Token("number", chunk, start, end, float(chunk) if is_float else int(chunk)))
+        elif kind == "param":
+            append(Token("param", chunk, start, end, int(chunk[1:])))
+        else:
+            raise _bad_character(text, start)
+    size = len(text)
     append(Token("eof", "", size, size))
     return tokens
 
