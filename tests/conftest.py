@@ -6,11 +6,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from core.roles import Role
+if TYPE_CHECKING:  # Django-free suites (tests/pql) must import this file without settings
+    from core.roles import Role
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
 # thread with a running loop unless told that this is deliberate (the tests are synchronous).
@@ -43,16 +44,22 @@ def make_user(django_user_model: Any) -> Any:
 
 @pytest.fixture
 def marketer(make_user: Any) -> Any:
+    from core.roles import Role
+
     return make_user("maya", Role.MARKETER)
 
 
 @pytest.fixture
 def lead(make_user: Any) -> Any:
+    from core.roles import Role
+
     return make_user("leo", Role.TEAM_LEAD)
 
 
 @pytest.fixture
 def admin_user(make_user: Any) -> Any:
+    from core.roles import Role
+
     return make_user("ada", Role.ADMIN)
 
 
