@@ -46,6 +46,8 @@ WRAP_IN_PARENS = "put '{word} …' in parentheses when it is part of a larger co
 NOT_NEEDS_PARENS = "write not(…) with parentheses here"
 NO_NULL = "PQL has no null: test a value with .isNull() or .isNotNull()"
 NO_PARENTHESES = "write {word} without parentheses"
+UNKNOWN_AGGREGATE = "unknown aggregation '{name}'"
+SUGGESTED_AGGREGATES = {"avg": "average", "mean": "average", "total": "sum", "count": "sum"}
 RESERVED_WORD = "'{word}' is a keyword and cannot start a value here"
 TOO_DEEP = "the definition nests too deeply (more than {limit} levels)"
 UP_OUTSIDE_FILTER = "'{carets}' needs {levels} enclosing filter(s) [ … ] but has {depth}"
@@ -156,6 +158,9 @@ class Parser:
             return tok
         if tok.kind == "eof":
             raise self._error(UNCLOSED.format(opening=opening.kind, closing=closing), opening)
+        hint = self._unknown_aggregate()
+        if hint is not None:
+            raise hint
         line, column = _line_col(self.text, opening.start)
         message = EXPECTED_CLOSING.format(
             closing=closing, opening=opening.kind, line=line, column=column
@@ -169,7 +174,23 @@ class Parser:
         if self.nesting > MAX_NESTING:
             raise self._error(TOO_DEEP.format(limit=MAX_NESTING), self.tokens[self.pos])
 
+    def _unknown_aggregate(self) -> PQLSyntaxError | None:
+        """``avg X.a over X from …`` reads as a field ``avg`` followed by junk: say why."""
+        prev = self.tokens[self.pos - 1] if self.pos else None
+        if prev is None or prev.kind != "ident" or self._find_over(self.pos) is None:
+            return None
+        if self.pos >= 2 and self.tokens[self.pos - 2].kind == ".":
+            return None
+        message = UNKNOWN_AGGREGATE.format(name=prev.text)
+        close = suggest(prev.text, AGGREGATE_WORDS) or SUGGESTED_AGGREGATES.get(prev.text.lower())
+        if close:
+            message += f" — did you mean '{close}'?"
+        return self._error(message, prev)
+
     def _trailing_error(self, tok: Token) -> PQLSyntaxError:
+        hint = self._unknown_aggregate()
+        if hint is not None:
+            return hint
         if tok.kind in _OPENING:
             return self._error(
                 UNEXPECTED_CLOSING.format(text=tok.kind, opening=_OPENING[tok.kind]), tok
