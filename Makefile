@@ -36,6 +36,7 @@ run setup demo-passwords: export DEBUG ?= true
 setup: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py bootstrap
+	$(BIN)/python manage.py generate_demo --if-empty --profiles 2000
 
 run: setup
 	@echo ""

@@ -383,8 +383,9 @@ class _Leaf:
 
 def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) -> None:
     """One merged profile per stitched profile: per attribute, the winning fragment's value."""
-    fragment_map = ("fragment_profile" if policy.identity_graph == IdentityGraph.PDG
-                    else "fragment_profile_none")
+    fragment_map, event_map = (
+        ("fragment_profile", "event_profile") if policy.identity_graph == IdentityGraph.PDG
+        else ("fragment_profile_none", "event_profile_none"))
     if policy.attribute_merge == AttributeMerge.DATASET_PRECEDENCE:
         order = list(policy.dataset_order)
         ranks = " ".join(f"WHEN {sql_string(d)} THEN {len(order) - i}" for i, d in enumerate(order))
@@ -445,6 +446,11 @@ def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) 
             WHERE _profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)
             GROUP BY _profile_id
         ),
+        -- a profile exists if any fragment does: record attributes or only events
+        ids AS (
+            SELECT _profile_id FROM {fragment_map}
+            UNION SELECT _profile_id FROM {event_map}
+        ),
         identity_maps AS (
             SELECT _profile_id,
                    map_from_entries(list({{'key': namespace, 'value': ids}})) AS identityMap
@@ -454,8 +460,11 @@ def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) 
                   FROM identities GROUP BY _profile_id, namespace)
             GROUP BY _profile_id
         )
-        SELECT flat._profile_id, {_bucket_expr('flat._profile_id')} AS _bucket
+        SELECT ids._profile_id, {_bucket_expr('ids._profile_id')} AS _bucket
                {identity_map}{rebuilt}
-        FROM flat LEFT JOIN identity_maps im USING (_profile_id)
+        FROM ids
+        LEFT JOIN flat USING (_profile_id)
+        LEFT JOIN identity_maps im USING (_profile_id)
+        WHERE ids._profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)
         ORDER BY _bucket, _profile_id
     """)

@@ -456,3 +456,50 @@ def identities_of(record: Mapping[str, Any]) -> list[Identity]:
                 found.append(Identity(str(code), str(item["id"]), bool(item.get("primary")),
                                       item.get("authenticatedState")))
     return found
+
+
+def tree_from_arrow(schema: pa.Schema) -> Tree | None:
+    """The type tree of an Arrow schema, or None where a type has no XDM meaning (unions,
+    binary, dictionaries...) and the records must take the row-by-row path instead."""
+    fields: dict[str, Tree] = {}
+    for item in schema:
+        tree = _tree_from_arrow_type(item.type)
+        if tree is None:
+            return None
+        fields[item.name] = tree
+    return {"type": "object", "fields": fields}
+
+
+def _tree_from_arrow_type(kind: pa.DataType) -> Tree | None:
+    if pa.types.is_struct(kind):
+        fields = {}
+        for index in range(kind.num_fields):
+            child = kind.field(index)
+            sub = _tree_from_arrow_type(child.type)
+            if sub is None:
+                return None
+            fields[child.name] = sub
+        return {"type": "object", "fields": fields}
+    if pa.types.is_map(kind):
+        if not pa.types.is_string(kind.key_type) and not pa.types.is_large_string(kind.key_type):
+            return None
+        values = _tree_from_arrow_type(kind.item_type)
+        return {"type": "map", "values": values} if values is not None else None
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        items = _tree_from_arrow_type(kind.value_type)
+        return {"type": "array", "items": items} if items is not None else None
+    if pa.types.is_boolean(kind):
+        return {"type": "boolean"}
+    if pa.types.is_integer(kind):
+        return {"type": "integer"}
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return {"type": "number"}
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return {"type": "string"}
+    if pa.types.is_timestamp(kind):
+        return {"type": "date-time"}
+    if pa.types.is_date(kind):
+        return {"type": "date"}
+    if pa.types.is_null(kind):
+        return {"type": "null"}
+    return None
