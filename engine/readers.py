@@ -108,7 +108,7 @@ def _jsonl_lines(lines: Any) -> Iterator[Item]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = json.loads(line.rstrip("\r\n"))
         except json.JSONDecodeError as error:
             yield number, ReadError(f"not valid JSON: {error.msg} (column {error.colno})")
             continue
