@@ -280,7 +280,8 @@ class Expr:
     ``refs`` are the row aliases and lambda variables it reads; ``row`` marks a table alias
     (the profile ``p`` or an event); ``mapped`` a list made by a path through an array (the
     evaluator's ``PathList``: empty means null); ``const`` the Python value of a constant;
-    ``subquery`` that the SQL contains a sub-SELECT (not allowed inside a lambda)."""
+    ``subquery`` that the SQL contains a sub-SELECT (not allowed inside a lambda);
+    ``two_valued`` that a boolean is never NULL; ``negates`` the condition a ``not`` flipped."""
 
     sql: str
     type: FieldType
@@ -289,6 +290,8 @@ class Expr:
     mapped: bool = False
     const: Any = _NO_VALUE
     subquery: bool = False
+    two_valued: bool = False
+    negates: Expr | None = None
 
     @property
     def is_const(self) -> bool:
@@ -352,8 +355,15 @@ def _bool(sql: str, *parts: Expr | None, subquery: bool = False) -> Expr:
     return Expr(sql, BOOLEAN, _refs(*parts), subquery=subquery or _sub(*parts))
 
 
-FALSE = Expr("FALSE", BOOLEAN, const=False)
-TRUE = Expr("TRUE", BOOLEAN, const=True)
+def _conjunction(parts: Sequence[Expr]) -> Expr:
+    if len(parts) == 1:
+        return parts[0]
+    sql = "(" + " AND ".join(part.sql for part in parts) + ")"
+    return replace(_bool(sql, *parts), two_valued=all(part.two_valued for part in parts))
+
+
+FALSE = Expr("FALSE", BOOLEAN, const=False, two_valued=True)
+TRUE = Expr("TRUE", BOOLEAN, const=True, two_valued=True)
 NULL = Expr(NULL_SQL, ANY, const=None)
 
 
@@ -599,7 +609,7 @@ class _Compiler:
         table = f"{self.events_table} AS {alias}"
         if not outer:
             sql = (
-                f"{ctx.owner}._profile_id IN (SELECT {alias}._profile_id FROM {table} "
+                f"{ctx.owner}._profile_id IN (SELECT DISTINCT {alias}._profile_id FROM {table} "
                 f"WHERE {where})"
             )
         else:
@@ -607,7 +617,7 @@ class _Compiler:
                 f"EXISTS (SELECT 1 FROM {table} WHERE {alias}._profile_id = "
                 f"{ctx.owner}._profile_id AND {where})"
             )
-        return Expr(sql, BOOLEAN, outer | {ctx.owner}, subquery=True)
+        return Expr(sql, BOOLEAN, outer | {ctx.owner}, subquery=True, two_valued=True)
 
     def agg_sql(self, agg: EventAgg) -> str:
         value = agg.value.sql if agg.value is not None else "*"
@@ -657,7 +667,7 @@ class _Compiler:
             sql = f"{ctx.owner}._profile_id IN ({grouped}{having})"
         else:
             sql = f"NOT ({ctx.owner}._profile_id IN ({grouped}NOT coalesce({having}, FALSE)))"
-        return Expr(sql, BOOLEAN, frozenset({ctx.owner}), subquery=True)
+        return Expr(sql, BOOLEAN, frozenset({ctx.owner}), subquery=True, two_valued=True)
 
     # --- references -------------------------------------------------------------------------
 
@@ -771,10 +781,14 @@ class _Compiler:
         return self.negation(self.condition(node.operand, ctx))
 
     def negation(self, inner: Expr) -> Expr:
-        # §1: not() is the exact negation of a condition that is false when null.
+        # §1: not() is the exact negation of a condition that is false when null. not(not(P))
+        # is P again: wherever a condition is used, NULL already counts as false.
         if inner.is_const:
             return FALSE if inner.const else TRUE
-        return _bool(f"(NOT coalesce({inner.sql}, FALSE))", inner)
+        if inner.negates is not None:
+            return inner.negates
+        sql = f"(NOT {inner.sql})" if inner.two_valued else f"(NOT coalesce({inner.sql}, FALSE))"
+        return replace(_bool(sql, inner), two_valued=True, negates=inner)
 
     def and_sql(self, node: ast.And, ctx: _Ctx) -> Value:
         parts = [self.condition(operand, ctx) for operand in node.operands]
@@ -783,7 +797,7 @@ class _Compiler:
         parts = [part for part in parts if part.const is not True]
         if not parts:
             return TRUE
-        return _bool("(" + " AND ".join(part.sql for part in parts) + ")", *parts)
+        return _conjunction(parts)
 
     def or_sql(self, node: ast.Or, ctx: _Ctx) -> Value:
         parts = [self.condition(operand, ctx) for operand in node.operands]
@@ -792,6 +806,8 @@ class _Compiler:
         parts = [part for part in parts if part.const is not False]
         if not parts:
             return FALSE
+        if len(parts) == 1:
+            return parts[0]
         return _bool("(" + " OR ".join(part.sql for part in parts) + ")", *parts)
 
     # --- operators --------------------------------------------------------------------------
@@ -856,7 +872,7 @@ class _Compiler:
                 return FALSE
             if test.subquery:
                 raise _Unsupported("events inside a list function")
-            sql = f"(len(list_filter({value.sql}, lambda {var}: {test.sql})) > 0)"
+            sql = _any_item(value.sql, var, test.sql)
             return Expr(sql, BOOLEAN, (value.refs | test.refs) - {var})
         return build(value)
 
@@ -1086,7 +1102,7 @@ class _Compiler:
                 f"{quote_table(self.tables.memberships)} AS m WHERE m.segment_id = "
                 f"{quote_string(segment.const)} AND m.status IN ({statuses}))"
             )
-            return Expr(sql, BOOLEAN, frozenset({ctx.owner}), subquery=True)
+            return Expr(sql, BOOLEAN, frozenset({ctx.owner}), subquery=True, two_valued=True)
         raise _Unsupported(f"the function {node.name}")
 
     # --- methods ----------------------------------------------------------------------------
@@ -1248,7 +1264,12 @@ class _Compiler:
             return FALSE
         if not receiver.is_list:
             raise _Unsupported(f"exists on {receiver.kind}")
-        return self.truth(self.filtered_list(receiver, node.args[0], ctx), ctx)
+        var, inner = self.item_context(receiver, ctx)
+        test = self.lambda_body(self.condition(node.args[0], inner), var)
+        if test.is_const:
+            return self.truth(receiver, ctx) if test.const else FALSE
+        sql = _any_item(receiver.sql, var, test.sql)
+        return Expr(sql, BOOLEAN, (receiver.refs | test.refs) - {var})
 
     def m_map(self, node: ast.Method, receiver: Expr, ctx: _Ctx) -> Value:
         if len(node.args) != 1 or isinstance(node.args[0], ast.Lambda):
@@ -1579,7 +1600,7 @@ class _Compiler:
         test = self.lambda_body(self.both(first.where, rest, inner), var)
         if test.const is False:
             return FALSE
-        sql = f"(len(list_filter({source.sql}, lambda {var}: {test.sql})) > 0)"
+        sql = _any_item(source.sql, var, test.sql)
         return Expr(sql, BOOLEAN, (source.refs | test.refs) - {var})
 
     def both(self, where: ast.Node | None, rest: Sequence[ast.VarDecl], ctx: _Ctx) -> Expr:
@@ -1591,7 +1612,7 @@ class _Compiler:
         parts = [part for part in parts if part.const is not True]
         if not parts:
             return TRUE
-        return _bool("(" + " AND ".join(part.sql for part in parts) + ")", *parts)
+        return _conjunction(parts)
 
     def quantified_sql(self, node: ast.Quantified, ctx: _Ctx) -> Value:
         if node.quantifier.lower() == "forall":
@@ -1611,7 +1632,7 @@ class _Compiler:
                 parts.append(self.for_all(rest, inner))
             if not parts:
                 return TRUE
-            return _bool("(" + " AND ".join(part.sql for part in parts) + ")", *parts)
+            return _conjunction(parts)
 
         if isinstance(source, EventSet):
             inner = ctx.with_vars(owner=source.alias, **{first.name: self.event_row(source)})
@@ -1628,7 +1649,7 @@ class _Compiler:
         item = Expr(var, source.type.items or ANY, frozenset({var}))
         test = self.lambda_body(holds(ctx.with_vars(lam=True, **{first.name: item})), var)
         failing = self.negation(test)
-        sql = f"(coalesce(len(list_filter({source.sql}, lambda {var}: {failing.sql})), 0) = 0)"
+        sql = f"(NOT coalesce({_any_item(source.sql, var, failing.sql)}, FALSE))"
         return Expr(sql, BOOLEAN, (source.refs | test.refs) - {var})
 
     def aggregate_sql(self, node: ast.Aggregate, ctx: _Ctx) -> Value:
@@ -1840,7 +1861,7 @@ class _Compiler:
         if previous is None:
             return TRUE
         sql = f"{ctx.owner}._profile_id IN (SELECT pid FROM ({previous}))"
-        return Expr(sql, BOOLEAN, frozenset({ctx.owner}), subquery=True)
+        return Expr(sql, BOOLEAN, frozenset({ctx.owner}), subquery=True, two_valued=True)
 
 
 @dataclass(frozen=True)
@@ -1851,6 +1872,11 @@ class _Ref:
     end: datetime | str
     instant: bool
     expr: Expr | None = None
+
+
+def _any_item(items: str, var: str, test: str) -> str:
+    """Some item of the list ``items`` satisfies ``test`` (NULL for a NULL list)."""
+    return f"list_contains(list_transform({items}, lambda {var}: {test}), TRUE)"
 
 
 def _ts(value: datetime | str) -> str:
