@@ -13,17 +13,20 @@ from pql.json_format import from_json, to_json
 from pql.parser import parse
 from pql.printer import to_text
 from pql.schema import check
+from pql.sql import compile_segment, to_sql
 
 __all__ = [
     "PQLError",
     "PQLJSONError",
     "PQLSyntaxError",
     "check",
+    "compile_segment",
     "evaluate",
     "explain",
     "from_json",
     "parse",
     "to_json",
+    "to_sql",
     "to_text",
 ]
 
