@@ -54,6 +54,13 @@ NODE_TYPES = frozenset(
     }
 )  # fmt: skip
 
+# Node types that only make sense inside a particular parent.
+_PARTS = frozenset({"varDecl", "chainStep", "timeWindow", "timeWord", "timePeriod", "upReference"})
+EXPRESSIONS = NODE_TYPES - _PARTS
+_ANCHORS = EXPRESSIONS | {"timeWord", "timePeriod"}
+_WINDOWS = frozenset({"timeWindow"})
+_FIELD_OBJECTS = EXPRESSIONS | {"upReference"}
+
 _PROFILE: JSONDict = {"nodeType": "parameterReference", "position": 1}
 _ITEM: JSONDict = {"nodeType": "varRef", "varName": "_"}
 _QUANTIFIERS = {"exists": "some", "forall": "all"}
@@ -73,6 +80,7 @@ WRONG_PARAMS = "'{name}' takes {expected}, not {got}"
 UNSUPPORTED_QUANTIFIER = "quantifier '{quantifier}' is not supported (use 'some' or 'all')"
 ITEM_OUTSIDE_CONTEXT = "varRef '_' (the current item) is only valid inside a filter"
 UP_OUTSIDE_FILTER = "an upReference of {levels} level(s) needs as many enclosing filters"
+MISPLACED = "a '{node_type}' node cannot stand here"
 TOO_DEEP = "the tree nests too deeply (more than {limit} levels)"
 
 
@@ -275,8 +283,16 @@ def from_json(obj: JSONDict | str) -> ast.Node:
 
 
 class _Decoder:
-    def decode(self, obj: Any, path: str, depth: int, level: int) -> ast.Node:
-        """``depth``: item contexts around this node; ``level``: nesting, for the limit."""
+    def decode(
+        self,
+        obj: Any,
+        path: str,
+        depth: int,
+        level: int,
+        allowed: frozenset[str] = EXPRESSIONS,
+    ) -> ast.Node:
+        """``depth``: item contexts around this node; ``level``: nesting, for the limit;
+        ``allowed``: the node types that may stand here."""
         if level > MAX_DEPTH:
             raise PQLJSONError(TOO_DEEP.format(limit=MAX_DEPTH), path)
         if not isinstance(obj, dict) or not isinstance(obj.get("nodeType"), str):
@@ -284,6 +300,8 @@ class _Decoder:
         node_type = obj["nodeType"]
         if node_type not in NODE_TYPES:
             raise PQLJSONError(UNKNOWN_NODE_TYPE.format(node_type=node_type), path)
+        if node_type not in allowed:
+            raise PQLJSONError(MISPLACED.format(node_type=node_type), path)
         method = getattr(self, "_" + ("select" if node_type == "set" else node_type))
         return method(obj, path, depth, level + 1)  # type: ignore[no-any-return]
 
@@ -309,15 +327,29 @@ class _Decoder:
             raise PQLJSONError(BAD_NAME.format(name=name), f"{path}/{field}")
         return name  # type: ignore[no-any-return]
 
-    def _child(self, obj: JSONDict, field: str, path: str, depth: int, level: int) -> ast.Node:
-        return self.decode(self._get(obj, field, path), f"{path}/{field}", depth, level)
+    def _child(
+        self,
+        obj: JSONDict,
+        field: str,
+        path: str,
+        depth: int,
+        level: int,
+        allowed: frozenset[str] = EXPRESSIONS,
+    ) -> ast.Node:
+        return self.decode(self._get(obj, field, path), f"{path}/{field}", depth, level, allowed)
 
     def _optional(
-        self, obj: JSONDict, field: str, path: str, depth: int, level: int
+        self,
+        obj: JSONDict,
+        field: str,
+        path: str,
+        depth: int,
+        level: int,
+        allowed: frozenset[str] = EXPRESSIONS,
     ) -> ast.Node | None:
         if obj.get(field) is None:
             return None
-        return self.decode(obj[field], f"{path}/{field}", depth, level)
+        return self.decode(obj[field], f"{path}/{field}", depth, level, allowed)
 
     def _list_of(self, obj: JSONDict, field: str, path: str) -> list[Any]:
         return self._typed(obj, field, list, "a list", path)  # type: ignore[no-any-return]
@@ -390,7 +422,7 @@ class _Decoder:
                 return ast.Field(name)
             if depth > 0 and target == _ITEM:
                 return ast.Field(name)
-        return ast.Field(name, self.decode(target, f"{path}/object", depth, level))
+        return ast.Field(name, self.decode(target, f"{path}/object", depth, level, _FIELD_OBJECTS))
 
     def _parameterReference(self, obj: JSONDict, path: str, depth: int, level: int) -> ast.Node:
         position = self._typed(obj, "position", int, "a whole number", path)
@@ -427,8 +459,10 @@ class _Decoder:
         raw = self._list_of(obj, "params", path)
         got = len(raw)
 
-        def param(index: int, item_depth: int = depth) -> ast.Node:
-            return self.decode(raw[index], f"{path}/params/{index}", item_depth, level)
+        def param(
+            index: int, item_depth: int = depth, allowed: frozenset[str] = EXPRESSIONS
+        ) -> ast.Node:
+            return self.decode(raw[index], f"{path}/params/{index}", item_depth, level, allowed)
 
         def arity(lo: int, hi: int | None) -> None:
             if got < lo or (hi is not None and got > hi):
@@ -455,13 +489,8 @@ class _Decoder:
             return ast.Method("matches", param(0), (param(1),))
         if name == "occurs":
             arity(2, 2)
-            window = param(1)
-            if not isinstance(window, ast.TimeWindow):
-                raise PQLJSONError(
-                    BAD_FIELD.format(field="params/1", node_type="occurs",
-                                     expected="a timeWindow"), f"{path}/params/1",
-                )  # fmt: skip
-            return ast.Occurs(param(0), window)
+            window = param(1, allowed=_WINDOWS)
+            return ast.Occurs(param(0), window)  # type: ignore[arg-type]
         fn = FUNCTIONS.get(name)
         if fn is None or name in OPERATORS:
             raise PQLJSONError(unknown_function_message(name), f"{path}/fnName")
@@ -524,10 +553,10 @@ class _Decoder:
                 BAD_FIELD.format(field="relation", node_type="timeWindow",
                                  expected="on, before, after, from or between"), path,
             )  # fmt: skip
-        anchor = self._child(obj, "anchor", path, depth, level)
+        anchor = self._child(obj, "anchor", path, depth, level, _ANCHORS)
         end = op = amount = unit = None
         if relation == "between":
-            end = self._child(obj, "end", path, depth, level)
+            end = self._child(obj, "end", path, depth, level, _ANCHORS)
         elif relation != "on" and obj.get("operator") is not None:
             op = self._typed(obj, "operator", str, "a comparison", path)
             if op not in COMPARISON_OPS:
@@ -617,12 +646,7 @@ class _Decoder:
     def _chainStep(self, obj: JSONDict, path: str, depth: int, level: int) -> ast.ChainStep:
         label = self._name(obj, "label", path)
         what = self._child(obj, "what", path, depth + 1, level)
-        when = self._optional(obj, "when", path, depth + 1, level)
-        if when is not None and not isinstance(when, ast.TimeWindow):
-            raise PQLJSONError(
-                BAD_FIELD.format(field="when", node_type="chainStep", expected="a timeWindow"),
-                f"{path}/when",
-            )
+        when = self._optional(obj, "when", path, depth + 1, level, _WINDOWS)
         count = None
         if obj.get("count") is not None:
             count = self._typed(obj, "count", int, "a whole number", path)
@@ -632,7 +656,7 @@ class _Decoder:
                     path,
                 )
         where = self._optional(obj, "where", path, depth + 1, level)
-        return ast.ChainStep(label, what, when, count, where)
+        return ast.ChainStep(label, what, when, count, where)  # type: ignore[arg-type]
 
 
 def _literal_value(kind: str, value: Any) -> ast.LiteralValue:

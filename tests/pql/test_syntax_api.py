@@ -100,3 +100,14 @@ def test_pql_imports_no_django() -> None:
 def test_parse_rejects_non_text() -> None:
     with pytest.raises(TypeError):
         pql.parse(b"a = 1")  # type: ignore[arg-type]
+
+
+def test_deep_json_is_a_clear_error() -> None:
+    tree: dict[str, object] = {"nodeType": "literal", "literalType": "Boolean", "value": True}
+    for _ in range(500):
+        tree = {"nodeType": "fnApply", "fnName": "not", "params": [tree]}
+    with pytest.raises(pql.PQLJSONError) as caught:
+        pql.from_json(tree)
+    assert "too deeply" in caught.value.message
+    with pytest.raises(pql.PQLJSONError):
+        pql.from_json("[" * 100_000)
