@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
+from typing import Any
 
 from pql import ast
 from pql.tokens import RESERVED, TAIL_WORDS
@@ -230,7 +232,7 @@ def _chain(node: ast.Chain) -> tuple[str, int]:
     return f"chain({_text(node.events, 0)}, {node.order_by}, [{steps}])", POSTFIX
 
 
-_RENDERERS = {
+_RENDERERS: dict[type, Callable[[Any], tuple[str, int]]] = {
     ast.Literal: _literal,
     ast.ListLiteral: _list,
     ast.ObjectLiteral: _object,
