@@ -38,6 +38,7 @@ from pql.tokens import (
     COMPARISON_OPS,
     DIRECTIONS,
     IDENT_RE,
+    MAX_DIGITS,
     PERIOD_WORDS,
     TIME_UNITS,
     TIME_WORDS,
@@ -674,10 +675,10 @@ def _literal_value(kind: str, value: Any) -> ast.LiteralValue:
     if kind in ("integer", "long", "int"):
         if isinstance(value, bool):
             raise TypeError
-        if isinstance(value, int):
+        if isinstance(value, str) and len(value.lstrip("-")) <= MAX_DIGITS:
+            value = int(value)
+        if isinstance(value, int) and len(str(abs(value))) <= MAX_DIGITS:
             return value
-        if isinstance(value, str):
-            return int(value)
         if isinstance(value, float) and value.is_integer():
             return int(value)
         raise TypeError

@@ -6,6 +6,7 @@ position, whether ``last`` is a field or a time word (spec/pql.md §12).
 
 from __future__ import annotations
 
+import math
 import re
 
 from pql.errors import PQLSyntaxError
@@ -49,6 +50,7 @@ COMPARISON_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 WORD_OPS = {"like": "like", "in": "in", "notin": "notIn"}
 BINARY_OPS = frozenset(COMPARISON_OPS | {"like", "in", "notIn", "+", "-", "*", "/", "%"})
 
+MAX_DIGITS = 300  # integers longer than this are typos, and Python refuses > 4300 digits
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # One match = optional whitespace + one token; `bad` catches any other character, so that
@@ -76,6 +78,8 @@ BAD_UNICODE_ESCAPE = "'\\u' must be followed by four hexadecimal digits"
 UNEXPECTED_CHARACTER = "unexpected character '{char}'"
 USE_AND = "write 'and' instead of '&&'"
 USE_OR = "write 'or' instead of '||'"
+NUMBER_TOO_LARGE = "this number is too large"
+BAD_PARAM_NUMBER = "parameters are numbered from $1 (the profile)"
 MISSING_PARAM_NUMBER = "'$' must be followed by a parameter number, as in $1"
 
 
@@ -116,15 +120,26 @@ def tokenize(text: str) -> list[Token]:
             value = _unescape(text, start + 1, body) if "\\" in body else body
             append(Token("string", chunk, start, end, value))
         elif kind == "number":
-            is_float = "." in chunk or "e" in chunk or "E" in chunk
-            append(Token("number", chunk, start, end, float(chunk) if is_float else int(chunk)))
+            append(Token("number", chunk, start, end, _number(text, chunk, start, end)))
         elif kind == "param":
+            if len(chunk) > 4 or chunk == "$0" or chunk[1] == "0":
+                raise PQLSyntaxError.at(BAD_PARAM_NUMBER, text, start, end)
             append(Token("param", chunk, start, end, int(chunk[1:])))
         else:
             raise _bad_character(text, start)
     size = len(text)
     append(Token("eof", "", size, size))
     return tokens
+
+
+def _number(text: str, chunk: str, start: int, end: int) -> int | float:
+    if "." in chunk or "e" in chunk or "E" in chunk:
+        value = float(chunk)
+        if math.isfinite(value):
+            return value
+    elif len(chunk) <= MAX_DIGITS:
+        return int(chunk)
+    raise PQLSyntaxError.at(NUMBER_TOO_LARGE, text, start, end)
 
 
 def _bad_character(text: str, pos: int) -> PQLSyntaxError:

@@ -111,3 +111,9 @@ def test_deep_json_is_a_clear_error() -> None:
     assert "too deeply" in caught.value.message
     with pytest.raises(pql.PQLJSONError):
         pql.from_json("[" * 100_000)
+
+
+@pytest.mark.parametrize("text", ["a = " + "1" * 5000, "$" + "1" * 5000 + ".a", "a = 1e999"])
+def test_absurd_numbers_are_syntax_errors(text: str) -> None:
+    with pytest.raises(pql.PQLSyntaxError):
+        pql.parse(text)
