@@ -24,7 +24,8 @@ VOCABULARY = [
     "from", "where", "let", "sum", "over", "average", "min", "max", "chain", "WHAT", "WHEN",
     "COUNT", "WHERE", "true", "false", "if", "date", "count", "exists", "startsWith", "between",
     "before", "after", "on", "now", "today", "last", "this", "days", "month", "1", "2.5", ".5",
-    '"s"', '"', "'", "\\", "\n", " ", "#", "inSegment", "map", "mapEntry",
+    '"s"', '"', "'", "\\", "\n", " ", "#", "inSegment", "map", "mapEntry", "$0", "1e999",
+    "9" * 400, "null", "=>", "((", "]]",
 ]  # fmt: skip
 
 
