@@ -316,6 +316,11 @@ class EventSet:
 
     alias: str
     where: tuple[Expr, ...] = ()
+    others: tuple[str, ...] = ()  # more events of the same profile, joined (sum … over X, Y)
+
+    @property
+    def aliases(self) -> frozenset[str]:
+        return frozenset({self.alias, *self.others})
 
 
 @dataclass(frozen=True)
@@ -604,9 +609,9 @@ class _Compiler:
             raise _Unsupported("events inside a list function")
         parts = [*events.where, *([] if condition.const is True else [condition])]
         alias = events.alias
-        outer = _refs(*parts) - {alias}
+        outer = _refs(*parts) - events.aliases
         where = " AND ".join(part.sql for part in parts) or "TRUE"
-        table = f"{self.events_table} AS {alias}"
+        table = self.from_sql(events)
         if not outer:
             sql = (
                 f"{ctx.owner}._profile_id IN (SELECT DISTINCT {alias}._profile_id FROM {table} "
@@ -618,6 +623,15 @@ class _Compiler:
                 f"{ctx.owner}._profile_id AND {where})"
             )
         return Expr(sql, BOOLEAN, outer | {ctx.owner}, subquery=True, two_valued=True)
+
+    def from_sql(self, events: EventSet) -> str:
+        joined = [f"{self.events_table} AS {events.alias}"]
+        for other in events.others:
+            joined.append(
+                f"JOIN {self.events_table} AS {other} ON {other}._profile_id = "
+                f"{events.alias}._profile_id"
+            )
+        return " ".join(joined)
 
     def agg_sql(self, agg: EventAgg) -> str:
         value = agg.value.sql if agg.value is not None else "*"
@@ -646,21 +660,22 @@ class _Compiler:
         where = " AND ".join(
             [f"{alias}._profile_id = {ctx.owner}._profile_id", *(p.sql for p in agg.events.where)]
         )
-        sql = f"(SELECT {self.agg_sql(agg)} FROM {self.events_table} AS {alias} WHERE {where})"
-        return Expr(sql, self.agg_type(agg), (_refs(*parts) - {alias}) | {ctx.owner}, subquery=True)
+        sql = f"(SELECT {self.agg_sql(agg)} FROM {self.from_sql(agg.events)} WHERE {where})"
+        outer = _refs(*parts) - agg.events.aliases
+        return Expr(sql, self.agg_type(agg), outer | {ctx.owner}, subquery=True)
 
     def agg_compare(self, op: str, agg: EventAgg, bound: Expr, ctx: _Ctx) -> Expr | None:
         """``aggregate op constant`` as a grouped semi-join, or None if that does not apply."""
         alias = agg.events.alias
         parts = [*agg.events.where, *([agg.value] if agg.value is not None else [])]
-        if ctx.in_lambda or _refs(*parts) - {alias} or not is_number(bound.const):
+        if ctx.in_lambda or _refs(*parts) - agg.events.aliases or not is_number(bound.const):
             return None
         empty = 0 if agg.function in ("count", "count_distinct", "sum") else None
         empty_holds = compare(op, empty, bound.const, ast.Literal(0))
         having = f"{self.agg_sql(agg)} {SQL_OPERATORS[op]} {bound.sql}"
         where = " AND ".join(p.sql for p in agg.events.where) or "TRUE"
         grouped = (
-            f"SELECT {alias}._profile_id FROM {self.events_table} AS {alias} WHERE {where} "
+            f"SELECT {alias}._profile_id FROM {self.from_sql(agg.events)} WHERE {where} "
             f"GROUP BY {alias}._profile_id HAVING "
         )
         if not empty_holds:
@@ -1657,7 +1672,7 @@ class _Compiler:
         if key not in AGGREGATES:
             raise _Unsupported(f"the aggregation {node.function}")
         if len(node.variables) != 1:
-            raise _Unsupported(f"{key} over several variables")
+            return self.joined_aggregate(key, node, ctx)
         decl = node.variables[0]
         source = self.value(decl.source, ctx)
         if isinstance(source, EventSet):
@@ -1692,6 +1707,27 @@ class _Compiler:
                           FieldType("array", body.type),
                           (values.refs | body.refs) - {var2})  # fmt: skip
         return self.list_aggregate(key, values)
+
+    def joined_aggregate(self, key: str, node: ast.Aggregate, ctx: _Ctx) -> Value:
+        """``sum e over X from xEvent where P, Y from xEvent where Q``: one row per binding, a
+        join of the profile's events with themselves."""
+        if node.expr is None:
+            raise _Unsupported(f"{key} of whole events")
+        joined: EventSet | None = None
+        inner = ctx
+        for decl in node.variables:
+            source = self.value(decl.source, inner)
+            if not isinstance(source, EventSet) or source.where:
+                raise _Unsupported(f"{key} over several variables not all over xEvent")
+            if joined is None:
+                joined = source
+            else:
+                joined = replace(joined, others=(*joined.others, source.alias))
+            inner = inner.with_vars(owner=joined.alias, **{decl.name: self.event_row(source)})
+            if decl.where is not None:
+                joined = self.narrowed(joined, self.condition(decl.where, inner))
+        assert joined is not None
+        return self.event_aggregate(key, joined, self.expr(node.expr, inner))
 
     # --- time ---------------------------------------------------------------------------------
 
