@@ -7,8 +7,11 @@ Loosest to tightest: ``let``/``select``/``exists``/``forall``/``sum … over``/l
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from pql import ast
-from pql.errors import PQLSyntaxError
+from pql.errors import PQLSyntaxError, position
 from pql.functions import FUNCTIONS, Function, suggest, unknown_function_message
 from pql.tokens import (
     AGGREGATE_WORDS,
@@ -65,6 +68,8 @@ EXPECTED_WHAT = "expected WHAT(…) after the step label '{label}:'"
 EXPECTED_COUNT = "expected a whole number inside COUNT(…)"
 EXPECTED_STRING_KEY = 'expected a quoted key ("name") in the object'
 EXPECTED_ORDER_FIELD = "expected the field that orders the events (timestamp) after the events"
+
+_N = TypeVar("_N", bound=ast.Node)
 
 _CLOSING = {"(": ")", "[": "]", "{": "}"}
 _OPENING = {")": "(", "]": "[", "}": "{"}
@@ -134,13 +139,13 @@ class Parser:
         tok = self.tokens[self.pos]
         return tok.kind == "ident" and tok.low == word
 
-    def _expect_word(self, word: str, shown: str | None = None) -> Token:
+    def _expect_word(self, word: str) -> Token:
         tok = self.tokens[self.pos]
         if tok.kind == "ident" and tok.low == word:
             self.pos += 1
             return tok
         after = self.tokens[self.pos - 1].text if self.pos else ""
-        raise self._error(EXPECTED_KEYWORD.format(keyword=shown or word, after=after), tok)
+        raise self._error(EXPECTED_KEYWORD.format(keyword=word, after=after), tok)
 
     def _expect(self, kind: str, message: str) -> Token:
         tok = self.tokens[self.pos]
@@ -161,7 +166,7 @@ class Parser:
         hint = self._unknown_aggregate()
         if hint is not None:
             raise hint
-        line, column = _line_col(self.text, opening.start)
+        line, column = position(self.text, opening.start)
         message = EXPECTED_CLOSING.format(
             closing=closing, opening=opening.kind, line=line, column=column
         )
@@ -816,7 +821,9 @@ class Parser:
             raise self._error(EXPECTED_WHAT.format(label=label_tok.text), self.tokens[self.pos])
         self.item_depth += 1
         what = self._parse_clause(self._parse_expr)
-        when = count = where = None
+        when: ast.TimeWindow | None = None
+        count: int | None = None
+        where: ast.Node | None = None
         if self._at_word("when") and self._peek(1).kind == "(":
             when = self._parse_clause(lambda: self._parse_time_window("WHEN("))
         if self._at_word("count") and self._peek(1).kind == "(":
@@ -827,7 +834,7 @@ class Parser:
                 raise self._error(EXPECTED_COUNT, number)
             self.pos += 1
             self._close(opening)
-            count = number.value
+            count = number.value  # type: ignore[assignment]
         if self._at_word("where") and self._peek(1).kind == "(":
             where = self._parse_clause(self._parse_expr)
         self.item_depth -= 1
@@ -835,15 +842,10 @@ class Parser:
             label_tok.text, what, when, count, where, span=self._span(label_tok.start)
         )
 
-    def _parse_clause(self, parse):  # type: ignore[no-untyped-def]
+    def _parse_clause(self, parse: Callable[[], _N]) -> _N:
+        """``WORD( … )`` of a chain step, the inside read by ``parse``."""
         self.pos += 1  # the clause word
         opening = self._advance()
         node = parse()
         self._close(opening)
         return node
-
-
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    from pql.errors import position
-
-    return position(text, offset)
