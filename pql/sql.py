@@ -317,6 +317,7 @@ class EventSet:
     alias: str
     where: tuple[Expr, ...] = ()
     others: tuple[str, ...] = ()  # more events of the same profile, joined (sum … over X, Y)
+    null_if_empty: bool = False  # a group of groupBy(…).get(k): null rather than empty
 
     @property
     def aliases(self) -> frozenset[str]:
@@ -329,6 +330,7 @@ class EventMapped:
 
     events: EventSet
     inner: Expr
+    distinct: bool = False  # after .distinct(): only counted, or tested for some value
 
 
 @dataclass(frozen=True)
@@ -339,9 +341,32 @@ class EventAgg:
     events: EventSet
     function: str
     value: Expr | None = None
+    null_if_empty: bool = False  # a group's aggregate: null when the group has no events
 
 
-Value = Expr | EventSet | EventMapped | EventAgg
+ALL_EVENTS = EventSet("")  # the query's events parameter, `(Profile, Events) => …`
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """``A.groupBy(key)``: the items of a list (``source`` an Expr, ``key`` over the lambda
+    variable in ``ctx``) or the events (an EventSet, ``key`` over its alias), by key."""
+
+    source: Expr | EventSet
+    key: Expr
+    ctx: _Ctx
+
+
+@dataclass(frozen=True)
+class GroupMap:
+    """``A.groupBy(key).map((K, G) => mapEntry(K, value))``: each key with ``value``."""
+
+    groups: Grouped
+    params: tuple[str, ...]
+    body: ast.Node
+
+
+Value = Expr | EventSet | EventMapped | EventAgg | Grouped | GroupMap
 
 
 def _refs(*parts: Expr | None) -> frozenset[str]:
@@ -529,7 +554,7 @@ class _Compiler:
             # (Profile) => …: the parameters are the profile, then the events.
             bound: dict[str, Value] = {}
             for name, value in zip(node.params, ("profile", "events"), strict=False):
-                bound[name] = self.profile if value == "profile" else self.new_events()
+                bound[name] = self.profile if value == "profile" else ALL_EVENTS
             return node.body, ctx.with_vars(**bound)
         return node, ctx
 
@@ -556,6 +581,8 @@ class _Compiler:
             return value
         if isinstance(value, EventAgg):
             return self.agg_scalar(value, ctx)
+        if isinstance(value, Grouped | GroupMap):
+            raise _Unsupported("groups used as a value")
         raise _Unsupported("the events used as a value")
 
     def condition(self, node: ast.Node, ctx: _Ctx) -> Expr:
@@ -567,7 +594,13 @@ class _Compiler:
             return self.exists(value, TRUE, ctx)
         if isinstance(value, EventMapped):
             return self.exists(value.events, self.truth(value.inner, ctx), ctx)
+        if isinstance(value, Grouped | GroupMap):
+            # A map of groups is defined iff the grouped list is.
+            source = value.groups.source if isinstance(value, GroupMap) else value.source
+            return TRUE if isinstance(source, EventSet) else self.present(source)
         if isinstance(value, EventAgg):
+            if value.null_if_empty:
+                return self.exists(value.events, TRUE, ctx)
             if value.function in ("count", "count_distinct", "sum"):
                 return TRUE
             assert value.value is not None
@@ -643,6 +676,11 @@ class _Compiler:
             return f"coalesce(sum({value}), 0)"
         return f"{AGGREGATES[agg.function][0]}({value})"
 
+    def agg_value_sql(self, agg: EventAgg) -> str:
+        if agg.null_if_empty:
+            return f"(CASE WHEN count(*) = 0 THEN NULL ELSE {self.agg_sql(agg)} END)"
+        return self.agg_sql(agg)
+
     def agg_type(self, agg: EventAgg) -> FieldType:
         if agg.function in ("count", "count_distinct"):
             return INTEGER
@@ -660,7 +698,7 @@ class _Compiler:
         where = " AND ".join(
             [f"{alias}._profile_id = {ctx.owner}._profile_id", *(p.sql for p in agg.events.where)]
         )
-        sql = f"(SELECT {self.agg_sql(agg)} FROM {self.from_sql(agg.events)} WHERE {where})"
+        sql = f"(SELECT {self.agg_value_sql(agg)} FROM {self.from_sql(agg.events)} WHERE {where})"
         outer = _refs(*parts) - agg.events.aliases
         return Expr(sql, self.agg_type(agg), outer | {ctx.owner}, subquery=True)
 
@@ -670,7 +708,8 @@ class _Compiler:
         parts = [*agg.events.where, *([agg.value] if agg.value is not None else [])]
         if ctx.in_lambda or _refs(*parts) - agg.events.aliases or not is_number(bound.const):
             return None
-        empty = 0 if agg.function in ("count", "count_distinct", "sum") else None
+        counted = agg.function in ("count", "count_distinct", "sum")
+        empty = 0 if counted and not agg.null_if_empty else None
         empty_holds = compare(op, empty, bound.const, ast.Literal(0))
         having = f"{self.agg_sql(agg)} {SQL_OPERATORS[op]} {bound.sql}"
         where = " AND ".join(p.sql for p in agg.events.where) or "TRUE"
@@ -713,8 +752,10 @@ class _Compiler:
         if node.name not in ctx.variables:
             raise _Unsupported(f"the unknown variable {node.name}")
         bound = ctx.variables[node.name]
-        if isinstance(bound, EventSet):
+        if bound is ALL_EVENTS:
             return self.new_events()  # the query's second parameter: all events
+        if isinstance(bound, Grouped | GroupMap):
+            raise _Unsupported("a group used as a value")
         return bound
 
     def up_sql(self, node: ast.Up, ctx: _Ctx) -> Value:
@@ -1129,6 +1170,8 @@ class _Compiler:
             return self.events_method(key, node, receiver, ctx)
         if isinstance(receiver, EventMapped):
             return self.mapped_events_method(key, node, receiver, ctx)
+        if isinstance(receiver, Grouped | GroupMap):
+            return self.group_method(key, node, receiver, ctx)
         receiver = self.scalar(receiver, ctx)
         if key in STRING_TESTS or key in ("equals", "matches"):
             args = [self.expr(arg, ctx) for arg in node.args]
@@ -1483,6 +1526,109 @@ class _Compiler:
         return Expr(f"{part}({receiver.sql})", INTEGER, receiver.refs,
                     subquery=receiver.subquery)  # fmt: skip
 
+    # --- groupBy (§6.5) -------------------------------------------------------------------------
+
+    def m_groupby(self, node: ast.Method, receiver: Expr, ctx: _Ctx) -> Value:
+        if len(node.args) != 1:
+            raise _Unsupported("groupBy with several arguments")
+        self.require_list(receiver, "groupBy")
+        if receiver.is_null:
+            return NULL
+        var, inner = self.item_context(receiver, ctx)
+        key = self.lambda_body(self.expr(node.args[0], inner), var)
+        return Grouped(receiver, self.group_key(key), inner)
+
+    def group_key(self, key: Expr) -> Expr:
+        # The evaluator keys a dict by the value: only plain values group the same way in SQL.
+        if key.is_list or key.kind not in ("string", "integer", "number", "boolean"):
+            raise _Unsupported(f"groupBy by {key.kind}")
+        if key.subquery:
+            raise _Unsupported("groupBy by a subquery")
+        return key
+
+    def group_method(
+        self, key: str, node: ast.Method, grouped: Grouped | GroupMap, ctx: _Ctx
+    ) -> Value:
+        groups = grouped.groups if isinstance(grouped, GroupMap) else grouped
+        if key == "map" and isinstance(grouped, Grouped) and len(node.args) == 1:
+            lam = node.args[0]
+            if not isinstance(lam, ast.Lambda) or len(lam.params) != 2:
+                raise _Unsupported("map of groups without a (key, group) lambda")
+            body = lam.body
+            if isinstance(body, ast.Call) and body.name.lower() == "mapentry":
+                if len(body.args) != 2 or body.args[0] != ast.Var(lam.params[0]):
+                    raise _Unsupported("mapEntry with a new key")
+                body = body.args[1]
+            return GroupMap(grouped, lam.params, body)
+        if key == "get" and len(node.args) == 1:
+            wanted = self.expr(node.args[0], ctx)
+            if not wanted.is_const:
+                raise _Unsupported("get of a group by a computed key")
+            group = self.group_of(groups, wanted)
+            if group is None or isinstance(grouped, Grouped):
+                return group if group is not None else NULL
+            return self.group_value(grouped, wanted, group, ctx)
+        if key in ("keys", "count") and not node.args:
+            if isinstance(groups.source, EventSet):
+                keys = EventMapped(groups.source, groups.key, distinct=True)
+                return keys if key == "keys" else EventAgg(groups.source, "count_distinct",
+                                                           groups.key)  # fmt: skip
+            var = groups.ctx.contexts[-1].sql
+            present = self.fresh("x")
+            listed = (
+                f"list_filter(list_transform({groups.source.sql}, lambda {var}: "
+                f"{groups.key.sql}), lambda {present}: {present} IS NOT NULL)"
+            )
+            refs = (groups.source.refs | groups.key.refs) - {var}
+            if key == "count":
+                return Expr(f"coalesce(len(list_distinct({listed})), 0)", INTEGER, refs)
+            item, index = self.fresh("x"), self.fresh("i")
+            unique = (
+                f"list_filter({listed}, lambda {item}, {index}: "
+                f"list_position({listed}, {item}) = {index})"
+            )
+            return Expr(unique, FieldType("array", groups.key.type), refs)
+        raise _Unsupported(f"the method {node.name} on groups")
+
+    def group_of(self, groups: Grouped, wanted: Expr) -> Expr | EventSet | None:
+        """The items whose key is ``wanted`` (null when there are none); None when no key can
+        equal it (a dict lookup does not coerce)."""
+        value, kind = wanted.const, groups.key.kind
+        same = (
+            (isinstance(value, str) and kind == "string")
+            or (isinstance(value, bool) and kind == "boolean")
+            or (is_number(value) and kind in NUMBERS)
+        )
+        if not same:
+            return None
+        matches = _bool(f"({groups.key.sql} = {wanted.sql})", groups.key)
+        if isinstance(groups.source, EventSet):
+            return replace(self.narrowed(groups.source, matches), null_if_empty=True)
+        var = groups.ctx.contexts[-1].sql
+        found = f"list_filter({groups.source.sql}, lambda {var}: {matches.sql})"
+        sql = f"(CASE WHEN len({found}) = 0 THEN NULL ELSE {found} END)"
+        return Expr(sql, groups.source.type, (groups.source.refs | groups.key.refs) - {var})
+
+    def group_value(
+        self, grouped: GroupMap, wanted: Expr, group: Expr | EventSet, ctx: _Ctx
+    ) -> Value:
+        """``….map((K, G) => mapEntry(K, value)).get(k)``: value with K = k and G = its
+        group; null when there is no such group."""
+        names = dict(zip(grouped.params, (wanted, group), strict=False))
+        result = self.value(grouped.body, ctx.with_vars(**names))
+        if isinstance(group, EventSet):
+            if isinstance(result, EventAgg) and result.events == group:
+                return replace(result, null_if_empty=True)
+            value = self.scalar(result, ctx)
+            exists = self.exists(group, TRUE, ctx)
+        else:
+            value = self.scalar(result, ctx)
+            exists = _bool(f"({group.sql} IS NOT NULL)", group)
+        if value.is_list or value.kind in ("object", "map"):
+            raise _Unsupported("a group mapped to a list or object")
+        sql = f"(CASE WHEN {exists.sql} THEN {value.sql} END)"
+        return Expr(sql, value.type, _refs(value, exists), subquery=_sub(value, exists))
+
     # --- methods on the events ---------------------------------------------------------------
 
     def event_item(self, events: EventSet, ctx: _Ctx) -> _Ctx:
@@ -1506,10 +1652,14 @@ class _Compiler:
                 raise _Unsupported(f"{node.name} of whole events")
             value = self.expr(node.args[0], self.event_item(events, ctx))
             return self.event_aggregate(key, events, value)
-        if key == "isnull":
-            return FALSE
-        if key == "isnotnull":
-            return TRUE
+        if key in ("isnull", "isnotnull"):
+            if not events.null_if_empty:
+                return TRUE if key == "isnotnull" else FALSE
+            present = self.exists(events, TRUE, ctx)
+            return present if key == "isnotnull" else self.negation(present)
+        if key == "groupby" and len(node.args) == 1:
+            inner = self.event_item(events, ctx)
+            return Grouped(events, self.group_key(self.expr(node.args[0], inner)), inner)
         raise _Unsupported(f"the method {node.name} on the events")
 
     def event_aggregate(self, key: str, events: EventSet, value: Expr) -> Value:
@@ -1531,6 +1681,8 @@ class _Compiler:
         if key in DATE_PARTS:
             return EventMapped(mapped.events, self.date_part(key, inner))
         if key in ("isnull", "isnotnull"):
+            if mapped.distinct:
+                raise _Unsupported(f"{node.name} of distinct values of the events")
             present = self.exists(mapped.events, self.truth_present(inner), ctx)
             return present if key == "isnotnull" else self.negation(present)
         if key == "includes" and len(node.args) == 1:
@@ -1539,10 +1691,11 @@ class _Compiler:
         if inner.is_list:
             raise _Unsupported(f"{node.name} over lists in the events")
         if key == "count" and not node.args:
-            return EventAgg(mapped.events, "count", inner)
+            return EventAgg(mapped.events, "count_distinct" if mapped.distinct else "count", inner)
         if key == "distinct" and not node.args:
-            return EventMapped(mapped.events, replace(inner, sql=f"DISTINCT {inner.sql}"))
-        if key in AGGREGATES and not node.args:
+            return replace(mapped, distinct=True)
+        if key in AGGREGATES and not node.args and not (mapped.distinct and key != "min"
+                                                        and key != "max"):  # fmt: skip
             return self.event_aggregate(key, mapped.events, inner)
         raise _Unsupported(f"the method {node.name} on a path through the events")
 

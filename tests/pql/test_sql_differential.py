@@ -36,6 +36,128 @@ NOW = datetime.fromisoformat(FIXTURES["now"].replace("Z", "+00:00"))
 EXACT_GROUPS = ("comparison", "strings", "nulls", "time", "chain", "maps", "arrays", "select")
 
 
+# More programs for the differential test alone (no expected members): the corners of the
+# compiler that the example programs do not reach. One per line; indented lines continue.
+EXTRA = """
+person.orders.groupBy(storeId).get("s9").isNull()
+person.orders.groupBy(storeId).get("zz").isNull()
+person.orders.groupBy(storeId).count() = 1
+person.orders.groupBy(price).get(50).count() = 2
+person.orders.groupBy(price).get("50").isNull()
+person.orders.groupBy(storeId).map((K, G) => mapEntry(K, G.sum(price))).get("s1") > 50
+person.orders.groupBy(storeId).map((K, G) => mapEntry(K, G.count())).get("s1") = 0
+"s2" in person.orders.groupBy(storeId).keys()
+person.orders.groupBy(storeId).keys() = ["s1", "s2"]
+xEvent.groupBy(eventType).get("download").count() >= 3
+xEvent.groupBy(eventType).get("nothing").isNull()
+xEvent.groupBy(eventType).get("download").isNull()
+xEvent.groupBy(eventType).count() >= 3
+xEvent.groupBy(eventType).keys().count() = 1
+"flight" in xEvent.groupBy(eventType).keys()
+xEvent.groupBy(eventType).map((K, G) => mapEntry(K, G.count())).get("homePageView") = 0
+not(xEvent.groupBy(eventType).map((K, G) => mapEntry(K, G.count())).get("homePageView") > 3)
+xEvent.groupBy(eventType).map((K, G) => mapEntry(K, G.sum(commerce.order.priceTotal)))
+  .get("commerce.purchases") >= 0
+xEvent.groupBy(eventType).map((K, G) => mapEntry(K, G[timestamp occurs today].count()))
+  .get("homePageView") > 1
+xEvent.eventType.distinct().count() >= 3
+xEvent.device.model.distinct().count() = 0
+xEvent.commerce.order.priceTotal.max() > 100
+xEvent.commerce.order.priceTotal.sum() > 100
+xEvent.commerce.order.priceTotal.average() < 50
+xEvent.commerce.order.priceTotal.min() = 20
+xEvent.timestamp.getYear() = 2025
+xEvent.eventType.startsWith("commerce")
+xEvent.eventType.isNull()
+xEvent.device.isNotNull()
+xEvent.productListItems.SKU = "PS"
+"CASE" in xEvent.productListItems.SKU
+xEvent.count() = 0
+xEvent.count() < 4
+xEvent[eventType = "download"].count() != 4
+xEvent.sum(commerce.order.priceTotal) > 500
+xEvent.average(commerce.order.priceTotal) < 100
+(average X.commerce.order.priceTotal over X from xEvent) < 100
+(min X.commerce.order.priceTotal over X from xEvent where X.commerce.order) = 0
+xEvent[timestamp occurs this month].count() = xEvent.count()
+xEvent[eventType = "download"].count() > person.birthMonth
+person.orders.count() < xEvent.count()
+let N = xEvent.count() in N > 3 and N < 7
+forall O from person.orders: O.price > 20
+forall E from xEvent: E.timestamp occurs this year
+exists O from person.orders: O.storeId = "s1", E from xEvent: E.eventType = "flight"
+xEvent[^.homeAddress.countryISO = "US" and eventType = "download"]
+xEvent[eventType = ^.person.gender]
+xEvent[productListItems[SKU = "PS" or ^^.person.gender = "female"]].count() = 1
+chain(xEvent, timestamp, [A: WHAT(eventType = "download") WHEN(this month),
+  B: WHAT(eventType = "download") COUNT(2)])
+chain(xEvent, timestamp, [A: WHAT(^.homeAddress.countryISO = "US")])
+chain(xEvent, timestamp, [A: WHAT(eventType = "homePageView") COUNT(2) WHEN(today),
+  B: WHAT(eventType = "web.pageView")])
+chain(xEvent, timestamp, [A: WHAT(eventType = "homePageView") COUNT(0)])
+not(chain(xEvent, timestamp, [A: WHAT(eventType = "download"),
+  B: WHAT(eventType = "download") WHERE(contentType = "video")]))
+person.name.firstName.equals("alice", "CAROL", false)
+person.name.firstName.contains("")
+person.name.lastName.doesNotContain("x")
+person.favoriteColors.contains("re")
+person.favoriteColors like "r%"
+person.orders.storeId.distinct() = ["s1", "s2"]
+person.favoriteColors.head() = person.favoriteColors.distinct().head()
+person.orders.topN(price, 2).sum(price) = 170
+person.orders.bottomN(price, 0).count() = 0
+person.orders[price > 40].storeId = "s2"
+person.orders.exists(price > ^.loyalty.points)
+person.orders.filter(price > 20).isNull()
+person.orders[price > 1000].isNull()
+identityMap.get("ECID").primary = true
+identityMap.ECID.id = "ecid-1"
+identityMap.values().count() >= 1
+segmentMembership.ups.get("seg-gold").status = "realized"
+identityMap.get("ECID").id.count() = 2
+_repo.modifyDate occurs between date(2019, 4, 1) and now
+product.saleDate occurs on today
+product.saleDate occurs < 1 day from now
+person.birthDate occurs from date(2000, 1, 1)
+person.birthDate occurs on person.birthDate
+person.birthDate occurs after person.birthDate
+select A from xEvent, B from xEvent where B.timestamp occurs on A.timestamp and A._id != B._id
+select A from xEvent, B from xEvent where B.timestamp occurs = 1 day after A.timestamp
+select A from xEvent, B from xEvent where B.timestamp occurs != 1 day before A.timestamp
+select A from xEvent, B from xEvent where B.timestamp occurs between A.timestamp and A.timestamp
+select A from xEvent, B from xEvent where B.timestamp occurs > 1 month after A.timestamp
+select A from xEvent, B from xEvent where B.timestamp occurs >= 1 year before A.timestamp
+person.birthYear / person.birthMonth > 300
+person.birthYear % -7 = -3
+-person.birthYear % 7 = 1
+if(xEvent.count() > 3, "many", "few") = "many"
+if(person.gender = "female", person.birthYear, 0) > 1990
+currentYear() - person.birthYear in [26, 41]
+person.birthYear in [1985, "2001"]
+person.name.firstName in [1, "Alice"]
+loyalty.points = "1200"
+xEvent._experience.analytics.endUser.firstWeb.webPageDetails.isHomePage = true
+person.favoriteColors.intersection(person.favoriteColors).count() = 2
+person.eatenFoods.subsetOf(["pizza", "sushi", "tacos"])
+person.favoriteCities.supersetOf([])
+xEvent[productListItems.exists(priceTotal > 500)]
+xEvent[productListItems[SKU = "PS"].count() = 1]
+xEvent.productListItems.priceTotal.sum() > 0
+(sum X from person.orders.price) > 100
+(max O.price over O from person.orders where O.storeId = "s1") = 75
+xEvent[timestamp occurs < 2 months before now].count() >= 2
+xEvent[timestamp occurs >= 1 decade before now]
+xEvent.timestamp occurs next week
+xEvent.tag matches "^(week|today)"
+xEvent.tag.regexGroup("(\\w+)Start", 1) = "week"
+(select X from xEvent where X.eventType = "download").count() = 4
+(select O from person.orders where O.price > 20).count() = 2
+select I from xEvent.productListItems where I.SKU = "PS"
+(Profile, Events) => (select E from Events where E.eventType = "flight")
+  and Profile.person.gender = "male"
+"""
+
+
 @dataclass(frozen=True)
 class Program:
     id: str
@@ -53,6 +175,13 @@ def programs() -> list[Program]:
            for case in EVAL_CASES]  # fmt: skip
     for case in TEXT_CASES:
         out.append(Program(f"syntax/{case.id}", case.fields["text"], NOW))
+    texts: list[str] = []
+    for line in EXTRA.strip().splitlines():
+        if line.startswith(" "):
+            texts[-1] += "\n" + line.strip()
+        else:
+            texts.append(line)
+    out += [Program(f"extra/{number}", text, NOW) for number, text in enumerate(texts)]
     return out
 
 
