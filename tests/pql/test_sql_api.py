@@ -92,6 +92,24 @@ def test_the_profile_filter_is_anded_in() -> None:
     assert sampled == {pid for pid in everyone if buckets[pid] < 512}
 
 
+def test_the_event_filter_applies_to_every_read_of_the_events() -> None:
+    schema = fixture().schema
+    text = (
+        'xEvent[eventType = "download"].count() >= 0 and not(chain(xEvent, timestamp, '
+        '[A: WHAT(eventType = "homePageView")])) and (sum X.commerce.order.priceTotal + '
+        "Y.commerce.order.priceTotal over X from xEvent, Y from xEvent) >= 0"
+    )
+    node = parse(text)
+    assert members(to_sql(node, now=NOW, schema=schema)) == reference(node)
+    filtered = to_sql(node, now=NOW, schema=schema, event_filter="_bucket < 0")
+    assert filtered.count("_bucket < 0") == 4  # one per events table read
+    # Without events every profile has a zero sum and no chain.
+    assert members(filtered) == set(fixture().entries)
+    sampled = to_sql(parse("xEvent"), now=NOW, schema=schema, event_filter="_bucket < 512")
+    buckets = dict(fixture().con.execute("SELECT _profile_id, _bucket FROM events").fetchall())
+    assert members(sampled) == {pid for pid, value in buckets.items() if value < 512}
+
+
 def test_table_names_are_parameters() -> None:
     con = fixture().con
     for table in ("profiles", "events", "memberships"):
