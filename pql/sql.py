@@ -58,7 +58,18 @@ How it compiles
   struct fields are read with ``struct_extract(x, '<name>')``; nothing a user typed reaches the
   SQL otherwise. Constants are computed by the evaluator itself, so they mean the same thing.
 - NULL stands for "false" in boolean positions, as in spec §1; ``not`` wraps its operand in
-  ``COALESCE(…, FALSE)`` so that it stays the exact negation.
+  ``COALESCE(…, FALSE)`` so that it stays the exact negation (``NOT EXISTS`` for a subquery,
+  which DuckDB runs as an anti-join); ``not(not(P))`` is ``P``.
+- ``groupBy(key)`` is compiled for what can be asked of the groups: ``.get(k)`` (the items with
+  that key, null when none), ``.keys()``, ``.count()``, and ``.map((K, G) => mapEntry(K, v))``
+  followed by ``.get(k)``; over the events these are grouped aggregates again.
+
+Left to the reference evaluator (the conjunct becomes TRUE and ``fallbacks`` names it): a
+``chain`` step that reads the profile (``^``), ``COUNT(0)``; events inside a list function
+(``person.orders.exists(… xEvent …)``); ``map`` with a lambda outside ``groupBy``; object
+literals and ``filter`` on an object; comparisons the evaluator would reject or coerce
+specially (text with a number field on the left, lists of mixed types); aggregates of lists
+inside events (``xEvent.productListItems.priceTotal.sum()``).
 
 Known differences from the evaluator, on data the engine never stores: text is lower-cased for
 case-insensitive tests (Python uses ``casefold``); ``matches`` runs RE2 (patterns with
