@@ -21,6 +21,7 @@ class LoadedProfile:
     profile_id: str
     profile: dict[str, Any]
     events: list[dict[str, Any]]
+    memberships: dict[str, str]  # segment id → realized | existing | exited
 
 
 def to_python(value: Any, kind: pa.DataType) -> Any:
@@ -44,8 +45,8 @@ def _rows(table: pa.Table) -> Iterator[dict[str, Any]]:
 
 
 def load_profiles(con: duckdb.DuckDBPyConnection, *, profiles: str = "profiles",
-                  events: str = "events", ids: Sequence[str] | None = None
-                  ) -> Iterator[LoadedProfile]:
+                  events: str = "events", memberships: str = "memberships",
+                  ids: Sequence[str] | None = None) -> Iterator[LoadedProfile]:
     """Every profile (or those in `ids`) with its events in time order, a chunk at a time."""
     if ids is None:
         ids = [row[0] for row in con.execute(
@@ -62,7 +63,12 @@ def load_profiles(con: duckdb.DuckDBPyConnection, *, profiles: str = "profiles",
             pid = event.pop("_profile_id")
             event.pop("_bucket", None)
             by_profile[pid].append(event)
+        statuses: dict[str, dict[str, str]] = {}
+        for pid, segment, status in con.sql(
+                f"SELECT _profile_id, segment_id, status FROM {q(memberships)} "
+                f"WHERE _profile_id IN (SELECT unnest($ids))", params={"ids": chunk}).fetchall():
+            statuses.setdefault(pid, {})[segment] = status
         for profile in _rows(found):
             pid = profile.pop("_profile_id")
             profile.pop("_bucket", None)
-            yield LoadedProfile(pid, profile, by_profile.get(pid, []))
+            yield LoadedProfile(pid, profile, by_profile.get(pid, []), statuses.get(pid, {}))
