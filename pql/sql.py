@@ -381,7 +381,15 @@ class GroupMap:
     body: ast.Node
 
 
-Value = Expr | EventSet | EventMapped | EventAgg | Grouped | GroupMap
+@dataclass(frozen=True)
+class SelectTruth:
+    """A select whose bindings are not compiled as a list (several variables): only its truth,
+    some binding exists, is."""
+
+    test: Expr
+
+
+Value = Expr | EventSet | EventMapped | EventAgg | Grouped | GroupMap | SelectTruth
 
 
 def _refs(*parts: Expr | None) -> frozenset[str]:
@@ -605,6 +613,8 @@ class _Compiler:
             return self.agg_scalar(value, ctx)
         if isinstance(value, Grouped | GroupMap):
             raise _Unsupported("groups used as a value")
+        if isinstance(value, SelectTruth):
+            raise _Unsupported("a select of several variables used as a value")
         raise _Unsupported("the events used as a value")
 
     def condition(self, node: ast.Node, ctx: _Ctx) -> Expr:
@@ -616,6 +626,8 @@ class _Compiler:
             return self.exists(value, TRUE, ctx)
         if isinstance(value, EventMapped):
             return self.exists(value.events, self.truth(value.inner, ctx), ctx)
+        if isinstance(value, SelectTruth):
+            return value.test
         if isinstance(value, Grouped | GroupMap):
             # A map of groups is defined iff the grouped list is.
             source = value.groups.source if isinstance(value, GroupMap) else value.source
@@ -1194,6 +1206,10 @@ class _Compiler:
             return self.mapped_events_method(key, node, receiver, ctx)
         if isinstance(receiver, Grouped | GroupMap):
             return self.group_method(key, node, receiver, ctx)
+        if isinstance(receiver, SelectTruth):
+            if key in ("isnull", "isnotnull"):
+                return TRUE if key == "isnotnull" else FALSE  # a select is a list, never null
+            raise _Unsupported(f"{node.name} of a select of several variables")
         receiver = self.scalar(receiver, ctx)
         if key in STRING_TESTS or key in ("equals", "matches"):
             args = [self.expr(arg, ctx) for arg in node.args]
@@ -1752,38 +1768,61 @@ class _Compiler:
                 if decl.where is None:
                     return source
                 return self.narrowed(source, self.condition(decl.where, inner))
+            if isinstance(source, EventMapped):
+                return SelectTruth(self.bindings_exist(node.variables, ctx))
             source = self.scalar(source, ctx)
             if source.is_null:
                 return Expr("[]", FieldType("array", ANY), const=[])
             if not source.is_list:
                 raise _Unsupported(f"select from {source.kind}")
+            # A select is a list, empty rather than null when there is nothing to select from.
             if decl.where is None:
-                return replace(source, mapped=False)
+                return replace(source, sql=f"coalesce({source.sql}, [])", mapped=False)
             var = self.fresh("x")
             item = Expr(var, source.type.items or ANY, frozenset({var}))
             test = self.lambda_body(
                 self.condition(decl.where, ctx.with_vars(lam=True, **{decl.name: item})), var
             )
-            sql = f"list_filter({source.sql}, lambda {var}: {test.sql})"
+            sql = f"coalesce(list_filter({source.sql}, lambda {var}: {test.sql}), [])"
             return Expr(sql, source.type, (source.refs | test.refs) - {var})
-        # Several variables: used for its truth, some binding exists.
-        return self.bindings_exist(node.variables, ctx)
+        # Several variables: only its truth is compiled, some binding exists.
+        return SelectTruth(self.bindings_exist(node.variables, ctx))
 
     def bindings_exist(self, decls: Sequence[ast.VarDecl], ctx: _Ctx) -> Expr:
         """Some assignment of the variables satisfies every condition (§6.11)."""
         if not decls:
             return TRUE
         first, rest = decls[0], decls[1:]
-        source = self.value(first.source, ctx)
+        return self.binding_exists(self.value(first.source, ctx), first, rest, ctx)
+
+    def binding_exists(
+        self, source: Value, first: ast.VarDecl, rest: Sequence[ast.VarDecl], ctx: _Ctx
+    ) -> Expr:
         if isinstance(source, EventSet):
             inner = ctx.with_vars(owner=source.alias, **{first.name: self.event_row(source)})
             test = self.both(first.where, rest, inner)
             return self.exists(source, test, ctx)
+        if isinstance(source, EventMapped):
+            # I from xEvent.productListItems: some event has some such item.
+            inner = ctx.with_vars(owner=source.events.alias)
+            return self.exists(
+                source.events, self.binding_exists(source.inner, first, rest, inner), ctx
+            )
         source = self.scalar(source, ctx)
         if source.is_null:
             return FALSE
         if not source.is_list:
-            raise _Unsupported(f"a variable over {source.kind}")
+            if not isinstance(source, Expr) or source.kind in ("any", "array"):
+                raise _Unsupported(f"a variable over {source.kind}")
+            # A single value is the only item (items_of).
+            test = self.both(first.where, rest, ctx.with_vars(**{first.name: source}))
+            return (
+                _conjunction([self.present(source), test])
+                if test.const is not True
+                else self.present(source)
+            )
+        if (source.type.items or ANY).kind == "array":
+            raise _Unsupported("a variable over a list of lists")
         var = self.fresh("x")
         item = Expr(var, source.type.items or ANY, frozenset({var}))
         inner = ctx.with_vars(lam=True, **{first.name: item})

@@ -153,6 +153,17 @@ xEvent.tag.regexGroup("(\\w+)Start", 1) = "week"
 (select X from xEvent where X.eventType = "download").count() = 4
 (select O from person.orders where O.price > 20).count() = 2
 select I from xEvent.productListItems where I.SKU = "PS"
+(select A from xEvent where A.eventType = "flight", B from xEvent).count() = 1
+(select A from xEvent where A.eventType = "flight", B from xEvent).isNull()
+select I from xEvent.productListItems where I.SKU = "PS"
+select D from xEvent.device where D.model = "iPhone", E from xEvent where E.device = D
+exists D from xEvent.device: D.model = "Pixel"
+forall O from person.orders: O.price > 20 and O.storeId != "s9"
+select C from person.favoriteCities
+(select C from person.favoriteCities).isNull()
+(select C from person.favoriteCities where C = "Paris").isNull()
+(select C from person.favoriteCities where C = "Paris").count() = 0
+select N from person.name where N.firstName = "Alice"
 (Profile, Events) => (select E from Events where E.eventType = "flight")
   and Profile.person.gender = "male"
 """
