@@ -1,72 +1,58 @@
 """The identity graph: identities seen together in one record are linked; a connected component
 is one profile.
 
-A profile's id is the md5 of the smallest identity key in its component, so it stays the same
-across rebuilds as long as that identity stays in the graph (and matches DuckDB's md5(), which
-computes the same id in SQL for identities that were never linked to another).
+Components are found in DuckDB by label propagation: every identity starts with its own key as
+label and repeatedly takes the smallest label of the records it appears in, until nothing
+changes (as many rounds as the graph is wide). A profile's id is the md5 of its component's
+smallest identity key, so it stays the same across rebuilds as long as that identity stays in
+the graph, and an identity never linked to another has md5(its own key) without any lookup.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+import duckdb
 
 # AEP excludes graphs with more identities than this from segmentation (spec §8.3, hard).
 MAX_IDENTITIES_PER_GRAPH = 50
+MAX_ROUNDS = 10_000  # a safety net; real graphs settle in a handful of rounds
 
 
 def profile_id_for(key: str) -> str:
     return hashlib.md5(key.encode("utf-8")).hexdigest()  # noqa: S324 -- an id, not security
 
 
-@dataclass(frozen=True)
-class Graph:
-    """identity key → profile id, for identities linked to at least one other identity."""
+def stitch(con: duckdb.DuckDBPyConnection, groups_sql: str) -> dict[str, int]:
+    """Create `identity_profile(key, _profile_id)` for every identity linked to another.
 
-    profile_of: dict[str, str]
-    sizes: dict[str, int]  # profile id → number of identities
-
-    @property
-    def oversized(self) -> dict[str, int]:
-        return {pid: size for pid, size in self.sizes.items() if size > MAX_IDENTITIES_PER_GRAPH}
-
-
-def build_graph(groups: Iterable[Sequence[str]]) -> Graph:
-    """Union-find over groups of identity keys that appeared together in a record."""
-    parent: dict[str, str] = {}
-
-    def find(key: str) -> str:
-        root = key
-        while parent[root] != root:
-            root = parent[root]
-        while parent[key] != root:  # path compression
-            parent[key], key = root, parent[key]
-        return root
-
-    for group in groups:
-        if len(group) < 2:
-            continue
-        first = group[0]
-        parent.setdefault(first, first)
-        root_a = find(first)
-        for other in group[1:]:
-            parent.setdefault(other, other)
-            root_b = find(other)
-            if root_a != root_b:
-                # the smaller key becomes the root, so a root is its component's minimum
-                if root_b < root_a:
-                    root_a, root_b = root_b, root_a
-                parent[root_b] = root_a
-
-    profile_of: dict[str, str] = {}
-    sizes: dict[str, int] = {}
-    ids: dict[str, str] = {}
-    for key in parent:
-        root = find(key)
-        pid = ids.get(root)
-        if pid is None:
-            pid = ids[root] = profile_id_for(root)
-        profile_of[key] = pid
-        sizes[pid] = sizes.get(pid, 0) + 1
-    return Graph(profile_of, sizes)
+    `groups_sql` selects one column `keys`: the sorted, distinct identity keys of a record,
+    for records with at least two.
+    """
+    con.execute(f"CREATE TEMP TABLE id_groups AS SELECT row_number() OVER () AS g, keys "
+                f"FROM (SELECT DISTINCT keys FROM ({groups_sql}))")
+    con.execute("CREATE TEMP TABLE id_pairs AS SELECT g, unnest(keys) AS key FROM id_groups")
+    con.execute("""CREATE TEMP TABLE id_label AS
+                   SELECT p.key, min(gr.keys[1]) AS lab
+                   FROM id_pairs p JOIN id_groups gr USING (g) GROUP BY p.key""")
+    rounds = 0
+    while rounds < MAX_ROUNDS:
+        rounds += 1
+        con.execute("""CREATE OR REPLACE TEMP TABLE id_group_label AS
+                       SELECT p.g, min(l.lab) AS lab FROM id_pairs p JOIN id_label l USING (key)
+                       GROUP BY p.g""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE id_label_next AS
+                       SELECT p.key, min(gl.lab) AS lab FROM id_pairs p
+                       JOIN id_group_label gl USING (g) GROUP BY p.key""")
+        changed = con.execute("""SELECT count(*) FROM id_label_next n JOIN id_label l USING (key)
+                                 WHERE n.lab < l.lab""").fetchone()[0]
+        con.execute("CREATE OR REPLACE TEMP TABLE id_label AS SELECT * FROM id_label_next")
+        if changed == 0:
+            break
+    con.execute("CREATE TABLE identity_profile AS "
+                "SELECT key, md5(lab) AS _profile_id FROM id_label")
+    linked, graphs = con.execute(
+        "SELECT count(*), count(DISTINCT _profile_id) FROM identity_profile").fetchone()
+    for table in ("id_groups", "id_pairs", "id_label", "id_group_label", "id_label_next"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return {"linked_identities": linked, "graphs": graphs, "graph_rounds": rounds}

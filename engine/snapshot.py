@@ -36,12 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 from django.db import transaction
 from django.utils import timezone
 
 from engine import xdm
-from engine.identity import MAX_IDENTITIES_PER_GRAPH, build_graph
+from engine.identity import MAX_IDENTITIES_PER_GRAPH, stitch
 from engine.ingest import IDENTITIES_COLUMN, batch_path
 from engine.models import (
     AttributeMerge,
@@ -293,19 +292,13 @@ IDENTITY_KEY = "upper(x.namespace) || chr(31) || x.id"
 
 def _stitch(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """The identity graph (pdg): which profile each record belongs to."""
-    groups = con.execute(f"""
-        SELECT DISTINCT list_sort(list_distinct(list_transform({q(IDENTITIES_COLUMN)},
-                                                lambda x: {IDENTITY_KEY}))) AS keys
+    graph_stats = stitch(con, f"""
+        SELECT list_sort(list_distinct(list_transform({q(IDENTITIES_COLUMN)},
+                                       lambda x: {IDENTITY_KEY}))) AS keys
         FROM (SELECT {q(IDENTITIES_COLUMN)} FROM raw_fragments
               UNION ALL SELECT {q(IDENTITIES_COLUMN)} FROM raw_events)
         WHERE len({q(IDENTITIES_COLUMN)}) > 1
-    """).fetchall()
-    graph = build_graph(keys for (keys,) in groups)
-    mapping = pa.table({"key": list(graph.profile_of),
-                        "_profile_id": list(graph.profile_of.values())})
-    con.register("identity_profile_arrow", mapping)
-    con.execute("CREATE TABLE identity_profile AS SELECT * FROM identity_profile_arrow")
-    con.unregister("identity_profile_arrow")
+    """)
 
     # Each record joins on its first identity: all of its identities share one component.
     for raw, target in (("raw_fragments", "fragment_profile"), ("raw_events", "event_profile")):
@@ -340,7 +333,7 @@ def _stitch(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """)
     con.execute("DELETE FROM identities "
                 "WHERE _profile_id IN (SELECT _profile_id FROM excluded_profiles)")
-    return {"linked_identities": len(graph.profile_of), "graphs": len(graph.sizes)}
+    return graph_stats
 
 
 def _unstitched(con: duckdb.DuckDBPyConnection) -> None:

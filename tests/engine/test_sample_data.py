@@ -1,7 +1,7 @@
 """Adobe's public sample data through the whole store: ingestion, stitching, merging, and PQL.
 
 The expected counts are computed independently, with plain DuckDB SQL over the source files and
-an identity graph found by label propagation (not the engine's union-find).
+an identity graph found by a union-find written here (not the engine's label propagation).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 from django.test import override_settings
 
@@ -93,21 +94,27 @@ def independent_graph(sources: dict[str, Path]) -> duckdb.DuckDBPyConnection:
         FROM read_parquet('{luma}', file_row_number = true)
     """)
     con.execute("DELETE FROM pairs WHERE key IS NULL")
-    con.execute("CREATE TABLE label AS SELECT DISTINCT key, key AS lab FROM pairs")
-    while True:
-        changed = con.execute("""
-            CREATE OR REPLACE TABLE next AS
-            WITH rec_lab AS (SELECT p.src, p.rec, min(l.lab) AS lab
-                             FROM pairs p JOIN label l USING (key) GROUP BY ALL)
-            SELECT p.key, min(r.lab) AS lab FROM pairs p JOIN rec_lab r USING (src, rec)
-            GROUP BY p.key;
-            SELECT count(*) FROM next n JOIN label l USING (key) WHERE n.lab <> l.lab
-        """).fetchone()[0]
-        con.execute("CREATE OR REPLACE TABLE label AS SELECT * FROM next")
-        if changed == 0:
-            break
-    con.execute("""CREATE TABLE record_label AS SELECT p.src, p.rec, min(l.lab) AS lab
-                   FROM pairs p JOIN label l USING (key) GROUP BY ALL""")
+    # union-find in Python: a different algorithm from the engine's label propagation
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    records: dict[tuple[str, int], list[str]] = {}
+    for src, rec, key in con.execute("SELECT src, rec, key FROM pairs").fetchall():
+        records.setdefault((src, rec), []).append(key)
+    for keys in records.values():
+        for other in keys[1:]:
+            parent[find(other)] = find(keys[0])
+    labels = pa.table({
+        "src": [src for src, _ in records], "rec": [rec for _, rec in records],
+        "lab": [find(keys[0]) for keys in records.values()],
+    })
+    con.register("labels", labels)
+    con.execute("CREATE TABLE record_label AS SELECT * FROM labels")
     con.execute(f"""CREATE TABLE luma AS SELECT file_row_number AS rec, *
                     FROM read_parquet('{luma}', file_row_number = true)""")
     return con

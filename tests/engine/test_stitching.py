@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.identity import build_graph, profile_id_for
+from engine.identity import profile_id_for, stitch
 from engine.ingest import batch_ingest, dataset_get_or_create
 from engine.models import AttributeMerge, IdentityGraph, MergePolicy, XdmClass
 from engine.snapshot import default_merge_policy, open_snapshot, profiles_table, snapshot_build
@@ -34,14 +35,26 @@ def query(sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
 
+def components(groups: list[list[str]]) -> dict[str, str]:
+    con = duckdb.connect()
+    values = ", ".join(f"({sorted(group)!r})" for group in groups)
+    stitch(con, f"SELECT keys FROM (VALUES {values}) t(keys)")
+    return dict(con.execute("SELECT key, _profile_id FROM identity_profile").fetchall())
+
+
 def test_graph_components_and_stable_ids() -> None:
-    graph = build_graph([["A", "B"], ["C", "D"], ["B", "C"], ["E", "F"]])
-    assert graph.profile_of["A"] == graph.profile_of["D"] == profile_id_for("A")
-    assert graph.profile_of["E"] == graph.profile_of["F"] == profile_id_for("E")
-    assert graph.sizes == {profile_id_for("A"): 4, profile_id_for("E"): 2}
+    found = components([["A", "B"], ["C", "D"], ["B", "C"], ["E", "F"]])
+    assert found == {"A": profile_id_for("A"), "B": profile_id_for("A"), "C": profile_id_for("A"),
+                     "D": profile_id_for("A"), "E": profile_id_for("E"), "F": profile_id_for("E")}
     # the same links in another order give the same ids
-    again = build_graph([["E", "F"], ["B", "C"], ["D", "C"], ["B", "A"]])
-    assert again.profile_of == graph.profile_of
+    assert components([["E", "F"], ["C", "B"], ["D", "C"], ["B", "A"]]) == found
+
+
+def test_a_long_chain_settles_into_one_component() -> None:
+    chain = [[f"k{n:03d}", f"k{n + 1:03d}"] for n in range(60)]
+    found = components(list(reversed(chain)))
+    assert set(found.values()) == {profile_id_for("k000")}
+    assert len(found) == 61
 
 
 def test_fragments_sharing_an_identity_become_one_profile(write_jsonl: Any) -> None:
