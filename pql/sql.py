@@ -66,15 +66,10 @@ How it compiles
 
 Left to the reference evaluator (the conjunct becomes TRUE and ``fallbacks`` names it): a
 ``chain`` step that reads the profile (``^``), ``COUNT(0)``; events inside a list function
-(``person.orders.exists(… xEvent …)``); ``map`` with a lambda outside ``groupBy``; object
-literals and ``filter`` on an object; comparisons the evaluator would reject or coerce
-specially (text with a number field on the left, lists of mixed types); aggregates of lists
-inside events (``xEvent.productListItems.priceTotal.sum()``).
-
-Known differences from the evaluator, on data the engine never stores: text is lower-cased for
-case-insensitive tests (Python uses ``casefold``); ``matches`` runs RE2 (patterns with
-look-around or back-references fall back); two date-time fields compare as timestamps (the
-evaluator compares the raw values, which agree for ISO-8601 UTC text).
+(``person.orders.exists(… xEvent …)``); ``map`` with a lambda over a map; object literals and
+``filter`` on an object; comparisons the evaluator would reject or coerce specially (text with
+a number field on the left, lists of mixed types); aggregates of lists inside events
+(``xEvent.productListItems.priceTotal.sum()``); a select of several variables used as a list.
 """
 
 from __future__ import annotations
@@ -1368,13 +1363,22 @@ class _Compiler:
         return Expr(sql, BOOLEAN, (receiver.refs | test.refs) - {var})
 
     def m_map(self, node: ast.Method, receiver: Expr, ctx: _Ctx) -> Value:
-        if len(node.args) != 1 or isinstance(node.args[0], ast.Lambda):
-            raise _Unsupported("map with a lambda")
+        if len(node.args) != 1:
+            raise _Unsupported("map with several arguments")
+        lam = node.args[0]
+        if isinstance(lam, ast.Lambda) and receiver.kind == "map":
+            raise _Unsupported("map with a lambda over a map")
         self.require_list(receiver, "map")
         if receiver.is_null:
             return NULL
         var, inner = self.item_context(receiver, ctx)
-        body = self.lambda_body(self.expr(node.args[0], inner), var)
+        if isinstance(lam, ast.Lambda):
+            # (O) => O.price: the item is the lambda's parameter, the context does not change.
+            item = inner.contexts[-1]
+            bound = ctx.with_vars(lam=True, **dict(zip(lam.params[:1], (item,), strict=False)))
+            body = self.lambda_body(self.expr(lam.body, bound), var)
+        else:
+            body = self.lambda_body(self.expr(lam, inner), var)
         if body.is_list:
             raise _Unsupported("map to lists")
         sql = f"list_transform({receiver.sql}, lambda {var}: {body.sql})"

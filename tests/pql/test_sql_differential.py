@@ -156,6 +156,8 @@ select I from xEvent.productListItems where I.SKU = "PS"
 (select A from xEvent where A.eventType = "flight", B from xEvent).count() = 1
 (select A from xEvent where A.eventType = "flight", B from xEvent).isNull()
 select I from xEvent.productListItems where I.SKU = "PS"
+person.orders.map((O) => O.price * 2).max() = 240
+person.orders.map((O) => O.storeId = ^.homeAddress.city).count() = 3
 select D from xEvent.device where D.model = "iPhone", E from xEvent where E.device = D
 exists D from xEvent.device: D.model = "Pixel"
 forall O from person.orders: O.price > 20 and O.storeId != "s9"
