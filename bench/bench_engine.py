@@ -1,0 +1,253 @@
+"""The built-in engine at scale: ingestion + stitching + snapshot of ~1M profiles and ~10M
+events from Parquet, then six segments compiled from PQL against hand-written DuckDB SQL.
+
+    .venv/bin/python bench/bench_engine.py [--profiles 1000000] [--seed 1]
+
+Prints each figure with its target; the baseline of a segment's ratio is the same segment
+written by hand in DuckDB SQL, run on the same snapshot in the same process.
+Targets (issue 4): identical counts; every ratio <= 1.5; load under 90 s; peak memory < 3 GB.
+Data and an isolated database live under var/bench/ (VAR_DIR), never in the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH = ROOT / "var" / "bench"
+os.environ["VAR_DIR"] = str(BENCH)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+import duckdb  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+import pql  # noqa: E402
+from engine.demo import COUNTRIES, FIRST_NAMES, LAST_NAMES, PRODUCTS  # noqa: E402
+from engine.ingest import batch_ingest, dataset_get_or_create  # noqa: E402
+from engine.models import Dataset, MergePolicy, Snapshot, XdmClass  # noqa: E402
+from engine.segments import segment_members, snapshot_schema  # noqa: E402
+from engine.snapshot import open_snapshot, snapshot_build  # noqa: E402
+from pql.sql import compile_segment  # noqa: E402
+
+SANDBOX = "bench"
+END = datetime(2026, 11, 1)
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def sql_list(items: list[str]) -> str:
+    return "[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
+
+
+def generate(folder: Path, profiles: int, seed: int) -> None:
+    """Demo-shaped data written by DuckDB itself (the Python generator takes minutes at 1M)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    firsts, lasts = sql_list(FIRST_NAMES), sql_list(LAST_NAMES)
+    countries = sql_list([c for c, weight, _ in COUNTRIES for _ in range(weight)])
+    skus = sql_list([sku for sku, _, _ in PRODUCTS])
+    prices = "[" + ", ".join(str(price) for _, _, price in PRODUCTS) + "]"
+
+    def r(i: str, salt: int) -> str:  # a deterministic pseudo-random number in [0, 1)
+        return f"(hash({i}, {seed}, {salt}) % 1000000) / 1000000.0"
+
+    def pick(items: str, i: str, salt: int) -> str:
+        return f"{items}[1 + (hash({i}, {seed}, {salt}) % len({items}))::INTEGER]"
+
+    identity = "STRUCT(id VARCHAR, \"primary\" BOOLEAN, authenticatedState VARCHAR)[]"
+    con.execute(f"""COPY (
+        SELECT 'crm-' || i AS _id,
+          map(['CRMID', 'Email'], [[{{'id': 'CRM' || i, 'primary': true,
+                                     'authenticatedState': 'authenticated'}}],
+                                   [{{'id': 'p' || i || '@example.com', 'primary': false,
+                                     'authenticatedState': 'authenticated'}}]])
+            ::MAP(VARCHAR, {identity}) AS identityMap,
+          {{'name': {{'firstName': {pick(firsts, 'i', 1)}, 'lastName': {pick(lasts, 'i', 2)}}},
+           'gender': {pick("['female', 'male', 'not_specified']", 'i', 3)},
+           'birthDate': DATE '1950-01-01' + (hash(i, {seed}, 4) % 20000)::INTEGER}} AS person,
+          {{'countryCode': {pick(countries, 'i', 5)}, 'city': 'City ' || (hash(i, {seed}, 6) % 500),
+           'postalCode': lpad((hash(i, {seed}, 7) % 99999)::VARCHAR, 5, '0')}} AS homeAddress,
+          {{'address': 'p' || i || '@example.com'}} AS personalEmail
+        FROM range({profiles}) t(i)
+    ) TO '{folder / "crm.parquet"}' (FORMAT parquet, COMPRESSION zstd)""")
+    con.execute(f"""COPY (
+        SELECT 'loyalty-' || i AS _id,
+          map(['LOYALTYID', 'Email'], [[{{'id': 'L' || i, 'primary': true,
+                                         'authenticatedState': 'authenticated'}}],
+                                       [{{'id': 'p' || i || '@example.com', 'primary': false,
+                                         'authenticatedState': 'authenticated'}}]])
+            ::MAP(VARCHAR, {identity}) AS identityMap,
+          {{'loyaltyID': 'L' || i, 'points': (-1800 * ln(1 - {r('i', 8)}))::BIGINT,
+           'tier': {pick("['bronze', 'silver', 'gold']", 'i', 9)}}} AS loyalty
+        FROM range({profiles}) t(i) WHERE {r('i', 10)} < 0.6
+    ) TO '{folder / "loyalty.parquet"}' (FORMAT parquet, COMPRESSION zstd)""")
+    types = ("['web.webpagedetails.pageViews', 'web.webpagedetails.pageViews', "
+             "'web.webpagedetails.pageViews', 'web.webpagedetails.pageViews', "
+             "'commerce.productViews', 'commerce.productViews', 'commerce.productListAdds', "
+             "'commerce.productListRemovals', 'commerce.checkouts', 'commerce.purchases', "
+             "'commerce.cartAbandons']")
+    con.execute(f"""COPY (
+        WITH ev AS (
+            SELECT i, unnest(range((hash(i, {seed}, 11) % 21)::BIGINT)) AS j
+            FROM range({profiles}) t(i)
+        ), typed AS (
+            SELECT i, j, {pick(types, 'i * 100 + j', 12)} AS eventType,
+                   1 + (hash(i, j, {seed}, 13) % len({skus}))::INTEGER AS product,
+                   1 + (hash(i, j, {seed}, 14) % 3)::INTEGER AS quantity,
+                   {r('i * 100 + j', 15)} < 0.5 AS authenticated
+            FROM ev
+        )
+        SELECT 'ev-' || i || '-' || j AS _id,
+          TIMESTAMP '{END.isoformat(sep=' ')}'
+            - to_seconds((hash(i, j, {seed}, 16) % 31536000)::BIGINT) AS "timestamp",
+          eventType,
+          CASE WHEN authenticated
+            THEN map(['ECID', 'Email'], [[{{'id': 'E' || i, 'primary': true,
+                                           'authenticatedState': 'authenticated'}}],
+                                         [{{'id': 'p' || i || '@example.com', 'primary': false,
+                                           'authenticatedState': 'authenticated'}}]])
+            ELSE map(['ECID'], [[{{'id': 'E' || i, 'primary': true,
+                                  'authenticatedState': 'ambiguous'}}]])
+          END::MAP(VARCHAR, {identity}) AS identityMap,
+          CASE WHEN eventType LIKE 'commerce.%' THEN
+            [{{'SKU': {skus}[product], 'quantity': quantity::BIGINT,
+              'priceTotal': {prices}[product] * quantity}}] END AS productListItems,
+          {{'purchases': CASE WHEN eventType = 'commerce.purchases' THEN {{'value': 1.0}} END,
+           'order': CASE WHEN eventType = 'commerce.purchases'
+                         THEN {{'priceTotal': {prices}[product] * quantity}} END}} AS commerce,
+          CASE WHEN eventType = 'commerce.cartAbandons'
+               THEN {{'commerce': {{'abandons': {{'value': 1.0}}}}}} END AS metrics
+        FROM typed
+    ) TO '{folder / "events.parquet"}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 200000)""")
+    con.close()
+
+
+SEGMENTS = [
+    ("country = US",
+     'homeAddress.countryCode = "US"',
+     "SELECT _profile_id FROM profiles WHERE homeAddress.countryCode = 'US'"),
+    ("country in [...] and points > 1000 and name like J%",
+     'homeAddress.countryCode in ["US", "CA", "GB"] and loyalty.points > 1000 '
+     'and person.name.firstName like "J%"',
+     "SELECT _profile_id FROM profiles WHERE homeAddress.countryCode IN ('US', 'CA', 'GB') "
+     "AND loyalty.points > 1000 AND person.name.firstName LIKE 'J%'"),
+    ("abandoned cart in the last 30 days",
+     'select X from xEvent where X.eventType = "commerce.cartAbandons" '
+     "and X.timestamp occurs <= 30 days before now",
+     "SELECT DISTINCT _profile_id FROM events WHERE eventType = 'commerce.cartAbandons' "
+     "AND \"timestamp\" >= TIMESTAMP '{now}' - INTERVAL 30 DAY "
+     "AND \"timestamp\" <= TIMESTAMP '{now}'"),
+    ("purchases summing over 500 in 90 days",
+     'xEvent[eventType = "commerce.purchases" and timestamp occurs <= 90 days before now]'
+     ".sum(commerce.order.priceTotal) > 500",
+     "SELECT _profile_id FROM events WHERE eventType = 'commerce.purchases' "
+     "AND \"timestamp\" >= TIMESTAMP '{now}' - INTERVAL 90 DAY "
+     "AND \"timestamp\" <= TIMESTAMP '{now}' "
+     "GROUP BY _profile_id HAVING sum(commerce.order.priceTotal) > 500"),
+    ("added to cart, no purchase within a day",
+     'select A from xEvent where A.eventType = "commerce.productListAdds" and not(select P from '
+     'xEvent where P.eventType = "commerce.purchases" and P.timestamp occurs < 1 day after '
+     "A.timestamp)",
+     "SELECT DISTINCT a._profile_id FROM events a WHERE a.eventType = 'commerce.productListAdds' "
+     "AND NOT EXISTS (SELECT 1 FROM events p WHERE p._profile_id = a._profile_id "
+     "AND p.eventType = 'commerce.purchases' AND p.\"timestamp\" > a.\"timestamp\" "
+     "AND p.\"timestamp\" < a.\"timestamp\" + INTERVAL 1 DAY)"),
+    ("bought a given SKU",
+     'select O from xEvent where O.eventType = "commerce.purchases", '
+     'I from O.productListItems where I.SKU = "SKU-RUN-03"',
+     "SELECT DISTINCT _profile_id FROM events WHERE eventType = 'commerce.purchases' "
+     "AND list_contains(list_transform(productListItems, lambda x: x.SKU), 'SKU-RUN-03')"),
+]
+
+
+def best_of(runs: int, action) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    best, result = float("inf"), None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = action()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profiles", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=5)
+    options = parser.parse_args()
+
+    call_command("migrate", verbosity=0)
+    data = BENCH / f"data-{options.profiles}-{options.seed}"
+    if not (data / "events.parquet").exists():
+        started = time.perf_counter()
+        generate(data, options.profiles, options.seed)
+        print(f"generated data in {time.perf_counter() - started:.1f} s (not part of the load)")
+
+    Dataset.objects.filter(sandbox=SANDBOX).delete()
+    Snapshot.objects.filter(sandbox=SANDBOX).delete()
+    MergePolicy.objects.filter(sandbox=SANDBOX).delete()
+    shutil.rmtree(BENCH / "engine" / SANDBOX, ignore_errors=True)
+
+    started = time.perf_counter()
+    for name, xdm_class, file in (("CRM", XdmClass.PROFILE, "crm.parquet"),
+                                  ("Loyalty", XdmClass.PROFILE, "loyalty.parquet"),
+                                  ("Web", XdmClass.EVENT, "events.parquet")):
+        dataset = dataset_get_or_create(sandbox=SANDBOX, name=name, xdm_class=xdm_class)
+        batch = batch_ingest(dataset=dataset, paths=[data / file])
+        assert batch.status == "success", batch.failure_reason
+    ingested = time.perf_counter() - started
+    snapshot = snapshot_build(sandbox=SANDBOX)
+    loaded = time.perf_counter() - started
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    profiles = next(iter(snapshot.stats["profiles"].values()))
+    print(f"\nload: {profiles:,} profiles, {snapshot.stats['events']:,} events")
+    print(f"  ingestion {ingested:.1f} s + stitching and snapshot {loaded - ingested:.1f} s "
+          f"= {loaded:.1f} s (target < 90 s: {'ok' if loaded < 90 else 'MISSED'})")
+    print(f"  peak memory {peak_gb:.2f} GB (target < 3 GB: {'ok' if peak_gb < 3 else 'MISSED'})")
+
+    print(f"\nsegments (best of {options.runs}; baseline: the same segment hand-written in DuckDB "
+          f"SQL on the same snapshot)")
+    print(f"  {'segment':<52} {'count':>9} {'PQL':>9} {'by hand':>9} {'ratio':>6}")
+    failures = 0
+    with open_snapshot(SANDBOX) as con:
+        schema = snapshot_schema(con)
+        naive_now = NOW.replace(tzinfo=None).isoformat(sep=" ")
+        for label, text, hand in SEGMENTS:
+            node = pql.parse(text)
+            exact = compile_segment(node, now=NOW, schema=schema).exact
+            pql_time, result = best_of(options.runs, lambda node=node: segment_members(
+                con, node, now=NOW, schema=schema))
+            sql = hand.format(now=naive_now)
+            # both sides end with the member set in Python, as the product needs it
+            hand_time, expected = best_of(options.runs, lambda sql=sql: {
+                row[0] for row in con.execute(sql).fetchall()})
+            members = result.members  # type: ignore[union-attr]
+            same = members == expected
+            ratio = pql_time / hand_time if hand_time else float("inf")
+            ok = same and ratio <= 1.5
+            failures += not ok
+            note = "" if exact else " (evaluator fallback)"
+            print(f"  {label:<52} {len(members):>9,} {pql_time * 1000:>7.1f}ms "
+                  f"{hand_time * 1000:>7.1f}ms {ratio:>5.2f}x"
+                  f"{'' if same else '  COUNTS DIFFER: ' + str(len(expected))}"
+                  f"{'' if ratio <= 1.5 else '  over 1.5x'}{note}")
+    verdict = "all segments within target" if not failures else f"{failures} off target"
+    print(f"\n{verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
