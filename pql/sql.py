@@ -65,7 +65,7 @@ How it compiles
   followed by ``.get(k)``; over the events these are grouped aggregates again.
 
 Left to the reference evaluator (the conjunct becomes TRUE and ``fallbacks`` names it): a
-``chain`` step that reads the profile (``^``), ``COUNT(0)``; events inside a list function
+``chain`` step that reads the profile (``^``); events inside a list function
 (``person.orders.exists(… xEvent …)``); ``map`` with a lambda over a map; object literals and
 ``filter`` on an object; comparisons the evaluator would reject or coerce specially (text with
 a number field on the left, lists of mixed types); aggregates of lists inside events
@@ -2081,7 +2081,7 @@ class _Compiler:
         for step in node.steps:
             needed = step.count if step.count is not None else 1
             if needed < 1:
-                raise _Unsupported("chain COUNT(0)")
+                continue  # COUNT(0) holds without events and does not move the cursor
             events = self.value(node.events, ctx)
             if not isinstance(events, EventSet):
                 raise _Unsupported("chain over something other than xEvent")

@@ -95,6 +95,8 @@ chain(xEvent, timestamp, [A: WHAT(^.homeAddress.countryISO = "US")])
 chain(xEvent, timestamp, [A: WHAT(eventType = "homePageView") COUNT(2) WHEN(today),
   B: WHAT(eventType = "web.pageView")])
 chain(xEvent, timestamp, [A: WHAT(eventType = "homePageView") COUNT(0)])
+chain(xEvent, timestamp, [A: WHAT(eventType = "download") COUNT(0),
+  B: WHAT(eventType = "download") COUNT(2)])
 not(chain(xEvent, timestamp, [A: WHAT(eventType = "download"),
   B: WHAT(eventType = "download") WHERE(contentType = "video")]))
 person.name.firstName.equals("alice", "CAROL", false)
