@@ -841,6 +841,9 @@ class _Compiler:
         if base.kind == "map":
             values = base.type.items or ANY
             return Expr(f"{base.sql}[{quote_string(name)}]", values, base.refs)
+        if base.row and base.type.ref == ("event", "") and name == "timestamp":
+            # The contract's fixed column, whatever the schema says about it.
+            return Expr(f"{base.sql}.{quote_identifier(name)}", TIMESTAMP, base.refs)
         if base.kind == "object" and base.type.ref is not None:
             collection, prefix = base.type.ref
             path = f"{prefix}.{name}" if prefix else name

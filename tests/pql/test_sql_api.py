@@ -219,6 +219,13 @@ def test_pql_sql_imports_neither_duckdb_nor_django() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_event_timestamp_is_the_contract_column_even_when_the_schema_omits_it() -> None:
+    schema = Schema.from_dict({}, {"eventType": "string"})
+    node = parse('xEvent[eventType = "flight" and timestamp occurs last month]')
+    sql = to_sql(node, now=NOW, schema=schema)
+    assert members(sql) == reference(node) == {"p6"}
+
+
 def test_compile_needs_no_database() -> None:
     schema = Schema.from_dict({"homeAddress.countryISO": "string"})
     sql = to_sql(parse('homeAddress.countryISO = "US"'), now=NOW, schema=schema)
