@@ -5,7 +5,9 @@ swapped between profiles, events moved between profiles and shifted in time)."""
 from __future__ import annotations
 
 import copy
+import random
 import sys
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -19,12 +21,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from sqlfixture import FIXTURES, Fixture, build_database, infer_schema  # noqa: E402
 from test_eval_cases import CASES  # noqa: E402
 
+from pql import ast  # noqa: E402
 from pql.ast import Node  # noqa: E402
 from pql.errors import PQLError  # noqa: E402
 from pql.evaluator import evaluate  # noqa: E402
 from pql.parser import parse  # noqa: E402
+from pql.printer import to_text  # noqa: E402
 from pql.schema import Schema  # noqa: E402
 from pql.sql import compile_segment  # noqa: E402
+from pql.tokens import COMPARISON_OPS  # noqa: E402
 from pql.values import parse_timestamp  # noqa: E402
 
 ENTRIES: list[dict[str, Any]] = FIXTURES["profiles"]
@@ -123,3 +128,79 @@ def test_programs_agree_on_recombined_profiles(entries: list[dict[str, Any]]) ->
     fx = build_database(entries, schema())
     now = datetime.fromisoformat(FIXTURES["now"].replace("Z", "+00:00"))
     assert disagreements(fx, nodes(), now) == []
+
+
+# --- mutated example programs -------------------------------------------------------------------
+
+
+def _leaf_values(value: Any, out: dict[type, set[Any]]) -> None:
+    if isinstance(value, dict):
+        for item in value.values():
+            _leaf_values(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _leaf_values(item, out)
+    elif isinstance(value, bool | int | float | str):
+        out.setdefault(type(value), set()).add(value)
+
+
+@cache
+def literal_pool() -> dict[type, list[Any]]:
+    found: dict[type, set[Any]] = {int: {0, 1, 2, 3, 5, 7, 24, 30, 100, 2000}, float: {9.5, 0.5}}
+    for entry in ENTRIES:
+        _leaf_values(entry["profile"], found)
+        for event in entry["events"]:
+            _leaf_values(event, found)
+    for node in (node for _, node in nodes()):
+        for inner in node.walk():
+            if isinstance(inner, ast.Literal):
+                found.setdefault(type(inner.value), set()).add(inner.value)
+    return {kind: sorted(values, key=repr) for kind, values in found.items()}
+
+
+def mutate(node: ast.Node, rng: random.Random) -> ast.Node:
+    """A nearby program: literals swapped for fixture values of the same type, comparison and
+    occurs operators, amounts and units changed, and/or flipped, conditions negated."""
+    changes: dict[str, Any] = {}
+    for item in fields(node):
+        if item.name == "span":
+            continue
+        value = getattr(node, item.name)
+        if isinstance(value, ast.Node):
+            changes[item.name] = mutate(value, rng)
+        elif isinstance(value, tuple):
+            changes[item.name] = tuple(
+                mutate(part, rng) if isinstance(part, ast.Node)
+                else (part[0], mutate(part[1], rng)) if isinstance(part, tuple)
+                else part
+                for part in value
+            )  # fmt: skip
+    node = replace(node, **changes) if changes else node
+    roll = rng.random()
+    if isinstance(node, ast.Literal) and roll < 0.4:
+        pool = literal_pool().get(type(node.value))
+        if pool:
+            return ast.Literal(rng.choice(pool))
+    if isinstance(node, ast.Binary) and node.op in COMPARISON_OPS and roll < 0.3:
+        return replace(node, op=rng.choice(sorted(COMPARISON_OPS)))
+    if isinstance(node, ast.TimeWindow) and node.op is not None and roll < 0.5:
+        return replace(
+            node, op=rng.choice(sorted(COMPARISON_OPS)), amount=rng.choice([0, 1, 2, 3, 7, 24]),
+            unit=rng.choice(["hours", "days", "weeks", "months", "years", "minutes"]),
+        )  # fmt: skip
+    if isinstance(node, ast.And) and roll < 0.2:
+        return ast.Or(node.operands)
+    if isinstance(node, ast.Or) and roll < 0.2:
+        return ast.And(node.operands)
+    if isinstance(node, ast.Binary | ast.Method | ast.Occurs | ast.Chain) and roll > 0.93:
+        return ast.Not(node)
+    return node
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index=st.integers(0, len(CASES) - 1), seed=st.integers(0, 2**32 - 1))
+def test_mutated_programs_agree(index: int, seed: int) -> None:
+    name, node = nodes()[index]
+    mutated = mutate(node, random.Random(seed))
+    now = datetime.fromisoformat(FIXTURES["now"].replace("Z", "+00:00"))
+    assert disagreements(base_fixture(), [(to_text(mutated), mutated)], now) == []
