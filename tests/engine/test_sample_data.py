@@ -20,6 +20,7 @@ import pql
 from engine.ingest import batch_ingest, dataset_get_or_create
 from engine.models import Dataset, MergePolicy, Snapshot, XdmClass
 from engine.profiles import load_profiles
+from engine.segments import segment_members
 from engine.snapshot import open_snapshot, snapshot_build
 from tests.engine.conftest import sample
 
@@ -56,7 +57,8 @@ def loaded(sources: dict[str, Path], django_db_setup: Any, django_db_blocker: An
                 assert batch.error_count == 0, batch.errors
             snapshot_build(sandbox=SANDBOX)
             with open_snapshot(SANDBOX) as con:
-                yield {p.profile_id: (p.profile, p.events) for p in load_profiles(con)}
+                profiles = {p.profile_id: (p.profile, p.events) for p in load_profiles(con)}
+                yield profiles | {"__con__": con}  # type: ignore[dict-item]
         finally:
             Dataset.objects.filter(sandbox=SANDBOX).delete()
             Snapshot.objects.filter(sandbox=SANDBOX).delete()
@@ -120,17 +122,21 @@ def independent_graph(sources: dict[str, Path]) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def members(loaded: dict[str, tuple[dict[str, Any], list[Any]]], text: str) -> int:
+def members(loaded: dict[str, Any], text: str) -> set[str]:
     node = pql.parse(text)
-    return sum(pql.evaluate(node, profile, events, now=NOW) for profile, events in
-               loaded.values())
+    return {pid for pid, (profile, events) in profiles_of(loaded).items()
+            if pql.evaluate(node, profile, events, now=NOW)}
+
+
+def profiles_of(loaded: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[Any]]]:
+    return {key: value for key, value in loaded.items() if key != "__con__"}
 
 
 def test_profile_and_event_counts_match_an_independent_graph(
         graph: duckdb.DuckDBPyConnection, loaded: dict[str, Any]) -> None:
     expected = graph.execute("SELECT count(DISTINCT lab) FROM record_label").fetchone()[0]
-    assert len(loaded) == expected
-    assert sum(len(events) for _, events in loaded.values()) == 23_055
+    assert len(profiles_of(loaded)) == expected
+    assert sum(len(events) for _, events in profiles_of(loaded).values()) == 23_055
 
 
 CASES = [
@@ -158,4 +164,32 @@ def test_segment_counts_match_plain_sql_over_the_source_files(
         graph: duckdb.DuckDBPyConnection, loaded: dict[str, Any], text: str, sql: str) -> None:
     expected = graph.execute(sql).fetchone()[0]
     assert expected > 0, "a case that matches nobody proves little"
-    assert members(loaded, text) == expected
+    assert len(members(loaded, text)) == expected
+    compiled = segment_members(loaded["__con__"], pql.parse(text), now=NOW)
+    assert len(compiled.members) == expected
+
+
+# More programs for the differential test on this data (compiled SQL against the evaluator).
+DIFFERENTIAL = [
+    'homeAddress.country = "USA" and person.birthYear >= 2000',
+    'personalEmail.address like "%@gmail.com" or personalEmail.address like "%@yahoo.com"',
+    "person.birthYear >= 1980 and person.birthYear < 1990",
+    'identityMap.keys().count() >= 2 and mobilePhone.number.isNull()',
+    'xEvent[placeContext.geo.countryCode = "US"].count() >= 5',
+    "xEvent[timestamp occurs <= 7 days before now].count() >= 3",
+    'select X from xEvent where X.marketing.trackingCode.equals("emailLaunch", false) '
+    "and X.timestamp occurs this month",
+    "select X from xEvent where X.timestamp occurs last month",
+    'chain(xEvent, timestamp, [A: WHAT(web.webPageDetails.siteSection = "home"), '
+    'B: WHAT(web.webPageDetails.siteSection = "blog")])',
+    'xEvent.environment.browserDetails.userAgent.contains("iPhone")',
+    "xEvent.device.screenWidth.max() >= 1900",
+]
+
+
+@pytest.mark.parametrize("text", DIFFERENTIAL)
+def test_compiled_segments_agree_with_the_evaluator_on_sample_data(loaded: dict[str, Any],
+                                                                   text: str) -> None:
+    expected = members(loaded, text)
+    assert 0 < len(expected) < len(profiles_of(loaded)), "pick a program that separates"
+    assert segment_members(loaded["__con__"], pql.parse(text), now=NOW).members == expected
