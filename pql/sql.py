@@ -76,7 +76,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -467,9 +467,15 @@ class _Ctx:
             in_lambda=self.in_lambda or lam,
         )  # fmt: skip
 
-    def with_vars(self, *, owner: str | None = None, lam: bool = False, **bound: Value) -> _Ctx:
+    def with_vars(
+        self,
+        bound: Mapping[str, Value] | None = None,
+        *,
+        owner: str | None = None,
+        lam: bool = False,
+    ) -> _Ctx:
         return replace(
-            self, variables={**self.variables, **bound}, owner=owner or self.owner,
+            self, variables={**self.variables, **(bound or {})}, owner=owner or self.owner,
             in_lambda=self.in_lambda or lam,
         )  # fmt: skip
 
@@ -580,7 +586,7 @@ class _Compiler:
             bound: dict[str, Value] = {}
             for name, value in zip(node.params, ("profile", "events"), strict=False):
                 bound[name] = self.profile if value == "profile" else ALL_EVENTS
-            return node.body, ctx.with_vars(**bound)
+            return node.body, ctx.with_vars(bound)
         return node, ctx
 
     # --- entry points ---------------------------------------------------------------------
@@ -810,8 +816,8 @@ class _Compiler:
             inner = self.get_field(base.inner, name, ctx)
             assert isinstance(inner, Expr)
             return EventMapped(base.events, inner)
-        if isinstance(base, EventAgg):
-            raise _Unsupported("a field of an aggregate")
+        if not isinstance(base, Expr):
+            raise _Unsupported(f"a field of {type(base).__name__}")
         return self.expr_field(base, name, ctx)
 
     def expr_field(self, base: Expr, name: str, ctx: _Ctx) -> Expr:
@@ -859,7 +865,7 @@ class _Compiler:
 
     def let_sql(self, node: ast.Let, ctx: _Ctx) -> Value:
         bound = self.value(node.value, ctx)
-        return self.value(node.body, ctx.with_vars(**{node.name: bound}))
+        return self.value(node.body, ctx.with_vars({node.name: bound}))
 
     # --- logic ------------------------------------------------------------------------------
 
@@ -1144,13 +1150,13 @@ class _Compiler:
             value = coerced
         elif not (value.kind == item_kind or {value.kind, item_kind} <= NUMBERS):
             raise _Unsupported(f"in with {value.kind} and a list of {item_kind}")
-        found = f"list_contains({items.sql}, {value.sql})"
+        contains = f"list_contains({items.sql}, {value.sql})"
         if negated:
             return _bool(
-                f"({value.sql} IS NOT NULL AND {items.sql} IS NOT NULL AND NOT {found})",
+                f"({value.sql} IS NOT NULL AND {items.sql} IS NOT NULL AND NOT {contains})",
                 value, items,
             )  # fmt: skip
-        return _bool(f"coalesce({found}, FALSE)", value, items)
+        return _bool(f"coalesce({contains}, FALSE)", value, items)
 
     # --- calls ------------------------------------------------------------------------------
 
@@ -1233,7 +1239,7 @@ class _Compiler:
         if not receiver.is_list and not receiver.is_null:
             raise _Unsupported(f"{name} on {receiver.kind}")
 
-    def m_isnull(self, node: ast.Method, receiver: Expr, ctx: _Ctx) -> Value:
+    def m_isnull(self, node: ast.Method, receiver: Expr, ctx: _Ctx) -> Expr:
         # §6.7: a path through an array that reached no value is null; an empty array exists.
         if receiver.is_null:
             return TRUE
@@ -1379,7 +1385,7 @@ class _Compiler:
         if isinstance(lam, ast.Lambda):
             # (O) => O.price: the item is the lambda's parameter, the context does not change.
             item = inner.contexts[-1]
-            bound = ctx.with_vars(lam=True, **dict(zip(lam.params[:1], (item,), strict=False)))
+            bound = ctx.with_vars(dict(zip(lam.params[:1], (item,), strict=False)), lam=True)
             body = self.lambda_body(self.expr(lam.body, bound), var)
         else:
             body = self.lambda_body(self.expr(lam, inner), var)
@@ -1658,7 +1664,7 @@ class _Compiler:
         """``….map((K, G) => mapEntry(K, value)).get(k)``: value with K = k and G = its
         group; null when there is no such group."""
         names = dict(zip(grouped.params, (wanted, group), strict=False))
-        result = self.value(grouped.body, ctx.with_vars(**names))
+        result = self.value(grouped.body, ctx.with_vars(names))
         if isinstance(group, EventSet):
             if isinstance(result, EventAgg) and result.events == group:
                 return replace(result, null_if_empty=True)
@@ -1769,7 +1775,7 @@ class _Compiler:
             decl = node.variables[0]
             source = self.value(decl.source, ctx)
             if isinstance(source, EventSet):
-                inner = ctx.with_vars(owner=source.alias, **{decl.name: self.event_row(source)})
+                inner = ctx.with_vars({decl.name: self.event_row(source)}, owner=source.alias)
                 if decl.where is None:
                     return source
                 return self.narrowed(source, self.condition(decl.where, inner))
@@ -1786,7 +1792,7 @@ class _Compiler:
             var = self.fresh("x")
             item = Expr(var, source.type.items or ANY, frozenset({var}))
             test = self.lambda_body(
-                self.condition(decl.where, ctx.with_vars(lam=True, **{decl.name: item})), var
+                self.condition(decl.where, ctx.with_vars({decl.name: item}, lam=True)), var
             )
             sql = f"coalesce(list_filter({source.sql}, lambda {var}: {test.sql}), [])"
             return Expr(sql, source.type, (source.refs | test.refs) - {var})
@@ -1804,7 +1810,7 @@ class _Compiler:
         self, source: Value, first: ast.VarDecl, rest: Sequence[ast.VarDecl], ctx: _Ctx
     ) -> Expr:
         if isinstance(source, EventSet):
-            inner = ctx.with_vars(owner=source.alias, **{first.name: self.event_row(source)})
+            inner = ctx.with_vars({first.name: self.event_row(source)}, owner=source.alias)
             test = self.both(first.where, rest, inner)
             return self.exists(source, test, ctx)
         if isinstance(source, EventMapped):
@@ -1820,7 +1826,7 @@ class _Compiler:
             if not isinstance(source, Expr) or source.kind in ("any", "array"):
                 raise _Unsupported(f"a variable over {source.kind}")
             # A single value is the only item (items_of).
-            test = self.both(first.where, rest, ctx.with_vars(**{first.name: source}))
+            test = self.both(first.where, rest, ctx.with_vars({first.name: source}))
             return (
                 _conjunction([self.present(source), test])
                 if test.const is not True
@@ -1830,7 +1836,7 @@ class _Compiler:
             raise _Unsupported("a variable over a list of lists")
         var = self.fresh("x")
         item = Expr(var, source.type.items or ANY, frozenset({var}))
-        inner = ctx.with_vars(lam=True, **{first.name: item})
+        inner = ctx.with_vars({first.name: item}, lam=True)
         test = self.lambda_body(self.both(first.where, rest, inner), var)
         if test.const is False:
             return FALSE
@@ -1869,7 +1875,7 @@ class _Compiler:
             return _conjunction(parts)
 
         if isinstance(source, EventSet):
-            inner = ctx.with_vars(owner=source.alias, **{first.name: self.event_row(source)})
+            inner = ctx.with_vars({first.name: self.event_row(source)}, owner=source.alias)
             test = holds(inner)
             if test.const is True:
                 return TRUE
@@ -1881,7 +1887,7 @@ class _Compiler:
             raise _Unsupported(f"a variable over {source.kind}")
         var = self.fresh("x")
         item = Expr(var, source.type.items or ANY, frozenset({var}))
-        test = self.lambda_body(holds(ctx.with_vars(lam=True, **{first.name: item})), var)
+        test = self.lambda_body(holds(ctx.with_vars({first.name: item}, lam=True)), var)
         failing = self.negation(test)
         sql = f"(NOT coalesce({_any_item(source.sql, var, failing.sql)}, FALSE))"
         return Expr(sql, BOOLEAN, (source.refs | test.refs) - {var})
@@ -1895,7 +1901,7 @@ class _Compiler:
         decl = node.variables[0]
         source = self.value(decl.source, ctx)
         if isinstance(source, EventSet):
-            inner = ctx.with_vars(owner=source.alias, **{decl.name: self.event_row(source)})
+            inner = ctx.with_vars({decl.name: self.event_row(source)}, owner=source.alias)
             if decl.where is not None:
                 source = self.narrowed(source, self.condition(decl.where, inner))
             if node.expr is None:
@@ -1908,7 +1914,7 @@ class _Compiler:
             raise _Unsupported(f"{key} over {source.kind}")
         var = self.fresh("x")
         item = Expr(var, source.type.items or ANY, frozenset({var}))
-        inner = ctx.with_vars(lam=True, **{decl.name: item})
+        inner = ctx.with_vars({decl.name: item}, lam=True)
         values = source
         if decl.where is not None:
             test = self.lambda_body(self.condition(decl.where, inner), var)
@@ -1918,7 +1924,7 @@ class _Compiler:
             var2 = self.fresh("x")
             item2 = Expr(var2, source.type.items or ANY, frozenset({var2}))
             body = self.lambda_body(
-                self.expr(node.expr, ctx.with_vars(lam=True, **{decl.name: item2})), var2
+                self.expr(node.expr, ctx.with_vars({decl.name: item2}, lam=True)), var2
             )
             if body.is_list:
                 raise _Unsupported(f"{key} of lists")
@@ -1942,7 +1948,7 @@ class _Compiler:
                 joined = source
             else:
                 joined = replace(joined, others=(*joined.others, source.alias))
-            inner = inner.with_vars(owner=joined.alias, **{decl.name: self.event_row(source)})
+            inner = inner.with_vars({decl.name: self.event_row(source)}, owner=joined.alias)
             if decl.where is not None:
                 joined = self.narrowed(joined, self.condition(decl.where, inner))
         assert joined is not None
