@@ -853,6 +853,9 @@ class _Compiler:
             path = f"{prefix}.{name}" if prefix else name
             declared = self.schema.declared(collection, path)
             if declared is None:
+                if prefix and not self.schema.children(collection, prefix):
+                    # An object whose fields the schema does not list: its data may have any.
+                    raise _Unsupported("a field of an object the schema does not describe")
                 return NULL  # an unknown field is missing (§1), as the evaluator reads it
             if base.row:
                 sql = f"{base.sql}.{quote_identifier(name)}"

@@ -226,6 +226,13 @@ def test_event_timestamp_is_the_contract_column_even_when_the_schema_omits_it() 
     assert members(sql) == reference(node) == {"p6"}
 
 
+def test_an_object_without_declared_fields_falls_back() -> None:
+    schema = Schema.from_dict({"homeAddress": "object", "person.name.firstName": "string"})
+    compiled = compile_segment(parse('homeAddress.countryISO = "US"'), now=NOW, schema=schema)
+    assert compiled.fallbacks == ("a field of an object the schema does not describe",)
+    assert to_sql(parse('person.name.lastName = "x"'), now=NOW, schema=schema)
+
+
 def test_compile_needs_no_database() -> None:
     schema = Schema.from_dict({"homeAddress.countryISO": "string"})
     sql = to_sql(parse('homeAddress.countryISO = "US"'), now=NOW, schema=schema)
