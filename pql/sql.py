@@ -68,8 +68,7 @@ Left to the reference evaluator (the conjunct becomes TRUE and ``fallbacks`` nam
 ``chain`` step that reads the profile (``^``); events inside a list function
 (``person.orders.exists(… xEvent …)``); ``map`` with a lambda over a map; object literals and
 ``filter`` on an object; comparisons the evaluator would reject or coerce specially (text with
-a number field on the left, lists of mixed types); aggregates of lists inside events
-(``xEvent.productListItems.priceTotal.sum()``); a select of several variables used as a list.
+a number field on the left, lists of mixed types); a select of several variables used as a list.
 """
 
 from __future__ import annotations
@@ -328,10 +327,12 @@ class EventSet:
     where: tuple[Expr, ...] = ()
     others: tuple[str, ...] = ()  # more events of the same profile, joined (sum … over X, Y)
     null_if_empty: bool = False  # a group of groupBy(…).get(k): null rather than empty
+    # Lists unnested next to each event, (list SQL, alias): xEvent.productListItems.SKU.count()
+    unnests: tuple[tuple[str, str], ...] = ()
 
     @property
     def aliases(self) -> frozenset[str]:
-        return frozenset({self.alias, *self.others})
+        return frozenset({self.alias, *self.others, *(alias for _, alias in self.unnests)})
 
 
 @dataclass(frozen=True)
@@ -699,6 +700,8 @@ class _Compiler:
                 f"JOIN {self.events_table} AS {other} ON {other}._profile_id = "
                 f"{events.alias}._profile_id"
             )
+        for items, alias in events.unnests:
+            joined.append(f"CROSS JOIN unnest({items}) AS {alias}(v)")
         return " ".join(joined)
 
     def agg_sql(self, agg: EventAgg) -> str:
@@ -1740,6 +1743,16 @@ class _Compiler:
         if key == "includes" and len(node.args) == 1:
             value = self.expr(node.args[0], ctx)
             return self.lift(mapped, ctx, lambda item: self.equal_values(value, item))
+        if inner.is_list and key in ("count", "distinct", *AGGREGATES) and not node.args:
+            # Each event's list unnested beside it: one row per item, as the path flattens.
+            item_type = inner.type.items or ANY
+            if item_type.kind == "array":
+                raise _Unsupported(f"{node.name} over lists of lists in the events")
+            alias = self.fresh("u")
+            events = replace(mapped.events, unnests=(*mapped.events.unnests, (inner.sql, alias)))
+            item = Expr(f"{alias}.v", item_type, frozenset({alias}))
+            return self.mapped_events_method(key, node, EventMapped(events, item, mapped.distinct),
+                                             ctx)  # fmt: skip
         if inner.is_list:
             raise _Unsupported(f"{node.name} over lists in the events")
         if key == "count" and not node.args:

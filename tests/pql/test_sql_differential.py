@@ -145,6 +145,13 @@ person.favoriteCities.supersetOf([])
 xEvent[productListItems.exists(priceTotal > 500)]
 xEvent[productListItems[SKU = "PS"].count() = 1]
 xEvent.productListItems.priceTotal.sum() > 0
+xEvent.productListItems.priceTotal.sum() > 600
+xEvent.productListItems.priceTotal.max() = 999
+xEvent.productListItems.priceTotal.average() < 600
+xEvent.productListItems.SKU.distinct().count() >= 2
+xEvent.productListItems.SKU.count() = 2
+xEvent.productListItems.distinct().count() = 2
+xEvent[eventType = "commerce.purchases"].productListItems.SKU.count() = 2
 (sum X from person.orders.price) > 100
 (max O.price over O from person.orders where O.storeId = "s1") = 75
 xEvent[timestamp occurs < 2 months before now].count() >= 2
