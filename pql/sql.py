@@ -503,6 +503,9 @@ def compile_segment(
             fallbacks.append(missing.construct)
         except PQLEvaluationError as error:  # a constant that cannot be computed
             fallbacks.append(f"an evaluation error ({error.message})")
+        except Exception:  # a compiler bug must cost speed, never a wrong or failed segment
+            log.exception("the PQL compiler failed on a conjunct; the evaluator decides it")
+            fallbacks.append("an internal error of the compiler")
     if profile_filter:
         conditions.append(profile_filter)
     where = "\n  AND ".join(f"({condition})" for condition in conditions) or "TRUE"

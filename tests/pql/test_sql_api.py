@@ -82,6 +82,19 @@ def test_a_fallback_conjunct_leaves_the_others_as_a_filter(
     assert reference(node) == {"p11"} <= candidates
 
 
+def test_a_compiler_bug_falls_back_instead_of_failing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pql.sql
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(pql.sql._Compiler, "like", broken)
+    node = parse('homeAddress.countryISO = "US" and workEmail.address like "%.edu"')
+    compiled = compile_segment(node, now=NOW, schema=fixture().schema)
+    assert compiled.fallbacks == ("an internal error of the compiler",)
+    assert reference(node) == {"p1", "p3"} <= members(compiled.sql)
+
+
 def test_the_profile_filter_is_anded_in() -> None:
     node = parse("xEvent")
     schema = fixture().schema
