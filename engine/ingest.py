@@ -256,74 +256,70 @@ def _identities_sql(tree: xdm.Tree) -> str:
 
 def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tree]],
                    max_error_ratio: float) -> Batch:
+    """One pass per file: DuckDB copies the good rows into the staging folder and counts them;
+    the bad rows are read again (for their line numbers) only when there are some."""
     errors = IngestErrors()
     tree: xdm.Tree = dataset.schema or {"type": "object", "fields": {}}
     for _, file_tree in plan:
         tree = xdm.merge(tree, file_tree)
     tree = xdm.prune(tree) or {"type": "object", "fields": {}}
+    final = batch_dir(dataset.sandbox, dataset.id, batch.id)
+    staging = final.with_name(f".{batch.id}.staging")
+    staging.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
+    files = []
+    total = good = 0
     try:
         con.execute("SET TimeZone = 'UTC'")
-        checked = []
-        total = 0
-        for path, file_tree in plan:
+        for index, (path, file_tree) in enumerate(plan):
             source = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
             identities = _identities_sql(file_tree)
             bad = [f"len({identities}) = 0"]
-            reasons = [f"CASE WHEN len({identities}) = 0 THEN {_sql_string(NO_IDENTITY)}"]
+            reasons = [f"WHEN len({identities}) = 0 THEN {_sql_string(NO_IDENTITY)}"]
             if dataset.xdm_class == XdmClass.EVENT:
                 stamp = '"timestamp" IS NULL' if "timestamp" in file_tree["fields"] else "true"
                 bad.append(stamp)
                 reasons.append(f"WHEN {stamp} THEN {_sql_string(NO_TIMESTAMP)}")
             bad_sql = " OR ".join(bad)
-            rows, bad_count = con.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE {bad_sql}) FROM {source}").fetchone()
+            columns = []
+            for name, sub in tree["fields"].items():
+                kind = xdm.duckdb_type(sub)
+                column = xdm.quote_identifier(name)
+                columns.append(f"CAST({column} AS {kind}) AS {column}"
+                               if name in file_tree["fields"] else f"NULL::{kind} AS {column}")
+            columns.append(f"{identities} AS {xdm.quote_identifier(IDENTITIES_COLUMN)}")
+            name = f"part-{index:05d}.parquet"
+            # insertion order is kept (DuckDB's default), so rows stay in file order
+            written = con.execute(
+                f"COPY (SELECT {', '.join(columns)} FROM {source} WHERE NOT ({bad_sql})) "
+                f"TO {_sql_string(str(staging / name))} (FORMAT parquet, COMPRESSION zstd)"
+            ).fetchone()[0]
+            rows = pq.read_metadata(path).num_rows
             total += rows
-            if bad_count:
+            good += written
+            if written < rows:
                 for line, reason in con.execute(
-                        f"SELECT file_row_number + 1, {' '.join(reasons)} END FROM {source} "
+                        f"SELECT file_row_number + 1, CASE {' '.join(reasons)} END FROM {source} "
                         f"WHERE {bad_sql} ORDER BY 1 LIMIT {KEEP_ERRORS}").fetchall():
                     errors.add(path.name, line, reason)
-                errors.count += bad_count - min(bad_count, KEEP_ERRORS)
-            checked.append((path, file_tree, source, identities, bad_sql))
-        good = total - errors.count
-        if total == 0:
-            return _fail(batch, errors, NO_RECORDS)
-        if errors.count / total > max_error_ratio:
-            return _fail(batch, errors, TOO_MANY_ERRORS.format(
-                errors=errors.count, total=total, limit=max_error_ratio))
-
-        final = batch_dir(dataset.sandbox, dataset.id, batch.id)
-        staging = final.with_name(f".{batch.id}.staging")
-        staging.mkdir(parents=True, exist_ok=True)
-        files = []
-        try:
-            for index, (_path, file_tree, source, identities, bad_sql) in enumerate(checked):
-                columns = []
-                for name, sub in tree["fields"].items():
-                    kind = xdm.duckdb_type(sub)
-                    if name in file_tree["fields"]:
-                        columns.append(f"CAST({xdm.quote_identifier(name)} AS {kind}) AS "
-                                       f"{xdm.quote_identifier(name)}")
-                    else:
-                        columns.append(f"NULL::{kind} AS {xdm.quote_identifier(name)}")
-                columns.append(f"{identities} AS {xdm.quote_identifier(IDENTITIES_COLUMN)}")
-                name = f"part-{index:05d}.parquet"
-                con.execute(
-                    f"COPY (SELECT {', '.join(columns)} FROM {source} WHERE NOT ({bad_sql}) "
-                    f"ORDER BY file_row_number) TO {_sql_string(str(staging / name))} "
-                    f"(FORMAT parquet, COMPRESSION zstd)")
-                records = pq.read_metadata(staging / name).num_rows
-                files.append({"name": name, "size": (staging / name).stat().st_size,
-                              "records": records})
-            os.replace(staging, final)
-        except BaseException as error:
-            shutil.rmtree(staging, ignore_errors=True)
-            if isinstance(error, duckdb.Error):
-                return _fail(batch, errors, f"The files do not fit the dataset's schema: {error}")
-            raise
+                errors.count += (rows - written) - min(rows - written, KEEP_ERRORS)
+            files.append({"name": name, "size": (staging / name).stat().st_size,
+                          "records": written})
+    except duckdb.Error as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        return _fail(batch, errors, f"The files do not fit the dataset's schema: {error}")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     finally:
         con.close()
+    if total == 0 or errors.count / total > max_error_ratio:
+        shutil.rmtree(staging, ignore_errors=True)
+        if total == 0:
+            return _fail(batch, errors, NO_RECORDS)
+        return _fail(batch, errors, TOO_MANY_ERRORS.format(
+            errors=errors.count, total=total, limit=max_error_ratio))
+    os.replace(staging, final)
     with transaction.atomic():
         batch.status = BatchStatus.SUCCESS
         batch.record_count = good

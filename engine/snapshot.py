@@ -207,39 +207,55 @@ def _clean_old(folder: Path, keep: str) -> None:
             old.unlink(missing_ok=True)  # open readers keep their file until they close it
 
 
+class _Steps:
+    """Seconds per build step, kept in the snapshot's stats (what a slow build spent time on)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def done(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(now - self._last, 3)
+        self._last = now
+
+
 def _build(sandbox: str, target: Path, memory_limit: str) -> dict[str, Any]:
     con = duckdb.connect(str(target))
+    steps = _Steps()
     try:
         con.execute(f"SET memory_limit = {sql_string(memory_limit)}")
         con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET temp_directory = {sql_string(str(target.parent / '.tmp'))}")
         profile_tree = union_tree(sandbox, XdmClass.PROFILE)
         event_tree = union_tree(sandbox, XdmClass.EVENT)
         event_tree["fields"].setdefault("timestamp", {"type": "date-time"})
-        _load_raw(con, "raw_fragments", profile_tree, _batch_files(sandbox, XdmClass.PROFILE))
-        _load_raw(con, "raw_events", event_tree, _batch_files(sandbox, XdmClass.EVENT))
+        _raw_view(con, "raw_fragments", profile_tree, _batch_files(sandbox, XdmClass.PROFILE))
+        _raw_view(con, "raw_events", event_tree, _batch_files(sandbox, XdmClass.EVENT))
 
         graph_stats = _stitch(con)
+        steps.done("stitching")
         policies = list(MergePolicy.objects.filter(sandbox=sandbox))
         if not policies:
             policies = [default_merge_policy(sandbox)]
-        if any(p.identity_graph == IdentityGraph.NONE for p in policies):
-            _unstitched(con)
-        _events(con, event_tree, "events", "fragment_profile", "event_profile")
-        if any(p.identity_graph == IdentityGraph.NONE for p in policies):
-            _events(con, event_tree, "events_none", "fragment_profile_none", "event_profile_none")
+        graphs = {IdentityGraph(p.identity_graph) for p in policies}
+        for graph in sorted(graphs):
+            _events(con, event_tree, graph)
+            steps.done(f"events ({graph})")
 
         counts: dict[str, int] = {}
         for policy in policies:
             _merge(con, policy, profile_tree)
             counts[str(policy.id)] = con.execute(
                 f"SELECT count(*) FROM {q(profiles_table(policy))}").fetchone()[0]
+            steps.done(f"profiles ({policy.name})")
         default = next((p for p in policies if p.default), policies[0])
         con.execute(f"CREATE VIEW profiles AS SELECT * FROM {q(profiles_table(default))}")
         con.execute("""CREATE TABLE memberships (_profile_id VARCHAR, segment_id VARCHAR,
                        status VARCHAR, last_qualification_time TIMESTAMP)""")
-        for table in ("raw_fragments", "raw_events", "fragment_profile", "event_profile",
-                      "fragment_profile_none", "event_profile_none", "identity_profile"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute("DROP VIEW raw_fragments")
+        con.execute("DROP VIEW raw_events")
+        con.execute("DROP TABLE identity_profile")
         stats = {
             "profiles": counts,
             "default_policy": str(default.id),
@@ -256,61 +272,62 @@ def _build(sandbox: str, target: Path, memory_limit: str) -> dict[str, Any]:
             ("profile_schema", json.dumps(profile_tree)), ("event_schema", json.dumps(event_tree)),
         ])
         con.execute("CHECKPOINT")
+        steps.done("finish")
+        stats["steps"] = steps.seconds
         return stats
     finally:
         con.close()
 
 
-def _load_raw(con: duckdb.DuckDBPyConnection, table: str, tree: xdm.Tree,
+IDENTITY_KEY = "upper(x.namespace) || chr(31) || x.id"
+IDENTITIES_TYPE = xdm.duckdb_type({"type": "array", "items": {"type": "object", "fields": {
+    "namespace": xdm.STRING, "id": xdm.STRING, "primary": {"type": "boolean"},
+    "authenticatedState": xdm.STRING}}})
+
+
+def _raw_view(con: duckdb.DuckDBPyConnection, name: str, tree: xdm.Tree,
               files: list[BatchFile]) -> None:
-    """All batches of a class in one table, each column cast to the union type."""
-    columns = [f"{q(name)} {xdm.duckdb_type(sub)}" for name, sub in tree["fields"].items()]
-    identities = xdm.duckdb_type({"type": "array", "items": {"type": "object", "fields": {
-        "namespace": xdm.STRING, "id": xdm.STRING, "primary": {"type": "boolean"},
-        "authenticatedState": xdm.STRING}}})
-    con.execute(f"""CREATE TABLE {table} (_dataset_id VARCHAR, _ingested_at TIMESTAMP,
-                    _row BIGINT, {q(IDENTITIES_COLUMN)} {identities}
-                    {''.join(', ' + c for c in columns)})""")
+    """All batches of a class as one view over their Parquet files, each column cast to the
+    union type. Read where it is used: the identity steps read only the identities column."""
+    identities = q(IDENTITIES_COLUMN)
+    keys = (f"upper({identities}[1].namespace) || chr(31) || {identities}[1].id AS _key, "
+            f"coalesce(list_filter({identities}, lambda x: x.\"primary\")[1], {identities}[1]) "
+            f"AS _primary")
+    if not files:
+        columns = "".join(f", NULL::{xdm.duckdb_type(sub)} AS {q(n)}"
+                          for n, sub in tree["fields"].items())
+        con.execute(f"""CREATE VIEW {name} AS SELECT NULL::VARCHAR AS _dataset_id,
+                        NULL::TIMESTAMP AS _ingested_at, NULL::BIGINT AS _row,
+                        NULL::{IDENTITIES_TYPE} AS {identities}, NULL::VARCHAR AS _key,
+                        NULL::STRUCT(namespace VARCHAR, id VARCHAR, "primary" BOOLEAN,
+                                     authenticatedState VARCHAR) AS _primary{columns}
+                        WHERE false""")
+        return
+    selects = []
     for item in files:
         present = item.tree.get("fields", {})
-        selects = [
-            f"CAST({q(name)} AS {xdm.duckdb_type(sub)}) AS {q(name)}"
-            for name, sub in tree["fields"].items() if name in present
-        ]
-        con.execute(f"""
-            INSERT INTO {table} BY NAME
+        columns = "".join(
+            f", CAST({q(n)} AS {xdm.duckdb_type(sub)}) AS {q(n)}" if n in present
+            else f", NULL::{xdm.duckdb_type(sub)} AS {q(n)}"
+            for n, sub in tree["fields"].items()
+        )
+        selects.append(f"""
             SELECT {sql_string(item.dataset_id)} AS _dataset_id,
                    TIMESTAMP {sql_string(item.ingested_at)} AS _ingested_at,
-                   file_row_number AS _row, {q(IDENTITIES_COLUMN)}
-                   {''.join(', ' + s for s in selects)}
-            FROM read_parquet({sql_string(str(item.path))}, file_row_number = true)
-        """)
-
-
-IDENTITY_KEY = "upper(x.namespace) || chr(31) || x.id"
+                   file_row_number AS _row, {identities}, {keys}{columns}
+            FROM read_parquet({sql_string(str(item.path))}, file_row_number = true)""")
+    con.execute(f"CREATE VIEW {name} AS " + "\nUNION ALL ".join(selects))
 
 
 def _stitch(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """The identity graph (pdg): which profile each record belongs to."""
+    """The identity graph (pdg), the identities table, and the profiles too big to keep."""
+    identities = q(IDENTITIES_COLUMN)
     graph_stats = stitch(con, f"""
-        SELECT list_sort(list_distinct(list_transform({q(IDENTITIES_COLUMN)},
+        SELECT list_sort(list_distinct(list_transform({identities},
                                        lambda x: {IDENTITY_KEY}))) AS keys
-        FROM (SELECT {q(IDENTITIES_COLUMN)} FROM raw_fragments
-              UNION ALL SELECT {q(IDENTITIES_COLUMN)} FROM raw_events)
-        WHERE len({q(IDENTITIES_COLUMN)}) > 1
+        FROM (SELECT {identities} FROM raw_fragments UNION ALL SELECT {identities} FROM raw_events)
+        WHERE len({identities}) > 1
     """)
-
-    # Each record joins on its first identity: all of its identities share one component.
-    for raw, target in (("raw_fragments", "fragment_profile"), ("raw_events", "event_profile")):
-        con.execute(f"""
-            CREATE TABLE {target} AS
-            SELECT r._dataset_id, r._row, r._ingested_at,
-                   coalesce(ip._profile_id, md5(r._key)) AS _profile_id
-            FROM (SELECT _dataset_id, _row, _ingested_at,
-                         {IDENTITY_KEY.replace('x.', q(IDENTITIES_COLUMN) + '[1].')} AS _key
-                  FROM {raw}) r
-            LEFT JOIN identity_profile ip ON ip.key = r._key
-        """)
     con.execute(f"""
         CREATE TABLE identities AS
         SELECT coalesce(ip._profile_id, md5(k._key)) AS _profile_id, k.namespace, k.id,
@@ -318,8 +335,8 @@ def _stitch(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                any_value(k.authenticated_state) AS authenticated_state
         FROM (SELECT x.namespace, x.id, x."primary", x.authenticatedState AS authenticated_state,
                      {IDENTITY_KEY} AS _key
-              FROM (SELECT unnest({q(IDENTITIES_COLUMN)}) AS x FROM raw_fragments
-                    UNION ALL SELECT unnest({q(IDENTITIES_COLUMN)}) AS x FROM raw_events)) k
+              FROM (SELECT unnest({identities}) AS x FROM raw_fragments
+                    UNION ALL SELECT unnest({identities}) AS x FROM raw_events)) k
         LEFT JOIN identity_profile ip ON ip.key = k._key
         GROUP BY ALL
     """)
@@ -328,43 +345,41 @@ def _stitch(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         SELECT _profile_id, 'more than {MAX_IDENTITIES_PER_GRAPH} identities' AS reason
         FROM identities GROUP BY _profile_id HAVING count(*) > {MAX_IDENTITIES_PER_GRAPH}
         UNION ALL
-        SELECT _profile_id, 'more than {MAX_EVENTS_PER_PROFILE} events' AS reason
-        FROM event_profile GROUP BY _profile_id HAVING count(*) > {MAX_EVENTS_PER_PROFILE}
+        SELECT coalesce(ip._profile_id, md5(e._key)) AS _profile_id,
+               'more than {MAX_EVENTS_PER_PROFILE} events' AS reason
+        FROM (SELECT _key FROM raw_events) e LEFT JOIN identity_profile ip ON ip.key = e._key
+        GROUP BY 1 HAVING count(*) > {MAX_EVENTS_PER_PROFILE}
     """)
     con.execute("DELETE FROM identities "
                 "WHERE _profile_id IN (SELECT _profile_id FROM excluded_profiles)")
     return graph_stats
 
 
-def _unstitched(con: duckdb.DuckDBPyConnection) -> None:
-    """identityGraph none: every record stands alone under its primary (else first) identity."""
-    primary = (f"coalesce(list_filter({q(IDENTITIES_COLUMN)}, lambda x: x.\"primary\")[1], "
-               f"{q(IDENTITIES_COLUMN)}[1])")
-    for raw, target in (("raw_fragments", "fragment_profile_none"),
-                        ("raw_events", "event_profile_none")):
-        con.execute(f"""
-            CREATE TABLE {target} AS
-            SELECT _dataset_id, _row, _ingested_at,
-                   md5(upper(p.namespace) || chr(31) || p.id) AS _profile_id
-            FROM (SELECT _dataset_id, _row, _ingested_at, {primary} AS p FROM {raw})
-        """)
+def _profile_of(alias: str, graph: str) -> tuple[str, str]:
+    """(join clause, profile id expression) for rows of a raw view under `alias`: with the
+    identity graph, the component of the record's first identity (all of a record's identities
+    share one); without, the record's primary (else first) identity alone."""
+    if graph == IdentityGraph.PDG:
+        return (f"LEFT JOIN identity_profile ip ON ip.key = {alias}._key",
+                f"coalesce(ip._profile_id, md5({alias}._key))")
+    return ("", f"md5(upper({alias}._primary.namespace) || chr(31) || {alias}._primary.id)")
 
 
 def _bucket_expr(column: str = "_profile_id") -> str:
     return f"(('0x' || left({column}, 4))::INTEGER % {BUCKETS})::SMALLINT"
 
 
-def _events(con: duckdb.DuckDBPyConnection, tree: xdm.Tree, table: str, fragment_map: str,
-            event_map: str) -> None:
-    columns = ", ".join(f"e.{q(name)}" for name in tree["fields"] if name != "timestamp")
+def _events(con: duckdb.DuckDBPyConnection, tree: xdm.Tree, graph: str) -> None:
+    table = "events" if graph == IdentityGraph.PDG else "events_none"
+    join, profile = _profile_of("e", graph)
+    columns = "".join(f", e.{q(name)}" for name in tree["fields"] if name != "timestamp")
     con.execute(f"""
         CREATE TABLE {table} AS
-        SELECT m._profile_id, {_bucket_expr('m._profile_id')} AS _bucket, e."timestamp"
-               {', ' + columns if columns else ''}
-        FROM raw_events e
-        JOIN {event_map} m USING (_dataset_id, _row, _ingested_at)
-        WHERE m._profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)
-        ORDER BY _bucket, m._profile_id, e."timestamp"
+        SELECT _profile_id, {_bucket_expr()} AS _bucket, * EXCLUDE (_profile_id)
+        FROM (SELECT {profile} AS _profile_id, e."timestamp"{columns}
+              FROM raw_events e {join})
+        WHERE _profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)
+        ORDER BY _bucket, _profile_id, "timestamp"
     """)
 
 
@@ -376,9 +391,8 @@ class _Leaf:
 
 def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) -> None:
     """One merged profile per stitched profile: per attribute, the winning fragment's value."""
-    fragment_map, event_map = (
-        ("fragment_profile", "event_profile") if policy.identity_graph == IdentityGraph.PDG
-        else ("fragment_profile_none", "event_profile_none"))
+    join, profile = _profile_of("f", policy.identity_graph)
+    events = "events" if policy.identity_graph == IdentityGraph.PDG else "events_none"
     if policy.attribute_merge == AttributeMerge.DATASET_PRECEDENCE:
         order = list(policy.dataset_order)
         ranks = " ".join(f"WHEN {sql_string(d)} THEN {len(order) - i}" for i, d in enumerate(order))
@@ -428,9 +442,8 @@ def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) 
     con.execute(f"""
         CREATE TABLE {table} AS
         WITH fragments AS (
-            SELECT m._profile_id, {rank} AS _rank, f.*
-            FROM raw_fragments f
-            JOIN {fragment_map} m USING (_dataset_id, _row, _ingested_at)
+            SELECT {profile} AS _profile_id, {rank} AS _rank, f.*
+            FROM raw_fragments f {join}
             {where}
         ),
         flat AS (
@@ -441,8 +454,8 @@ def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) 
         ),
         -- a profile exists if any fragment does: record attributes or only events
         ids AS (
-            SELECT _profile_id FROM {fragment_map}
-            UNION SELECT _profile_id FROM {event_map}
+            SELECT {profile} AS _profile_id FROM raw_fragments f {join}
+            UNION SELECT _profile_id FROM {events}
         ),
         identity_maps AS (
             SELECT _profile_id,

@@ -196,3 +196,32 @@ def test_class_mismatch_is_refused(write_jsonl: Any) -> None:
     ingest([write_jsonl("p.jsonl", PROFILES)])
     with pytest.raises(ValueError, match="holds XDM Individual Profile records"):
         dataset_get_or_create(sandbox="prod", name="crm", xdm_class=XdmClass.EVENT)
+
+
+def _event_parquet(path: Path, identities: list[str | None]) -> Path:
+    identity = pa.map_(pa.string(), pa.list_(pa.struct([("id", pa.string())])))
+    schema = pa.schema([("identityMap", identity), ("timestamp", pa.timestamp("us"))])
+    rows = [{"identityMap": [("ECID", [{"id": value}])] if value else None,
+             "timestamp": datetime(2024, 1, 1)} for value in identities]
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
+def test_parquet_bad_rows_are_reported_with_their_row_number(tmp_path: Path) -> None:
+    values: list[str | None] = [f"e{n}" for n in range(30)]
+    values[4] = values[17] = None
+    batch = ingest([_event_parquet(tmp_path / "e.parquet", values)], XdmClass.EVENT, name="web")
+    assert batch.status == BatchStatus.SUCCESS
+    assert (batch.record_count, batch.error_count) == (28, 2)
+    assert [(e["line"], e["reason"]) for e in batch.errors] == [(5, NO_IDENTITY),
+                                                                (18, NO_IDENTITY)]
+    assert len(rows(batch)) == 28
+
+
+def test_parquet_batch_over_the_threshold_leaves_nothing(tmp_path: Path) -> None:
+    path = _event_parquet(tmp_path / "e.parquet", ["a", None, None, "b"])
+    batch = ingest([path], XdmClass.EVENT, name="web")
+    assert batch.status == BatchStatus.FAILED
+    assert "2 of 4 records are bad" in batch.failure_reason
+    assert not batch_path(batch).exists()
+    assert not list(batch_path(batch).parent.glob(".*staging"))
