@@ -274,8 +274,10 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
         for index, (path, file_tree) in enumerate(plan):
             source = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
             identities = _identities_sql(file_tree)
-            bad = [f"len({identities}) = 0"]
-            reasons = [f"WHEN len({identities}) = 0 THEN {_sql_string(NO_IDENTITY)}"]
+            # coalesce: a missing identityMap gives a NULL list, which must count as empty
+            no_identity = f"coalesce(len({identities}), 0) = 0"
+            bad = [no_identity]
+            reasons = [f"WHEN {no_identity} THEN {_sql_string(NO_IDENTITY)}"]
             if dataset.xdm_class == XdmClass.EVENT:
                 stamp = '"timestamp" IS NULL' if "timestamp" in file_tree["fields"] else "true"
                 bad.append(stamp)
