@@ -92,7 +92,7 @@ xEvent[productListItems[SKU = "PS" or ^^.person.gender = "female"]].count() = 1
 chain(xEvent, timestamp, [A: WHAT(eventType = "download") WHEN(this month),
   B: WHAT(eventType = "download") COUNT(2)])
 chain(xEvent, timestamp, [A: WHAT(^.homeAddress.countryISO = "US")])
-chain(xEvent, timestamp, [A: WHAT(eventType = "homePageView") COUNT(2) WHEN(today),
+chain(xEvent, timestamp, [A: WHAT(eventType = "homePageView") WHEN(today) COUNT(2),
   B: WHAT(eventType = "web.pageView")])
 chain(xEvent, timestamp, [A: WHAT(eventType = "homePageView") COUNT(0)])
 chain(xEvent, timestamp, [A: WHAT(eventType = "download") COUNT(0),
@@ -158,7 +158,8 @@ xEvent[timestamp occurs < 2 months before now].count() >= 2
 xEvent[timestamp occurs >= 1 decade before now]
 xEvent.timestamp occurs next week
 xEvent.tag matches "^(week|today)"
-xEvent.tag.regexGroup("(\\w+)Start", 1) = "week"
+select X from xEvent where X.tag.regexGroup("(\\\\w+)Start", 1) = "week"
+person.name.firstName.regexGroup("^(\\\\w)", 1) = "A"
 (select X from xEvent where X.eventType = "download").count() = 4
 (select O from person.orders where O.price > 20).count() = 2
 select I from xEvent.productListItems where I.SKU = "PS"
@@ -166,7 +167,8 @@ select I from xEvent.productListItems where I.SKU = "PS"
 (select A from xEvent where A.eventType = "flight", B from xEvent).isNull()
 select I from xEvent.productListItems where I.SKU = "PS"
 person.orders.map((O) => O.price * 2).max() = 240
-person.orders.map((O) => O.storeId = ^.homeAddress.city).count() = 3
+person.orders.map((O) => O.storeId = "s1").count() = 3
+person.orders[storeId = ^.homeAddress.city].count() = 0
 select D from xEvent.device where D.model = "iPhone", E from xEvent where E.device = D
 exists D from xEvent.device: D.model = "Pixel"
 forall O from person.orders: O.price > 20 and O.storeId != "s9"
