@@ -93,6 +93,8 @@ __all__ = [
     "Tables",
     "column_type",
     "compile_segment",
+    "quote_identifier",
+    "quote_string",
     "table_columns",
     "to_sql",
 ]
