@@ -9,7 +9,8 @@ The table contract
 The engine's query snapshot provides four tables (names configurable with ``Tables``):
 
 ``profiles`` — the merged profiles of one merge policy, one row per stitched profile:
-    ``_profile_id VARCHAR`` (the stitched profile id), ``_bucket SMALLINT`` (hash bucket for
+    ``_profile_id VARCHAR`` (the stitched profile id: unique here, never NULL in any of the
+    tables, as ``IN``/``NOT IN`` rely on it), ``_bucket SMALLINT`` (hash bucket for
     sampling), then one column per top-level XDM field of the profile union schema, typed as
     ``column_type`` says: objects ``STRUCT(...)``, arrays ``T[]``, maps ``MAP(VARCHAR, T)``
     (``identityMap`` is ``MAP(VARCHAR, STRUCT(id VARCHAR, "primary" BOOLEAN,
