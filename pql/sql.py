@@ -22,6 +22,8 @@ The engine's query snapshot provides four tables (names configurable with ``Tabl
 ``events`` — the ExperienceEvents (``xEvent``): ``_profile_id VARCHAR``, ``_bucket SMALLINT``,
     ``timestamp TIMESTAMP``, then the other top-level event fields typed the same way. Sorted by
     ``_bucket, _profile_id, timestamp``.
+``events`` holds events of profiles only: every ``events._profile_id`` is a row of
+``profiles`` (a definition that is one event condition runs on ``events`` alone).
 ``memberships`` — ``_profile_id VARCHAR, segment_id VARCHAR, status VARCHAR`` (``realized``,
     ``existing`` or ``exited``), ``last_qualification_time TIMESTAMP``. ``inSegment`` reads it.
 ``identities`` — ``_profile_id VARCHAR, namespace VARCHAR, id VARCHAR, "primary" BOOLEAN,
@@ -29,18 +31,19 @@ The engine's query snapshot provides four tables (names configurable with ``Tabl
 
 The result
 ----------
-``compile_segment`` returns ``Compiled(sql, exact, fallbacks)``. ``sql`` is one DuckDB
-``SELECT p._profile_id FROM <profiles> AS p WHERE …`` (distinct, as ``_profile_id`` is the key of
-``profiles``). When a top-level conjunct uses a construct this compiler does not translate yet,
-that conjunct is left out (TRUE): ``exact`` is False, the SELECT returns a superset — the
-candidates — and ``fallbacks`` names the constructs; the caller evaluates the definition with
-``pql.evaluate`` on each candidate (slower, never wrong). ``to_sql`` refuses such definitions
-with ``PQLNotCompiledError``. ``profile_filter`` is a trusted predicate over the profiles row
-(alias ``p``; ``_bucket < 64`` resolves to it) ANDed into the outer WHERE. ``event_filter``
-(an addition to the issue's API) is a trusted predicate over the unqualified columns of
-``events`` (``_bucket < 64``), applied to every read of the events: a sampled estimate then
-reads only the sampled buckets of the sorted events table instead of all of it (7× faster on
-the bench for a 5 % sample).
+``compile_segment`` returns ``Compiled(sql, exact, fallbacks)``. ``sql`` is one DuckDB ``SELECT
+p._profile_id FROM <profiles> AS p WHERE …`` (distinct, as ``_profile_id`` is the key of
+``profiles``), or — for a definition that is a single event condition — the distinct
+``_profile_id`` of the matching ``events`` directly. When a top-level conjunct uses a construct
+this compiler does not translate yet, that conjunct is left out (TRUE): ``exact`` is False, the
+SELECT returns a superset — the candidates — and ``fallbacks`` names the constructs; the caller
+evaluates the definition with ``pql.evaluate`` on each candidate (slower, never wrong).
+``to_sql`` refuses such definitions with ``PQLNotCompiledError``. ``profile_filter`` is a
+trusted predicate over the profiles row (alias ``p``; ``_bucket < 64`` resolves to it) ANDed
+into the outer WHERE. ``event_filter`` (an addition to the issue's API) is a trusted predicate
+over the unqualified columns of ``events`` (``_bucket < 64``), applied to every read of the
+events: a sampled estimate then reads only the sampled buckets of the sorted events table
+instead of all of it (7× faster on the bench for a 5 % sample).
 
 How it compiles
 ---------------
@@ -293,7 +296,10 @@ class Expr:
     (the profile ``p`` or an event); ``mapped`` a list made by a path through an array (the
     evaluator's ``PathList``: empty means null); ``const`` the Python value of a constant;
     ``subquery`` that the SQL contains a sub-SELECT (not allowed inside a lambda);
-    ``two_valued`` that a boolean is never NULL; ``negates`` the condition a ``not`` flipped."""
+    ``two_valued`` that a boolean is never NULL; ``negates`` the condition a ``not`` flipped;
+    ``members`` a standalone SELECT of exactly the profile ids for which this condition holds,
+    when it is a plain semi-join on the events (a definition made of it alone runs as that
+    SELECT, without the join back to ``profiles``)."""
 
     sql: str
     type: FieldType
@@ -304,6 +310,7 @@ class Expr:
     subquery: bool = False
     two_valued: bool = False
     negates: Expr | None = None
+    members: str | None = None
 
     @property
     def is_const(self) -> bool:
@@ -495,13 +502,13 @@ def compile_segment(
 ) -> Compiled:
     """Compile a definition to one DuckDB SELECT of ``_profile_id`` (see the module notes)."""
     compiler = _Compiler(now=now, schema=schema, tables=tables, event_filter=event_filter)
-    conditions: list[str] = []
+    compiled: list[Expr] = []
     fallbacks: list[str] = []
     body, ctx = compiler.root(node)
     conjuncts = body.operands if isinstance(body, ast.And) else (body,)
     for conjunct in conjuncts:
         try:
-            conditions.append(compiler.condition(conjunct, ctx).sql)
+            compiled.append(compiler.condition(conjunct, ctx))
         except _Unsupported as missing:
             fallbacks.append(missing.construct)
         except PQLEvaluationError as error:  # a constant that cannot be computed
@@ -509,6 +516,11 @@ def compile_segment(
         except Exception:  # a compiler bug must cost speed, never a wrong or failed segment
             log.exception("the PQL compiler failed on a conjunct; the evaluator decides it")
             fallbacks.append("an internal error of the compiler")
+    names = tuple(dict.fromkeys(fallbacks))
+    if len(compiled) == 1 and compiled[0].members and not names and not profile_filter:
+        # every events._profile_id is a profile (the contract): no join back needed
+        return Compiled(compiled[0].members, True, ())
+    conditions = [condition.sql for condition in compiled]
     if profile_filter:
         conditions.append(profile_filter)
     where = "\n  AND ".join(f"({condition})" for condition in conditions) or "TRUE"
@@ -516,7 +528,6 @@ def compile_segment(
         f"SELECT {PROFILE_ALIAS}._profile_id\nFROM {quote_table(tables.profiles)} AS "
         f"{PROFILE_ALIAS}\nWHERE {where}"
     )
-    names = tuple(dict.fromkeys(fallbacks))
     if names:
         log.warning("PQL compiled with reference-evaluator fallback for: %s", ", ".join(names))
     return Compiled(sql, not names, names)
@@ -687,17 +698,17 @@ class _Compiler:
         outer = _refs(*parts) - events.aliases
         where = " AND ".join(part.sql for part in parts) or "TRUE"
         table = self.from_sql(events)
+        members = None
         if not outer:
-            sql = (
-                f"{ctx.owner}._profile_id IN (SELECT DISTINCT {alias}._profile_id FROM {table} "
-                f"WHERE {where})"
-            )
+            members = f"SELECT DISTINCT {alias}._profile_id FROM {table} WHERE {where}"
+            sql = f"{ctx.owner}._profile_id IN ({members})"
         else:
             sql = (
                 f"EXISTS (SELECT 1 FROM {table} WHERE {alias}._profile_id = "
                 f"{ctx.owner}._profile_id AND {where})"
             )
-        return Expr(sql, BOOLEAN, outer | {ctx.owner}, subquery=True, two_valued=True)
+        return Expr(sql, BOOLEAN, outer | {ctx.owner}, subquery=True, two_valued=True,
+                    members=members if ctx.owner == PROFILE_ALIAS else None)
 
     def from_sql(self, events: EventSet) -> str:
         joined = [f"{self.events_table} AS {events.alias}"]
@@ -761,11 +772,14 @@ class _Compiler:
             f"SELECT {alias}._profile_id FROM {self.from_sql(agg.events)} WHERE {where} "
             f"GROUP BY {alias}._profile_id HAVING "
         )
+        members = None
         if not empty_holds:
             sql = f"{ctx.owner}._profile_id IN ({grouped}{having})"
+            members = f"{grouped}{having}" if ctx.owner == PROFILE_ALIAS else None
         else:
             sql = f"NOT ({ctx.owner}._profile_id IN ({grouped}NOT coalesce({having}, FALSE)))"
-        return Expr(sql, BOOLEAN, frozenset({ctx.owner}), subquery=True, two_valued=True)
+        return Expr(sql, BOOLEAN, frozenset({ctx.owner}), subquery=True, two_valued=True,
+                    members=members)
 
     # --- references -------------------------------------------------------------------------
 
