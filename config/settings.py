@@ -184,6 +184,9 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # --- The built-in engine ------------------------------------------------------------------------
 ENGINE_DATA_DIR = Path(env("ENGINE_DATA_DIR", default=str(VAR_DIR / "engine"))).resolve()
+# DuckDB's memory limit for ingestion and snapshot builds; beyond it DuckDB spills to disk
+# (https://duckdb.org/docs/stable/configuration/overview).
+ENGINE_MEMORY_LIMIT = env("ENGINE_MEMORY_LIMIT", default="2GB")
 
 # --- E-mail (alerts) ------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

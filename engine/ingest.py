@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -271,6 +272,8 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
     total = good = 0
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = {_sql_string(settings.ENGINE_MEMORY_LIMIT)}")
+        con.execute(f"SET temp_directory = {_sql_string(str(staging.parent / '.tmp'))}")
         for index, (path, file_tree) in enumerate(plan):
             source = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
             identities = _identities_sql(file_tree)

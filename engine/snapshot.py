@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -164,7 +165,7 @@ def _build_lock(sandbox: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def snapshot_build(*, sandbox: str, memory_limit: str = "3GB") -> Snapshot:
+def snapshot_build(*, sandbox: str, memory_limit: str | None = None) -> Snapshot:
     """Build a new snapshot from every successful batch and make it current."""
     with _build_lock(sandbox):
         folder = snapshots_dir(sandbox)
@@ -173,7 +174,7 @@ def snapshot_build(*, sandbox: str, memory_limit: str = "3GB") -> Snapshot:
         building = folder / f".{name}.building"
         started = time.monotonic()
         try:
-            stats = _build(sandbox, building, memory_limit)
+            stats = _build(sandbox, building, memory_limit or settings.ENGINE_MEMORY_LIMIT)
         except Exception as error:
             building.unlink(missing_ok=True)
             Path(f"{building}.wal").unlink(missing_ok=True)
@@ -256,6 +257,7 @@ def _build(sandbox: str, target: Path, memory_limit: str) -> dict[str, Any]:
         con.execute("DROP VIEW raw_fragments")
         con.execute("DROP VIEW raw_events")
         con.execute("DROP TABLE identity_profile")
+        con.execute("DROP TABLE key_profile")
         stats = {
             "profiles": counts,
             "default_policy": str(default.id),
@@ -328,30 +330,38 @@ def _stitch(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         FROM (SELECT {identities} FROM raw_fragments UNION ALL SELECT {identities} FROM raw_events)
         WHERE len({identities}) > 1
     """)
+    # Identities first made distinct, then given their profile: md5 and the join run once per
+    # identity, not once per record.
     con.execute(f"""
         CREATE TABLE identities AS
-        SELECT coalesce(ip._profile_id, md5(k._key)) AS _profile_id, k.namespace, k.id,
-               bool_or(coalesce(k."primary", false)) AS "primary",
-               any_value(k.authenticated_state) AS authenticated_state
-        FROM (SELECT x.namespace, x.id, x."primary", x.authenticatedState AS authenticated_state,
-                     {IDENTITY_KEY} AS _key
-              FROM (SELECT unnest({identities}) AS x FROM raw_fragments
-                    UNION ALL SELECT unnest({identities}) AS x FROM raw_events)) k
-        LEFT JOIN identity_profile ip ON ip.key = k._key
-        GROUP BY ALL
+        SELECT coalesce(ip._profile_id, md5(d._key)) AS _profile_id, d.namespace, d.id,
+               d."primary", d.authenticated_state, d._key
+        FROM (SELECT _key, namespace, id, bool_or(coalesce("primary", false)) AS "primary",
+                     any_value(authenticated_state) AS authenticated_state
+              FROM (SELECT x.namespace, x.id, x."primary",
+                           x.authenticatedState AS authenticated_state, {IDENTITY_KEY} AS _key
+                    FROM (SELECT unnest({identities}) AS x FROM raw_fragments
+                          UNION ALL SELECT unnest({identities}) AS x FROM raw_events))
+              GROUP BY _key, namespace, id) d
+        LEFT JOIN identity_profile ip ON ip.key = d._key
     """)
+    # Every identity key and its profile: records find their profile with one equi-join.
+    con.execute("CREATE TABLE key_profile AS SELECT DISTINCT _key AS key, _profile_id "
+                "FROM identities")
     con.execute(f"""
         CREATE TABLE excluded_profiles AS
         SELECT _profile_id, 'more than {MAX_IDENTITIES_PER_GRAPH} identities' AS reason
         FROM identities GROUP BY _profile_id HAVING count(*) > {MAX_IDENTITIES_PER_GRAPH}
         UNION ALL
-        SELECT coalesce(ip._profile_id, md5(e._key)) AS _profile_id,
-               'more than {MAX_EVENTS_PER_PROFILE} events' AS reason
-        FROM (SELECT _key FROM raw_events) e LEFT JOIN identity_profile ip ON ip.key = e._key
+        SELECT kp._profile_id, 'more than {MAX_EVENTS_PER_PROFILE} events' AS reason
+        FROM (SELECT _key FROM raw_events) e JOIN key_profile kp ON kp.key = e._key
         GROUP BY 1 HAVING count(*) > {MAX_EVENTS_PER_PROFILE}
     """)
-    con.execute("DELETE FROM identities "
-                "WHERE _profile_id IN (SELECT _profile_id FROM excluded_profiles)")
+    # Excluded profiles leave no identities, so their records join to nothing from here on.
+    for table in ("identities", "key_profile"):
+        con.execute(f"DELETE FROM {table} "
+                    "WHERE _profile_id IN (SELECT _profile_id FROM excluded_profiles)")
+    con.execute("ALTER TABLE identities DROP COLUMN _key")
     return graph_stats
 
 
@@ -360,8 +370,8 @@ def _profile_of(alias: str, graph: str) -> tuple[str, str]:
     identity graph, the component of the record's first identity (all of a record's identities
     share one); without, the record's primary (else first) identity alone."""
     if graph == IdentityGraph.PDG:
-        return (f"LEFT JOIN identity_profile ip ON ip.key = {alias}._key",
-                f"coalesce(ip._profile_id, md5({alias}._key))")
+        # an inner join: the records of excluded profiles find no key and drop out
+        return (f"JOIN key_profile kp ON kp.key = {alias}._key", "kp._profile_id")
     return ("", f"md5(upper({alias}._primary.namespace) || chr(31) || {alias}._primary.id)")
 
 
@@ -378,7 +388,8 @@ def _events(con: duckdb.DuckDBPyConnection, tree: xdm.Tree, graph: str) -> None:
         SELECT _profile_id, {_bucket_expr()} AS _bucket, * EXCLUDE (_profile_id)
         FROM (SELECT {profile} AS _profile_id, e."timestamp"{columns}
               FROM raw_events e {join})
-        WHERE _profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)
+        {"" if graph == IdentityGraph.PDG else
+         "WHERE _profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)"}
         ORDER BY _bucket, _profile_id, "timestamp"
     """)
 

@@ -15,7 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sandbox", default=DEFAULT_SANDBOX)
-        parser.add_argument("--memory-limit", default="3GB")
+        parser.add_argument("--memory-limit", help="DuckDB memory limit (ENGINE_MEMORY_LIMIT)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         snapshot = snapshot_build(sandbox=options["sandbox"],
