@@ -28,6 +28,10 @@ from pql.errors import PQLError
 from tests.pql.test_eval_cases import CASES as EVAL_CASES
 from tests.pql.test_syntax_cases import TEXT_CASES
 
+# Marked so that pytest-django sets up the test database even when this module runs alone:
+# the module-scoped fixture below writes to it, and must never reach the real one.
+pytestmark = pytest.mark.django_db
+
 SANDBOX = "differential"
 END = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)

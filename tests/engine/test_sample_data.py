@@ -24,6 +24,10 @@ from engine.segments import segment_members
 from engine.snapshot import open_snapshot, snapshot_build
 from tests.engine.conftest import sample
 
+# Marked so that pytest-django sets up the test database even when this module runs alone:
+# the module-scoped fixture below writes to it, and must never reach the real one.
+pytestmark = pytest.mark.django_db
+
 NOW = datetime(2018, 12, 18, tzinfo=UTC)
 
 
