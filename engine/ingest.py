@@ -133,9 +133,15 @@ def batch_ingest(*, dataset: Dataset, paths: Sequence[Path],
             errors=errors.count, total=total, limit=max_error_ratio))
 
     files = _write_parquet(dataset, batch, rows, tree)
+    return _succeed(batch, dataset, errors, files, tree)
+
+
+def _succeed(batch: Batch, dataset: Dataset, errors: IngestErrors, files: list[dict[str, Any]],
+             tree: xdm.Tree) -> Batch:
+    """Record the written batch and widen the dataset's schema to what it now holds."""
     with transaction.atomic():
         batch.status = BatchStatus.SUCCESS
-        batch.record_count = len(rows)
+        batch.record_count = sum(item["records"] for item in files)
         batch.error_count = errors.count
         batch.errors = errors.kept
         batch.files = files
@@ -143,7 +149,8 @@ def batch_ingest(*, dataset: Dataset, paths: Sequence[Path],
         batch.save()
         dataset.schema = tree
         dataset.save(update_fields=["schema", "updated_at"])
-    logger.info("batch %s: %d records into %s, %d bad", batch.id, len(rows), dataset, errors.count)
+    logger.info("batch %s: %d records into %s, %d bad", batch.id, batch.record_count, dataset,
+                errors.count)
     return batch
 
 
@@ -269,7 +276,7 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
     staging.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     files = []
-    total = good = 0
+    total = 0
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = {_sql_string(settings.ENGINE_MEMORY_LIMIT)}")
@@ -301,7 +308,6 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
             ).fetchone()[0]
             rows = pq.read_metadata(path).num_rows
             total += rows
-            good += written
             if written < rows:
                 for line, reason in con.execute(
                         f"SELECT file_row_number + 1, CASE {' '.join(reasons)} END FROM {source} "
@@ -325,19 +331,7 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
         return _fail(batch, errors, TOO_MANY_ERRORS.format(
             errors=errors.count, total=total, limit=max_error_ratio))
     os.replace(staging, final)
-    with transaction.atomic():
-        batch.status = BatchStatus.SUCCESS
-        batch.record_count = good
-        batch.error_count = errors.count
-        batch.errors = errors.kept
-        batch.files = files
-        batch.completed_at = timezone.now()
-        batch.save()
-        dataset.schema = tree
-        dataset.save(update_fields=["schema", "updated_at"])
-    logger.info("batch %s: %d records into %s (native), %d bad", batch.id, good, dataset,
-                errors.count)
-    return batch
+    return _succeed(batch, dataset, errors, files, tree)
 
 
 def _sql_string(text: str) -> str:
