@@ -40,10 +40,13 @@ class SegmentResult:
 
 def segment_members(con: duckdb.DuckDBPyConnection, node: Node, *, now: datetime,
                     tables: Tables = Tables(),  # noqa: B008 - frozen, so a safe default
-                    schema: Schema | None = None,
-                    profile_filter: str | None = None) -> SegmentResult:
+                    schema: Schema | None = None, profile_filter: str | None = None,
+                    event_filter: str | None = None) -> SegmentResult:
+    """The members among the profiles `profile_filter` keeps (a trusted SQL predicate over the
+    profile row `p`); `event_filter` narrows every read of the events the same way."""
     compiled = compile_segment(node, now=now, schema=schema or snapshot_schema(con),
-                               tables=tables, profile_filter=profile_filter)
+                               tables=tables, profile_filter=profile_filter,
+                               event_filter=event_filter)
     ids = [row[0] for row in con.execute(compiled.sql).fetchall()]
     if compiled.exact:
         return SegmentResult(set(ids), True, len(ids), ())
