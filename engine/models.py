@@ -171,3 +171,97 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sandbox}/{self.file_name} ({self.status})"
+
+
+# =============================================================================================
+# The REST API (engine/api/): API clients, access tokens, segment definitions.
+# =============================================================================================
+
+def api_client_id() -> str:
+    """Client ids look like a Developer Console client id (32 hex characters)."""
+    return secrets.token_hex(16)
+
+
+def epoch_ms() -> int:
+    """Now, in epoch milliseconds (AEP's creationTime/updateTime)."""
+    import time
+
+    return int(time.time() * 1000)
+
+
+class ApiClient(models.Model):
+    """An OAuth server-to-server credential: client id (= x-api-key) and a hashed secret."""
+
+    client_id = models.CharField(max_length=64, unique=True, default=api_client_id)
+    # Django's password hashers (make_password / check_password); the secret itself is shown once.
+    secret_hash = models.CharField(max_length=256)
+    name = models.CharField(max_length=200)
+    org_id = models.CharField(max_length=100)
+    # Sandbox names this client may use, e.g. ["prod", "dev"].
+    sandboxes = models.JSONField(default=list)
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "client_id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.client_id})"
+
+
+class AccessToken(models.Model):
+    """A bearer token, stored as the sha256 hex digest of the token (never the token)."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="tokens")
+    expires_at = models.DateTimeField(db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"token of {self.client_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class ExpressionFormat(models.TextChoices):
+    TEXT = "pql/text", "pql/text"
+    JSON = "pql/json", "pql/json"
+
+
+class SegmentDefinitionQuerySet(models.QuerySet["SegmentDefinition"]):
+    def in_sandbox(self, sandbox: str) -> SegmentDefinitionQuerySet:
+        return self.filter(sandbox=sandbox)
+
+
+class SegmentDefinition(models.Model):
+    """A segment definition of the Segmentation API (spec/aep-api.md §2.1)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sandbox = models.CharField(max_length=64, default=DEFAULT_SANDBOX, db_index=True)
+    name = models.CharField(max_length=1024)
+    description = models.TextField(blank=True)
+    schema_name = models.CharField(max_length=200, default="_xdm.context.profile")
+    expression_type = models.CharField(max_length=8, default="PQL")
+    # What the client sent, as it sent it (pql/json values are JSON serialized into a string).
+    expression_format = models.CharField(max_length=16, choices=ExpressionFormat.choices,
+                                         default=ExpressionFormat.TEXT)
+    expression_value = models.TextField()
+    # The canonical text (pql.to_text): what the engine evaluates and searches for inSegment.
+    pql_text = models.TextField()
+    merge_policy_id = models.CharField(max_length=64)
+    evaluation_info = models.JSONField(default=dict, blank=True)
+    ttl_in_days = models.PositiveIntegerField(null=True, blank=True)
+    payload_schema = models.CharField(max_length=200, blank=True)
+    ims_org_id = models.CharField(max_length=100, blank=True)
+    creation_time = models.BigIntegerField(default=epoch_ms)  # epoch ms
+    update_time = models.BigIntegerField(default=epoch_ms)  # epoch ms
+
+    objects = SegmentDefinitionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sandbox", "name"],
+                                    name="segment_definition_name_unique_in_sandbox"),
+        ]
+        ordering = ["-creation_time", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sandbox})"
