@@ -187,6 +187,11 @@ ENGINE_DATA_DIR = Path(env("ENGINE_DATA_DIR", default=str(VAR_DIR / "engine"))).
 # DuckDB's memory limit for ingestion and snapshot builds; beyond it DuckDB spills to disk
 # (https://duckdb.org/docs/stable/configuration/overview).
 ENGINE_MEMORY_LIMIT = env("ENGINE_MEMORY_LIMIT", default="2GB")
+# The engine's REST API: access token lifetime (seconds; IMS tokens live ~24 h), the largest
+# request body it reads, and requests per minute per API client (counted in the cache).
+ENGINE_TOKEN_SECONDS = env.int("ENGINE_TOKEN_SECONDS", default=86400)
+ENGINE_MAX_BODY_BYTES = env.int("ENGINE_MAX_BODY_BYTES", default=1024 * 1024)
+ENGINE_RATE_LIMIT = env.int("ENGINE_RATE_LIMIT", default=600)
 
 # --- E-mail (alerts) ------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -14,5 +14,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # The built-in engine's AEP-compatible REST API (/data/..., /ims/...): bearer tokens, JSON.
+    path("", include("engine.api.urls")),
     path("", include("core.urls")),
 ]

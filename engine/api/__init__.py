@@ -1,0 +1,1 @@
+"""The engine's AEP-compatible REST API (spec/aep-api.md). Imports no dashboard app and no core."""

@@ -1,0 +1,162 @@
+"""The gateway in front of every API view: body size, headers, bearer token, sandbox, rate limit.
+
+``api_view`` wraps a view the way Adobe's gateway and services wrap theirs: the view only runs
+for a valid token whose client id is the ``x-api-key``, whose org is the ``x-gw-ims-org-id`` and
+whose client may use the ``x-sandbox-name``; it finds ``request.api_client`` and
+``request.sandbox`` set. Any ``ApiError`` raised below becomes its JSON answer, and so does
+anything unexpected (500), so every answer of the API is JSON. The API authenticates with
+tokens, not sessions: its views need no login and no CSRF token.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from engine.api import errors
+from engine.api.errors import ApiError
+from engine.models import AccessToken, ApiClient
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+JSON_TYPES = ("application/json",)
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+View = Callable[..., HttpResponse]
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def client_for_token(token: str) -> ApiClient | None:
+    """The active client of an unexpired token, or None."""
+    row = (AccessToken.objects.select_related("client")
+           .filter(digest=token_digest(token), expires_at__gt=timezone.now(),
+                   client__active=True).first())
+    return row.client if row else None
+
+
+def api_view(*methods: str, platform: bool = True) -> Callable[[View], View]:
+    """An API view answering ``methods``; ``platform`` views check AEP's headers (§1.1)."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise errors.ups_error(
+                        errors.METHOD_NOT_ALLOWED, errors.VALIDATION_TYPE,
+                        errors.METHOD_INVALID.format(method=request.method,
+                                                     allowed=", ".join(methods)))
+                check_body_size(request)
+                if platform:
+                    authenticate(request)
+                    check_rate(request.api_client)  # type: ignore[attr-defined]
+                    if request.method in BODY_METHODS:
+                        check_content_type(request)
+                return view(request, *args, **kwargs)
+            except ApiError as error:
+                return error.response()
+            except Exception:
+                logger.exception("engine API error on %s %s", request.method, request.path)
+                return errors.ups_error(errors.SERVER_ERROR, errors.SERVER_ERROR_TYPE,
+                                        errors.INTERNAL_ERROR).response()
+
+        return login_not_required(csrf_exempt(wrapper))
+
+    return decorate
+
+
+def check_body_size(request: HttpRequest) -> None:
+    limit = settings.ENGINE_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit or len(request.body) > limit:
+        raise errors.gateway_error(errors.PAYLOAD_TOO_LARGE, errors.BODY_TOO_LARGE)
+
+
+def authenticate(request: HttpRequest) -> None:
+    """Gateway order: token present, API key present, token valid, key = token's client,
+    org present and the client's, sandbox present and allowed to the client."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise errors.gateway_error(errors.FORBIDDEN, errors.TOKEN_MISSING)
+    api_key = request.headers.get("x-api-key", "")
+    if not api_key:
+        raise errors.gateway_error(errors.FORBIDDEN, errors.API_KEY_MISSING)
+    client = client_for_token(token.strip()) if scheme.lower() == "bearer" else None
+    if client is None:
+        raise errors.gateway_error(errors.UNAUTHORIZED, errors.TOKEN_INVALID)
+    if api_key != client.client_id:
+        raise errors.gateway_error(errors.FORBIDDEN, errors.API_KEY_INVALID)
+    org = request.headers.get("x-gw-ims-org-id", "")
+    if not org:
+        raise errors.gateway_error(errors.BAD_REQUEST, errors.ORG_MISSING)
+    if org != client.org_id:
+        raise errors.gateway_error(errors.FORBIDDEN, errors.ORG_INVALID)
+    sandbox = request.headers.get("x-sandbox-name", "")
+    if not sandbox:
+        raise errors.gateway_error(errors.BAD_REQUEST, errors.SANDBOX_MISSING)
+    if not SANDBOX_NAME_RE.match(sandbox):
+        raise errors.invalid(errors.SANDBOX_NAME_INVALID.format(sandbox=sandbox))
+    if sandbox not in client.sandboxes:
+        raise errors.ups_error(errors.FORBIDDEN, errors.FORBIDDEN_TYPE,
+                               errors.SANDBOX_NOT_ALLOWED.format(sandbox=sandbox))
+    request.api_client = client  # type: ignore[attr-defined]
+    request.sandbox = sandbox  # type: ignore[attr-defined]
+
+
+def check_rate(client: ApiClient) -> None:
+    """At most ENGINE_RATE_LIMIT requests per client per clock minute, counted in the cache."""
+    now = time.time()
+    window = int(now // 60)
+    key = f"engine-api-rate:{client.client_id}:{window}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=120)
+        count = 1
+    if count > settings.ENGINE_RATE_LIMIT:
+        retry_after = max(1, int((window + 1) * 60 - now) + 1)
+        error = errors.gateway_error(errors.TOO_MANY_REQUESTS, errors.TOO_MANY)
+        error.headers["Retry-After"] = str(retry_after)
+        raise error
+
+
+def check_content_type(request: HttpRequest) -> None:
+    content_type = (request.content_type or "").lower()
+    if content_type not in JSON_TYPES:
+        raise errors.problem_error(errors.BAD_REQUEST, "BadRequestError",
+                                   errors.CONTENT_TYPE_INVALID)
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object, or a 400 in AEP's shape."""
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise errors.ups_error(errors.BAD_REQUEST, errors.BODY_INVALID_TYPE,
+                               errors.BODY_NOT_JSON.format(reason=error)) from None
+    if not isinstance(body, dict):
+        raise errors.ups_error(errors.BAD_REQUEST, errors.BODY_INVALID_TYPE,
+                               errors.BODY_NOT_OBJECT)
+    return body

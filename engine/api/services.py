@@ -1,0 +1,341 @@
+"""Every write of the REST API: API clients, tokens, segment definitions, merge policies."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+import pql
+from engine.api import errors
+from engine.api.auth import token_digest
+from engine.api.shapes import DEFAULT_EVALUATION_INFO
+from engine.models import (
+    CLASS_SCHEMA_NAMES,
+    AccessToken,
+    ApiClient,
+    AttributeMerge,
+    Dataset,
+    ExpressionFormat,
+    IdentityGraph,
+    MergePolicy,
+    SegmentDefinition,
+    XdmClass,
+    epoch_ms,
+)
+from engine.snapshot import default_merge_policy
+from pql import ast
+
+PROFILE_SCHEMA = CLASS_SCHEMA_NAMES[XdmClass.PROFILE]
+EVALUATION_KINDS = ("batch", "continuous", "synchronous")
+
+
+# --- clients and tokens --------------------------------------------------------------------
+
+def api_client_create(*, name: str, org_id: str, sandboxes: list[str]) -> tuple[ApiClient, str]:
+    """A new client and its secret; the secret is returned once and only its hash is kept."""
+    secret = "p8e-" + secrets.token_urlsafe(32)
+    client = ApiClient.objects.create(name=name, org_id=org_id, sandboxes=list(sandboxes),
+                                      secret_hash=make_password(secret))
+    return client, secret
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+def token_issue(*, client_id: str, client_secret: str) -> IssuedToken:
+    """An access token for valid client credentials, or an IMS ``invalid_client`` error."""
+    client = ApiClient.objects.filter(client_id=client_id, active=True).first()
+    if client is None:
+        raise errors.ims_error("invalid_client", errors.IMS_CLIENT_ID_INVALID)
+    if not check_password(client_secret, client.secret_hash):
+        raise errors.ims_error("invalid_client", errors.IMS_CLIENT_SECRET_INVALID)
+    seconds = settings.ENGINE_TOKEN_SECONDS
+    token = secrets.token_urlsafe(48)
+    now = timezone.now()
+    AccessToken.objects.filter(client=client, expires_at__lte=now).delete()
+    AccessToken.objects.create(digest=token_digest(token), client=client,
+                               expires_at=now + timedelta(seconds=seconds))
+    return IssuedToken(access_token=token, expires_in=seconds)
+
+
+# --- segment definitions -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Expression:
+    format: str
+    value: str  # as the client sent it
+    text: str  # canonical pql/text
+    node: ast.Node
+
+
+def expression_read(expression: Any) -> Expression:
+    """Parse ``{"type": "PQL", "format": ..., "value": ...}``; a 400 names the error's place."""
+    if not isinstance(expression, dict):
+        raise errors.invalid(errors.FIELD_REQUIRED.format(field="expression"))
+    kind = expression.get("type", "PQL")
+    if kind != "PQL":
+        raise errors.invalid(errors.EXPRESSION_TYPE_UNSUPPORTED.format(type=kind))
+    fmt = expression.get("format")
+    if fmt not in ExpressionFormat.values:
+        raise errors.invalid(errors.EXPRESSION_FORMAT_UNSUPPORTED.format(format=fmt))
+    value = expression.get("value")
+    if not isinstance(value, str) or not value.strip():
+        raise errors.invalid(errors.FIELD_REQUIRED.format(field="expression.value"))
+    try:
+        if fmt == ExpressionFormat.TEXT:
+            node = pql.parse(value)
+        else:
+            try:
+                tree = json.loads(value)
+            except ValueError as error:
+                raise pql.PQLJSONError(f"the value is not JSON ({error})") from None
+            node = pql.from_json(tree)
+    except pql.PQLSyntaxError as error:
+        raise errors.invalid(errors.PQL_INVALID.format(error=error), line=error.line,
+                             column=error.column, endColumn=error.end_column) from None
+    except pql.PQLJSONError as error:
+        raise errors.invalid(errors.PQL_INVALID.format(error=error), path=error.path) from None
+    except pql.PQLError as error:
+        raise errors.invalid(errors.PQL_INVALID.format(error=error)) from None
+    return Expression(format=fmt, value=value, text=pql.to_text(node), node=node)
+
+
+def expression_convert(expression: Expression) -> dict[str, str]:
+    """The expression in the other format (spec §2.8)."""
+    if expression.format == ExpressionFormat.TEXT:
+        value = json.dumps(pql.to_json(expression.node), separators=(",", ":"))
+        return {"type": "PQL", "format": ExpressionFormat.JSON, "value": value}
+    return {"type": "PQL", "format": ExpressionFormat.TEXT, "value": expression.text}
+
+
+def referenced_segments(node: ast.Node) -> set[str]:
+    """The ids named by ``inSegment("<id>")`` anywhere in the tree."""
+    return {
+        str(item.args[0].value) for item in node.walk()
+        if isinstance(item, ast.Call) and item.name.lower() == "insegment"
+        and len(item.args) == 1 and isinstance(item.args[0], ast.Literal)
+    }
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise errors.invalid(errors.FIELD_REQUIRED.format(field=name))
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise errors.invalid(errors.FIELD_INVALID.format(field=name, reason="a string is needed"))
+    return value
+
+
+def schema_name_read(schema: Any) -> str:
+    if schema is None:
+        raise errors.invalid(errors.FIELD_REQUIRED.format(field="schema"))
+    name = schema.get("name") or schema.get("id") if isinstance(schema, dict) else None
+    if name not in (PROFILE_SCHEMA, "https://ns.adobe.com/xdm/context/profile"):
+        raise errors.invalid(errors.FIELD_INVALID.format(
+            field="schema", reason=f"segment definitions are on {PROFILE_SCHEMA}"))
+    return PROFILE_SCHEMA
+
+
+def evaluation_info_read(info: Any) -> dict[str, Any]:
+    if info is None:
+        return json.loads(json.dumps(DEFAULT_EVALUATION_INFO))
+    if not isinstance(info, dict):
+        raise errors.invalid(errors.FIELD_INVALID.format(field="evaluationInfo",
+                                                         reason="an object is needed"))
+    result = {}
+    for kind in EVALUATION_KINDS:
+        part = info.get(kind) or {}
+        enabled = part.get("enabled", kind == "batch") if isinstance(part, dict) else None
+        if not isinstance(enabled, bool):
+            raise errors.invalid(errors.FIELD_INVALID.format(
+                field=f"evaluationInfo.{kind}.enabled", reason="true or false is needed"))
+        result[kind] = {"enabled": enabled}
+    return result
+
+
+def merge_policy_id_read(value: Any, sandbox: str) -> str:
+    if value in (None, ""):
+        return str(default_merge_policy(sandbox).id)
+    try:
+        policy_id = uuid.UUID(str(value))
+    except ValueError:
+        policy_id = None
+    if policy_id is None or not MergePolicy.objects.filter(sandbox=sandbox,
+                                                           id=policy_id).exists():
+        raise errors.invalid(errors.MERGE_POLICY_NOT_FOUND.format(id=value))
+    return str(policy_id)
+
+
+def _ttl_read(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise errors.invalid(errors.FIELD_INVALID.format(
+            field="ttlInDays", reason="a non-negative integer is needed"))
+    return value
+
+
+def definition_fields(body: dict[str, Any], *, sandbox: str) -> dict[str, Any]:
+    """Model fields from a create/overwrite body; every field the body omits gets its default."""
+    name = _text(body, "name", required=True)
+    expression = expression_read(body.get("expression"))
+    return {
+        "name": name,
+        "description": _text(body, "description"),
+        "schema_name": schema_name_read(body.get("schema")),
+        "expression_type": "PQL",
+        "expression_format": expression.format,
+        "expression_value": expression.value,
+        "pql_text": expression.text,
+        "merge_policy_id": merge_policy_id_read(body.get("mergePolicyId"), sandbox),
+        "evaluation_info": evaluation_info_read(body.get("evaluationInfo")),
+        "ttl_in_days": _ttl_read(body.get("ttlInDays")),
+        "payload_schema": _text(body, "payloadSchema"),
+    }
+
+
+def _name_taken(sandbox: str, name: str) -> errors.ApiError:
+    return errors.ups_error(errors.UNPROCESSABLE, errors.ALREADY_EXISTS_TYPE,
+                            errors.DEFINITION_EXISTS.format(name=name, sandbox=sandbox))
+
+
+def definition_get(*, sandbox: str, definition_id: str) -> SegmentDefinition:
+    try:
+        key = uuid.UUID(definition_id)
+    except ValueError:
+        key = None
+    definition = (SegmentDefinition.objects.in_sandbox(sandbox).filter(id=key).first()
+                  if key else None)
+    if definition is None:
+        raise errors.not_found(errors.DEFINITION_NOT_FOUND.format(id=definition_id))
+    return definition
+
+
+@transaction.atomic
+def definition_create(*, sandbox: str, org_id: str, body: dict[str, Any]) -> SegmentDefinition:
+    fields = definition_fields(body, sandbox=sandbox)
+    if SegmentDefinition.objects.in_sandbox(sandbox).filter(name=fields["name"]).exists():
+        raise _name_taken(sandbox, fields["name"])
+    now = epoch_ms()
+    try:
+        with transaction.atomic():
+            return SegmentDefinition.objects.create(sandbox=sandbox, ims_org_id=org_id,
+                                                    creation_time=now, update_time=now,
+                                                    **fields)
+    except IntegrityError:
+        raise _name_taken(sandbox, fields["name"]) from None
+
+
+@transaction.atomic
+def definition_overwrite(*, definition: SegmentDefinition,
+                         body: dict[str, Any]) -> SegmentDefinition:
+    """PATCH is a whole-object overwrite (spec §2.6); id and creationTime stay."""
+    fields = definition_fields(body, sandbox=definition.sandbox)
+    if (SegmentDefinition.objects.in_sandbox(definition.sandbox).filter(name=fields["name"])
+            .exclude(id=definition.id).exists()):
+        raise _name_taken(definition.sandbox, fields["name"])
+    for name, value in fields.items():
+        setattr(definition, name, value)
+    definition.update_time = max(epoch_ms(), definition.update_time + 1)
+    definition.save()
+    return definition
+
+
+def definition_dependents(definition: SegmentDefinition) -> list[SegmentDefinition]:
+    """Other definitions of the sandbox whose expression calls inSegment with this id."""
+    key = str(definition.id)
+    candidates = (SegmentDefinition.objects.in_sandbox(definition.sandbox)
+                  .exclude(id=definition.id).filter(pql_text__icontains=key))
+    return [other for other in candidates
+            if key in {ref.lower() for ref in referenced_segments(pql.parse(other.pql_text))}]
+
+
+@transaction.atomic
+def definition_delete(*, definition: SegmentDefinition) -> None:
+    dependents = definition_dependents(definition)
+    if dependents:
+        names = ", ".join(f"{other.name!r} ({other.id})" for other in dependents)
+        raise errors.ups_error(errors.BAD_REQUEST, errors.HAS_DEPENDENTS_TYPE,
+                               errors.DEFINITION_REFERENCED.format(names=names))
+    definition.delete()
+
+
+# --- merge policies ------------------------------------------------------------------------
+
+def merge_policy_get(*, sandbox: str, policy_id: str) -> MergePolicy:
+    try:
+        key = uuid.UUID(policy_id)
+    except ValueError:
+        key = None
+    policy = MergePolicy.objects.filter(sandbox=sandbox, id=key).first() if key else None
+    if policy is None:
+        raise errors.not_found(errors.MERGE_POLICY_NOT_FOUND.format(id=policy_id))
+    return policy
+
+
+def _typed(body: dict[str, Any], field: str, choices: list[str], default: str) -> str:
+    part = body.get(field)
+    if part is None:
+        return default
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind not in choices:
+        raise errors.invalid(errors.FIELD_INVALID.format(
+            field=f"{field}.type", reason="one of " + ", ".join(choices) + " is needed"))
+    return kind
+
+
+def _flag(body: dict[str, Any], field: str) -> bool:
+    value = body.get(field, False)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    if not isinstance(value, bool):
+        raise errors.invalid(errors.FIELD_INVALID.format(field=field,
+                                                         reason="true or false is needed"))
+    return value
+
+
+@transaction.atomic
+def merge_policy_create(*, sandbox: str, body: dict[str, Any]) -> MergePolicy:
+    """A merge policy from spec §9.1's POST body; a new default clears the previous one."""
+    name = _text(body, "name", required=True)
+    schema_name_read(body.get("schema"))
+    graph = _typed(body, "identityGraph", IdentityGraph.values, IdentityGraph.NONE)
+    merge = _typed(body, "attributeMerge", AttributeMerge.values,
+                   AttributeMerge.TIMESTAMP_ORDERED)
+    order: list[str] = []
+    if merge == AttributeMerge.DATASET_PRECEDENCE:
+        order = body["attributeMerge"].get("order") or []
+        if not (isinstance(order, list) and order and all(isinstance(i, str) for i in order)):
+            raise errors.invalid(errors.FIELD_INVALID.format(
+                field="attributeMerge.order", reason="a list of dataset ids is needed"))
+        known = set(Dataset.objects.in_sandbox(sandbox).filter(id__in=order)
+                    .values_list("id", flat=True))
+        if missing := [i for i in order if i not in known]:
+            raise errors.invalid(errors.FIELD_INVALID.format(
+                field="attributeMerge.order", reason="unknown datasets " + ", ".join(missing)))
+    is_default = _flag(body, "default")
+    on_edge = _flag(body, "isActiveOnEdge")
+    if MergePolicy.objects.filter(sandbox=sandbox, name=name).exists():
+        raise errors.invalid(errors.MERGE_POLICY_EXISTS.format(name=name, sandbox=sandbox))
+    if on_edge and (other := MergePolicy.objects.filter(sandbox=sandbox,
+                                                        is_active_on_edge=True).first()):
+        raise errors.invalid(errors.MERGE_POLICY_EDGE_TAKEN.format(name=other.name))
+    if is_default:
+        MergePolicy.objects.filter(sandbox=sandbox, default=True).update(default=False)
+    return MergePolicy.objects.create(sandbox=sandbox, name=name, identity_graph=graph,
+                                      attribute_merge=merge, dataset_order=order,
+                                      default=is_default, is_active_on_edge=on_edge)

@@ -1,0 +1,1 @@
+"""Thin function views of the engine's REST API, one module per API area."""

@@ -1,0 +1,152 @@
+"""Segment definitions — /data/core/ups/segment/definitions (spec/aep-api.md §2)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, JsonResponse
+
+from engine.api import errors, services
+from engine.api.auth import api_view, json_body
+from engine.api.shapes import (
+    DEFINITIONS_PATH,
+    definition_json,
+    definition_location,
+    sandbox_json,
+)
+from engine.models import SegmentDefinition
+
+DEFAULT_LIMIT = 100
+MAX_BULK_IDS = 100
+# AEP sort attributes → our columns.
+SORT_FIELDS = {"creationTime": "creation_time", "updateTime": "update_time", "name": "name",
+               "id": "id", "description": "description"}
+BOOLEAN_FILTERS = {
+    "evaluationInfo.batch.enabled": "evaluation_info__batch__enabled",
+    "evaluationInfo.continuous.enabled": "evaluation_info__continuous__enabled",
+    "evaluationInfo.synchronous.enabled": "evaluation_info__synchronous__enabled",
+}
+
+
+def _number(request: HttpRequest, name: str, default: int) -> int:
+    raw = request.GET.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.isdigit():
+        raise errors.invalid(errors.NUMBER_INVALID.format(name=name))
+    return int(raw)
+
+
+def _sort(raw: str) -> list[tuple[str, str]]:
+    """``name:asc,updateTime:desc`` → [(field, direction)]; a 400 for anything else."""
+    result = []
+    for part in raw.split(","):
+        field, _, direction = part.strip().partition(":")
+        direction = direction or "asc"
+        if field not in SORT_FIELDS or direction not in ("asc", "desc"):
+            raise errors.invalid(errors.SORT_INVALID.format(sort=raw,
+                                                            fields=", ".join(SORT_FIELDS)))
+        result.append((field, direction))
+    return result
+
+
+def _list(request: HttpRequest) -> JsonResponse:
+    limit = _number(request, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
+    page = _number(request, "page", 0)
+    start = _number(request, "start", page * limit)
+    raw_sort = request.GET.get("sort") or "creationTime:desc"
+    sort = _sort(raw_sort)
+    order = [("-" if direction == "desc" else "") + SORT_FIELDS[field]
+             for field, direction in sort]
+    definitions = SegmentDefinition.objects.in_sandbox(request.sandbox)  # type: ignore[attr-defined]
+    for param, lookup in BOOLEAN_FILTERS.items():
+        if param in request.GET:
+            definitions = definitions.filter(**{lookup: request.GET[param].lower() == "true"})
+    total = definitions.count()
+    rows = list(definitions.order_by(*order, "id")[start:start + limit])
+    link: dict[str, Any] = {}
+    if start + len(rows) < total:
+        query = {key: value for key, value in request.GET.items() if key not in ("start", "page")}
+        query.update({"start": start + len(rows), "limit": limit})
+        link["next"] = f"{DEFINITIONS_PATH}?{urlencode(query)}"
+    return JsonResponse({
+        "segments": [definition_json(row) for row in rows],
+        "page": {"totalCount": total, "totalPages": math.ceil(total / limit),
+                 "sortField": sort[0][0], "sort": sort[0][1], "pageSize": len(rows),
+                 "limit": limit},
+        "link": link,
+    })
+
+
+def _saved(definition: SegmentDefinition) -> JsonResponse:
+    response = JsonResponse(definition_json(definition))
+    response["X-Location"] = definition_location(definition)
+    return response
+
+
+@api_view("GET", "POST")
+def definitions(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        return _list(request)
+    definition = services.definition_create(
+        sandbox=request.sandbox,  # type: ignore[attr-defined]
+        org_id=request.api_client.org_id,  # type: ignore[attr-defined]
+        body=json_body(request))
+    return _saved(definition)
+
+
+@api_view("GET", "PATCH", "DELETE")
+def definition_detail(request: HttpRequest, definition_id: str) -> JsonResponse:
+    definition = services.definition_get(sandbox=request.sandbox,  # type: ignore[attr-defined]
+                                         definition_id=definition_id)
+    if request.method == "PATCH":
+        definition = services.definition_overwrite(definition=definition,
+                                                   body=json_body(request))
+        return _saved(definition)
+    if request.method == "DELETE":
+        services.definition_delete(definition=definition)
+        return JsonResponse({"status": True,
+                             "message": f"Segment definition {definition_id} deleted."})
+    return JsonResponse(definition_json(definition))
+
+
+@api_view("POST")
+def definitions_bulk_get(request: HttpRequest) -> JsonResponse:
+    """207 with every id under ``results``: the definition, or a 404 entry (spec §2.5)."""
+    ids = json_body(request).get("ids")
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_BULK_IDS:
+        raise errors.invalid(errors.BULK_IDS_INVALID)
+    results: dict[str, Any] = {}
+    for item in ids:
+        wanted = str(item.get("id", "")) if isinstance(item, dict) else str(item)
+        try:
+            definition = services.definition_get(
+                sandbox=request.sandbox, definition_id=wanted)  # type: ignore[attr-defined]
+        except errors.ApiError:
+            results[wanted] = {"requestId": errors.request_id(),
+                               "errors": {"404": [{"code": 404, "message": "Not found."}]}}
+        else:
+            results[wanted] = definition_json(definition)
+    return JsonResponse({"results": results}, status=errors.MULTI_STATUS)
+
+
+@api_view("POST")
+def conversion(request: HttpRequest) -> JsonResponse:
+    """The posted definition with its expression in the other format (spec §2.8); not stored."""
+    body = json_body(request)
+    expression = services.expression_read(body.get("expression"))
+    answer: dict[str, Any] = {
+        "name": body.get("name", ""),
+        "description": body.get("description", ""),
+        "schema": body.get("schema") or {"name": services.PROFILE_SCHEMA},
+        "profileInstanceId": "ups",
+        "imsOrgId": request.api_client.org_id,  # type: ignore[attr-defined]
+        "sandbox": sandbox_json(request.sandbox),  # type: ignore[attr-defined]
+        "expression": services.expression_convert(expression),
+    }
+    for field in ("payloadSchema", "ttlInDays", "mergePolicyId", "evaluationInfo"):
+        if field in body:
+            answer[field] = body[field]
+    return JsonResponse(answer)
