@@ -17,6 +17,8 @@ DEFINITIONS = f"{UPS}/segment/definitions"
 @pytest.fixture(autouse=True)
 def api_settings(settings: Any) -> None:
     # A private cache per test, so request counts never leak between tests.
+    # Hashing secrets the production way costs ~0.3 s per client; tests need no such cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": "engine-api-tests"}}
     from django.core.cache import cache
