@@ -221,7 +221,8 @@ def _sessions(rng: random.Random, events: EventWriter, ecid: str, email: str | N
     for _ in range(min(sessions, 40)):
         moment = start + timedelta(seconds=rng.random() * span)
         authenticated = known and email is not None and rng.random() < 0.5
-        identity = [("ECID", ecid, True, "authenticated" if authenticated else "ambiguous")]
+        identity: list[tuple[str, str, bool, str | None]] = [
+            ("ECID", ecid, True, "authenticated" if authenticated else "ambiguous")]
         if authenticated and email is not None:
             identity.append(("Email", email, False, "authenticated"))
         _session(rng, events, ecid, _identity(identity), _pick(rng, CHANNELS), moment,

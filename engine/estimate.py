@@ -21,6 +21,7 @@ from datetime import datetime
 
 import duckdb
 
+from engine.duck import scalar
 from engine.segments import segment_members
 from engine.snapshot import BUCKETS
 from engine.xdm import quote_identifier as q
@@ -95,7 +96,7 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
     started = time.monotonic()
     profiles = q(tables.profiles)
     if plan is None:
-        plan = sample_plan(con.execute(f"SELECT count(*) FROM {profiles}").fetchone()[0])
+        plan = sample_plan(scalar(con, f"SELECT count(*) FROM {profiles}"))
     counts = dict(con.execute(
         f"SELECT _bucket, count(*) FROM {profiles} WHERE _bucket < ? GROUP BY _bucket",
         [plan.buckets]).fetchall())

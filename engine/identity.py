@@ -14,6 +14,8 @@ import hashlib
 
 import duckdb
 
+from engine.duck import one, scalar
+
 # AEP excludes graphs with more identities than this from segmentation (spec §8.3, hard).
 MAX_IDENTITIES_PER_GRAPH = 50
 MAX_ROUNDS = 10_000  # a safety net; real graphs settle in a handful of rounds
@@ -44,15 +46,15 @@ def stitch(con: duckdb.DuckDBPyConnection, groups_sql: str) -> dict[str, int]:
         con.execute("""CREATE OR REPLACE TEMP TABLE id_label_next AS
                        SELECT p.key, min(gl.lab) AS lab FROM id_pairs p
                        JOIN id_group_label gl USING (g) GROUP BY p.key""")
-        changed = con.execute("""SELECT count(*) FROM id_label_next n JOIN id_label l USING (key)
-                                 WHERE n.lab < l.lab""").fetchone()[0]
+        changed = scalar(con, """SELECT count(*) FROM id_label_next n JOIN id_label l USING (key)
+                                 WHERE n.lab < l.lab""")
         con.execute("CREATE OR REPLACE TEMP TABLE id_label AS SELECT * FROM id_label_next")
         if changed == 0:
             break
     con.execute("CREATE TABLE identity_profile AS "
                 "SELECT key, md5(lab) AS _profile_id FROM id_label")
-    linked, graphs = con.execute(
-        "SELECT count(*), count(DISTINCT _profile_id) FROM identity_profile").fetchone()
+    linked, graphs = one(
+        con, "SELECT count(*), count(DISTINCT _profile_id) FROM identity_profile")
     for table in ("id_groups", "id_pairs", "id_label", "id_group_label", "id_label_next"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return {"linked_identities": linked, "graphs": graphs, "graph_rounds": rounds}

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from engine import xdm
+from engine.duck import scalar
 from engine.models import Batch, BatchStatus, Dataset, XdmClass
 from engine.readers import ReadError, detect_format, read_records
 from engine.storage import batch_dir
@@ -302,10 +303,9 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
             columns.append(f"{identities} AS {xdm.quote_identifier(IDENTITIES_COLUMN)}")
             name = f"part-{index:05d}.parquet"
             # insertion order is kept (DuckDB's default), so rows stay in file order
-            written = con.execute(
-                f"COPY (SELECT {', '.join(columns)} FROM {source} WHERE NOT ({bad_sql})) "
-                f"TO {_sql_string(str(staging / name))} (FORMAT parquet, COMPRESSION zstd)"
-            ).fetchone()[0]
+            written = scalar(
+                con, f"COPY (SELECT {', '.join(columns)} FROM {source} WHERE NOT ({bad_sql})) "
+                f"TO {_sql_string(str(staging / name))} (FORMAT parquet, COMPRESSION zstd)")
             rows = pq.read_metadata(path).num_rows
             total += rows
             if written < rows:

@@ -41,6 +41,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from engine import xdm
+from engine.duck import scalar
 from engine.identity import MAX_IDENTITIES_PER_GRAPH, stitch
 from engine.ingest import IDENTITIES_COLUMN, batch_path
 from engine.models import (
@@ -247,8 +248,8 @@ def _build(sandbox: str, target: Path, memory_limit: str) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for policy in policies:
             _merge(con, policy, profile_tree)
-            counts[str(policy.id)] = con.execute(
-                f"SELECT count(*) FROM {q(profiles_table(policy))}").fetchone()[0]
+            counts[str(policy.id)] = scalar(
+                con, f"SELECT count(*) FROM {q(profiles_table(policy))}")
             steps.done(f"profiles ({policy.name})")
         default = next((p for p in policies if p.default), policies[0])
         con.execute(f"CREATE VIEW profiles AS SELECT * FROM {q(profiles_table(default))}")
@@ -261,8 +262,8 @@ def _build(sandbox: str, target: Path, memory_limit: str) -> dict[str, Any]:
         stats = {
             "profiles": counts,
             "default_policy": str(default.id),
-            "events": con.execute("SELECT count(*) FROM events").fetchone()[0],
-            "identities": con.execute("SELECT count(*) FROM identities").fetchone()[0],
+            "events": scalar(con, "SELECT count(*) FROM events"),
+            "identities": scalar(con, "SELECT count(*) FROM identities"),
             "excluded": dict(con.execute(
                 "SELECT reason, count(*) FROM excluded_profiles GROUP BY reason").fetchall()),
             **graph_stats,

@@ -48,7 +48,7 @@ def rows(batch: Any) -> list[dict[str, Any]]:
 
 def column_type(batch: Any, column: str) -> str:
     path = batch_path(batch) / batch.files[0]["name"]
-    return duckdb.sql(f"DESCRIBE SELECT {column} FROM '{path}'").fetchall()[0][1]
+    return str(duckdb.connect().execute(f"DESCRIBE SELECT {column} FROM '{path}'").fetchall()[0][1])
 
 
 def test_json_array_object_and_lines_give_the_same_records(tmp_path: Path) -> None:
@@ -182,8 +182,9 @@ def test_a_batch_over_the_error_threshold_fails_whole_and_leaves_nothing(
 
 
 def test_type_conflict_fails_the_records_that_do_not_fit(write_jsonl: Any) -> None:
-    records = [{"identityMap": ident("Email", f"p{n}@x.com"), "loyalty": {"points": n}}
-               for n in range(30)]
+    records: list[dict[str, Any]] = [
+        {"identityMap": ident("Email", f"p{n}@x.com"), "loyalty": {"points": n}}
+        for n in range(30)]
     records.append({"identityMap": ident("Email", "odd@x.com"), "loyalty": "gold"})
     batch = ingest([write_jsonl("p.jsonl", records)])
     assert batch.status == BatchStatus.SUCCESS

@@ -17,12 +17,13 @@ import pytest
 from django.test import override_settings
 
 import pql
+from engine.duck import scalar
 from engine.ingest import batch_ingest, dataset_get_or_create
 from engine.models import Dataset, MergePolicy, Snapshot, XdmClass
 from engine.profiles import load_profiles
 from engine.segments import segment_members
 from engine.snapshot import open_snapshot, snapshot_build
-from tests.engine.conftest import sample
+from tests.engine.conftest import DemoStore, sample
 
 # Marked so that pytest-django sets up the test database even when this module runs alone:
 # the module-scoped fixture below writes to it, and must never reach the real one.
@@ -45,8 +46,7 @@ SANDBOX = "samples"
 
 @pytest.fixture(scope="module")
 def loaded(sources: dict[str, Path], django_db_setup: Any, django_db_blocker: Any,
-           tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[dict[str, tuple[dict[str, Any], list[Any]]]]:
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStore]:
     """Loaded once for the module (it is the slow part), in a sandbox of its own, and removed
     from the test database afterwards."""
     with django_db_blocker.unblock(), override_settings(
@@ -61,8 +61,7 @@ def loaded(sources: dict[str, Path], django_db_setup: Any, django_db_blocker: An
                 assert batch.error_count == 0, batch.errors
             snapshot_build(sandbox=SANDBOX)
             with open_snapshot(SANDBOX) as con:
-                profiles = {p.profile_id: (p.profile, p.events) for p in load_profiles(con)}
-                yield profiles | {"__con__": con}  # type: ignore[dict-item]
+                yield DemoStore(con, {p.profile_id: p for p in load_profiles(con)}, NOW)
         finally:
             Dataset.objects.filter(sandbox=SANDBOX).delete()
             Snapshot.objects.filter(sandbox=SANDBOX).delete()
@@ -126,21 +125,17 @@ def independent_graph(sources: dict[str, Path]) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def members(loaded: dict[str, Any], text: str) -> set[str]:
+def members(loaded: DemoStore, text: str) -> set[str]:
     node = pql.parse(text)
-    return {pid for pid, (profile, events) in profiles_of(loaded).items()
-            if pql.evaluate(node, profile, events, now=NOW)}
-
-
-def profiles_of(loaded: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[Any]]]:
-    return {key: value for key, value in loaded.items() if key != "__con__"}
+    return {pid for pid, p in loaded.profiles.items()
+            if pql.evaluate(node, p.profile, p.events, now=NOW)}
 
 
 def test_profile_and_event_counts_match_an_independent_graph(
-        graph: duckdb.DuckDBPyConnection, loaded: dict[str, Any]) -> None:
-    expected = graph.execute("SELECT count(DISTINCT lab) FROM record_label").fetchone()[0]
-    assert len(profiles_of(loaded)) == expected
-    assert sum(len(events) for _, events in profiles_of(loaded).values()) == 23_055
+        graph: duckdb.DuckDBPyConnection, loaded: DemoStore) -> None:
+    expected = scalar(graph, "SELECT count(DISTINCT lab) FROM record_label")
+    assert len(loaded.profiles) == expected
+    assert sum(len(p.events) for p in loaded.profiles.values()) == 23_055
 
 
 CASES = [
@@ -165,11 +160,11 @@ CASES = [
 
 @pytest.mark.parametrize(("text", "sql"), CASES, ids=[c[0] for c in CASES])
 def test_segment_counts_match_plain_sql_over_the_source_files(
-        graph: duckdb.DuckDBPyConnection, loaded: dict[str, Any], text: str, sql: str) -> None:
-    expected = graph.execute(sql).fetchone()[0]
+        graph: duckdb.DuckDBPyConnection, loaded: DemoStore, text: str, sql: str) -> None:
+    expected = scalar(graph, sql)
     assert expected > 0, "a case that matches nobody proves little"
     assert len(members(loaded, text)) == expected
-    compiled = segment_members(loaded["__con__"], pql.parse(text), now=NOW)
+    compiled = segment_members(loaded.con, pql.parse(text), now=NOW)
     assert len(compiled.members) == expected
 
 
@@ -192,8 +187,8 @@ DIFFERENTIAL = [
 
 
 @pytest.mark.parametrize("text", DIFFERENTIAL)
-def test_compiled_segments_agree_with_the_evaluator_on_sample_data(loaded: dict[str, Any],
+def test_compiled_segments_agree_with_the_evaluator_on_sample_data(loaded: DemoStore,
                                                                    text: str) -> None:
     expected = members(loaded, text)
-    assert 0 < len(expected) < len(profiles_of(loaded)), "pick a program that separates"
-    assert segment_members(loaded["__con__"], pql.parse(text), now=NOW).members == expected
+    assert 0 < len(expected) < len(loaded.profiles), "pick a program that separates"
+    assert segment_members(loaded.con, pql.parse(text), now=NOW).members == expected

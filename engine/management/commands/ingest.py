@@ -39,8 +39,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         batch = batch_ingest(dataset=dataset, paths=files,
                              max_error_ratio=options["max_errors"] / 100)
-        for error in batch.errors:
-            self.stderr.write(f"  {error['file']}, line {error['line']}: {error['reason']}")
+        for problem in batch.errors:
+            self.stderr.write(f"  {problem['file']}, line {problem['line']}: {problem['reason']}")
         if batch.error_count > len(batch.errors):
             self.stderr.write(f"  … and {batch.error_count - len(batch.errors)} more")
         if batch.status == BatchStatus.FAILED:
