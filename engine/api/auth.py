@@ -160,3 +160,13 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise errors.ups_error(errors.BAD_REQUEST, errors.BODY_INVALID_TYPE,
                                errors.BODY_NOT_OBJECT)
     return body
+
+
+def int_param(request: HttpRequest, name: str, default: int) -> int:
+    """A non-negative integer query parameter, or a 400."""
+    raw = request.GET.get(name) or ""
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise errors.invalid(errors.NUMBER_INVALID.format(name=name))
+    return int(raw)

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, JsonResponse
 
 from engine.api import errors, services
-from engine.api.auth import api_view, json_body
+from engine.api.auth import api_view, int_param, json_body
 from engine.api.shapes import (
     DEFINITIONS_PATH,
     definition_json,
@@ -30,15 +30,6 @@ BOOLEAN_FILTERS = {
 }
 
 
-def _number(request: HttpRequest, name: str, default: int) -> int:
-    raw = request.GET.get(name)
-    if raw in (None, ""):
-        return default
-    if not raw.isdigit():
-        raise errors.invalid(errors.NUMBER_INVALID.format(name=name))
-    return int(raw)
-
-
 def _sort(raw: str) -> list[tuple[str, str]]:
     """``name:asc,updateTime:desc`` → [(field, direction)]; a 400 for anything else."""
     result = []
@@ -53,9 +44,9 @@ def _sort(raw: str) -> list[tuple[str, str]]:
 
 
 def _list(request: HttpRequest) -> JsonResponse:
-    limit = _number(request, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
-    page = _number(request, "page", 0)
-    start = _number(request, "start", page * limit)
+    limit = int_param(request, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
+    page = int_param(request, "page", 0)
+    start = int_param(request, "start", page * limit)
     raw_sort = request.GET.get("sort") or "creationTime:desc"
     sort = _sort(raw_sort)
     order = [("-" if direction == "desc" else "") + SORT_FIELDS[field]
@@ -68,7 +59,8 @@ def _list(request: HttpRequest) -> JsonResponse:
     rows = list(definitions.order_by(*order, "id")[start:start + limit])
     link: dict[str, Any] = {}
     if start + len(rows) < total:
-        query = {key: value for key, value in request.GET.items() if key not in ("start", "page")}
+        query: dict[str, Any] = {key: value for key, value in request.GET.items()
+                                 if key not in ("start", "page")}
         query.update({"start": start + len(rows), "limit": limit})
         link["next"] = f"{DEFINITIONS_PATH}?{urlencode(query)}"
     return JsonResponse({

@@ -8,9 +8,8 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, JsonResponse
 
 from engine.api import errors, services
-from engine.api.auth import api_view, json_body
+from engine.api.auth import api_view, int_param, json_body
 from engine.api.shapes import merge_policy_json
-from engine.api.views.definitions import _number
 from engine.models import CLASS_SCHEMA_NAMES, MergePolicy, XdmClass
 from engine.snapshot import default_merge_policy
 
@@ -24,8 +23,8 @@ ORDER_INVALID = "The parameter orderBy must be +name or -name."
 def _list(request: HttpRequest) -> JsonResponse:
     sandbox = request.sandbox  # type: ignore[attr-defined]
     default_merge_policy(sandbox)  # every sandbox has a default policy
-    limit = _number(request, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
-    start = _number(request, "start", 0)
+    limit = int_param(request, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
+    start = int_param(request, "start", 0)
     order_by = request.GET.get("orderBy", request.GET.get("orderby", ""))
     if order_by not in ORDER_BY:
         raise errors.invalid(ORDER_INVALID)
@@ -46,7 +45,8 @@ def _list(request: HttpRequest) -> JsonResponse:
     org = request.api_client.org_id  # type: ignore[attr-defined]
     links: dict[str, Any] = {}
     if start + len(rows) < total:
-        query = {key: value for key, value in request.GET.items() if key != "start"}
+        query: dict[str, Any] = {key: value for key, value in request.GET.items()
+                                 if key != "start"}
         query.update({"start": start + len(rows), "limit": limit})
         links["next"] = {"href": f"@/mergePolicies?{urlencode(query)}"}
     return JsonResponse({"_page": {"totalCount": total, "pageSize": len(rows)},

@@ -285,3 +285,10 @@ def test_conversion_of_bad_pql_is_400(api: Api) -> None:
     response = api.post(f"{UPS}/segment/conversion", definition_body(value="a = "))
     assert response.status_code == 400
     assert "(line 1, column" in response.json()["title"]
+
+
+@pytest.mark.parametrize("param", ["limit", "start", "page"])
+def test_list_rejects_a_paging_parameter_that_is_not_a_number(api: Api, param: str) -> None:
+    response = api.get(DEFINITIONS, {param: "-1"})
+    assert response.status_code == 400
+    assert response.json()["title"] == errors.NUMBER_INVALID.format(name=param)
