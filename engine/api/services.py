@@ -129,7 +129,8 @@ def referenced_segments(node: ast.Node) -> set[str]:
     }
 
 
-def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str:
+def _text(body: dict[str, Any], name: str, *, required: bool = False,
+          max_length: int | None = None) -> str:
     value = body.get(name)
     if value is None:
         if required:
@@ -137,6 +138,9 @@ def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
         raise errors.invalid(errors.FIELD_INVALID.format(field=name, reason="a string is needed"))
+    if max_length is not None and len(value) > max_length:
+        raise errors.invalid(errors.FIELD_INVALID.format(
+            field=name, reason=f"at most {max_length} characters"))
     return value
 
 
@@ -191,7 +195,8 @@ def _ttl_read(value: Any) -> int | None:
 
 def definition_fields(body: dict[str, Any], *, sandbox: str) -> dict[str, Any]:
     """Model fields from a create/overwrite body; every field the body omits gets its default."""
-    name = _text(body, "name", required=True)
+    name = _text(body, "name", required=True,
+                 max_length=SegmentDefinition._meta.get_field("name").max_length)
     expression = expression_read(body.get("expression"))
     return {
         "name": name,
@@ -204,7 +209,7 @@ def definition_fields(body: dict[str, Any], *, sandbox: str) -> dict[str, Any]:
         "merge_policy_id": merge_policy_id_read(body.get("mergePolicyId"), sandbox),
         "evaluation_info": evaluation_info_read(body.get("evaluationInfo")),
         "ttl_in_days": _ttl_read(body.get("ttlInDays")),
-        "payload_schema": _text(body, "payloadSchema"),
+        "payload_schema": _text(body, "payloadSchema", max_length=200),
     }
 
 
@@ -311,7 +316,8 @@ def _flag(body: dict[str, Any], field: str) -> bool:
 @transaction.atomic
 def merge_policy_create(*, sandbox: str, body: dict[str, Any]) -> MergePolicy:
     """A merge policy from spec §9.1's POST body; a new default clears the previous one."""
-    name = _text(body, "name", required=True)
+    name = _text(body, "name", required=True,
+                 max_length=MergePolicy._meta.get_field("name").max_length)
     schema_name_read(body.get("schema"))
     graph = _typed(body, "identityGraph", IdentityGraph.values, IdentityGraph.NONE)
     merge = _typed(body, "attributeMerge", AttributeMerge.values,

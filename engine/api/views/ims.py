@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from engine.api import errors, services
-from engine.api.auth import api_view
+from engine.api.auth import api_view, check_rate
 
 
 @api_view("POST", platform=False)
 def token(request: HttpRequest) -> JsonResponse:
     """Form-encoded client credentials (query parameters work too, as at IMS)."""
     params = {**request.GET.dict(), **request.POST.dict()}
+    check_rate(params.get("client_id", ""))
     if params.get("grant_type") != "client_credentials":
         raise errors.ims_error("unsupported_grant_type", errors.IMS_GRANT_UNSUPPORTED)
     issued = services.token_issue(client_id=params.get("client_id", ""),

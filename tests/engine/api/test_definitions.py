@@ -292,3 +292,10 @@ def test_list_rejects_a_paging_parameter_that_is_not_a_number(api: Api, param: s
     response = api.get(DEFINITIONS, {param: "-1"})
     assert response.status_code == 400
     assert response.json()["title"] == errors.NUMBER_INVALID.format(name=param)
+
+
+def test_name_longer_than_1024_characters_is_400(api: Api) -> None:
+    response = api.post(DEFINITIONS, definition_body(name="n" * 1025))
+    assert response.status_code == 400
+    assert response.json()["title"] == errors.FIELD_INVALID.format(
+        field="name", reason="at most 1024 characters")

@@ -113,3 +113,15 @@ def test_openapi_document_is_public_and_lists_our_routes(client: Client) -> None
         target: Any = document
         for part in ref.removeprefix("#/").split("/"):
             target = target[part]
+
+
+def test_token_requests_are_rate_limited_per_client_id(client: Client, api: Api,
+                                                       settings: Any) -> None:
+    from tests.engine.api.conftest import get_token
+
+    settings.ENGINE_RATE_LIMIT = 2
+    for _ in range(2):
+        assert get_token(client, api.client_id, "p8e-guess").status_code == 400
+    response = get_token(client, api.client_id, api.secret)
+    assert response.status_code == 429
+    assert "Retry-After" in response
