@@ -124,13 +124,14 @@ def authenticate(request: HttpRequest) -> None:
     request.sandbox = sandbox  # type: ignore[attr-defined]
 
 
-def check_rate(client_id: str) -> None:
-    """At most ENGINE_RATE_LIMIT requests per client id per clock minute, counted in the cache
-    (the token endpoint counts the client_id it is sent, so secrets cannot be guessed fast)."""
+def check_rate(client_id: str, bucket: str = "api") -> None:
+    """At most ENGINE_RATE_LIMIT requests per client id and bucket per clock minute, counted in
+    the cache (the token endpoint counts, in its own bucket, the client_id it is sent, so
+    secrets cannot be guessed fast)."""
     now = time.time()
     window = int(now // 60)
     digest = hashlib.sha256(client_id.encode()).hexdigest()[:32]  # any text is a safe cache key
-    key = f"engine-api-rate:{digest}:{window}"
+    key = f"engine-api-rate:{bucket}:{digest}:{window}"
     cache.add(key, 0, timeout=120)
     try:
         count = cache.incr(key)

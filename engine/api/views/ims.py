@@ -12,7 +12,7 @@ from engine.api.auth import api_view, check_rate
 def token(request: HttpRequest) -> JsonResponse:
     """Form-encoded client credentials (query parameters work too, as at IMS)."""
     params = {**request.GET.dict(), **request.POST.dict()}
-    check_rate(params.get("client_id", ""))
+    check_rate(params.get("client_id", ""), bucket="token")
     if params.get("grant_type") != "client_credentials":
         raise errors.ims_error("unsupported_grant_type", errors.IMS_GRANT_UNSUPPORTED)
     issued = services.token_issue(client_id=params.get("client_id", ""),
