@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -88,7 +89,11 @@ def check_body_size(request: HttpRequest) -> None:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > limit or len(request.body) > limit:
+    try:
+        too_large = declared > limit or len(request.body) > limit
+    except RequestDataTooBig:  # over Django's DATA_UPLOAD_MAX_MEMORY_SIZE, if that is lower
+        too_large = True
+    if too_large:
         raise errors.gateway_error(errors.PAYLOAD_TOO_LARGE, errors.BODY_TOO_LARGE)
 
 

@@ -21,6 +21,13 @@ def test_body_over_the_limit_is_413(api: Api, settings: Any) -> None:
     assert api.post(DEFINITIONS, definition_body()).status_code == 200
 
 
+def test_body_over_djangos_own_limit_is_413_too(api: Api, settings: Any) -> None:
+    settings.ENGINE_MAX_BODY_BYTES = 10_000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    response = api.post(DEFINITIONS, definition_body(description="x" * 2_000))
+    assert response.status_code == 413
+
+
 def test_token_endpoint_has_the_body_limit_too(client: Client, settings: Any) -> None:
     settings.ENGINE_MAX_BODY_BYTES = 100
     response = client.post("/ims/token/v3", {"grant_type": "client_credentials",
