@@ -265,3 +265,117 @@ class SegmentDefinition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.sandbox})"
+
+
+# =============================================================================================
+# Asynchronous work of the REST API: previews (estimates), segment jobs, export jobs.
+# The API only reads and writes these rows; Celery workers of the `engine` queue do the work.
+# =============================================================================================
+
+def preview_id() -> str:
+    """Opaque, URL-safe, like Adobe's base64-ish previewIds (spec §3.1)."""
+    return "MDpwcmV2aWV3" + secrets.token_urlsafe(18)
+
+
+class PreviewState(models.TextChoices):
+    NEW = "NEW", "New"
+    RUNNING = "RUNNING", "Running"
+    RESULT_READY = "RESULT_READY", "Result ready"
+    FAILED = "FAILED", "Failed"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+class Preview(models.Model):
+    """A preview/estimate (spec §3): the estimate refines step by step while RUNNING."""
+
+    id = models.CharField(primary_key=True, max_length=64, default=preview_id, editable=False)
+    query_id = models.UUIDField(default=uuid.uuid4, editable=False)  # previewQueryId
+    sandbox = models.CharField(max_length=64, default=DEFAULT_SANDBOX, db_index=True)
+    client = models.ForeignKey("ApiClient", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="previews")
+    predicate_expression = models.TextField()  # as sent
+    predicate_type = models.CharField(max_length=16, default="pql/text")
+    predicate_model = models.CharField(max_length=100, default="_xdm.context.profile")
+    graph_type = models.CharField(max_length=8, default="pdg")
+    merge_policy_id = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=16, choices=PreviewState.choices,
+                             default=PreviewState.NEW, db_index=True)
+    # The execution time the definition is evaluated at, fixed so pages stay consistent.
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    # The snapshot file read, so every page and estimate comes from one consistent store.
+    snapshot_file = models.CharField(max_length=200, blank=True)
+    # The latest progressive estimate (engine.estimate.Estimate fields, JSON).
+    estimate = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(default=dict, blank=True)  # {"description", "traceback"}
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"preview {self.id} ({self.state})"
+
+
+class JobStatus(models.TextChoices):
+    NEW = "NEW", "New"
+    QUEUED = "QUEUED", "Queued"
+    PROCESSING = "PROCESSING", "Processing"
+    SUCCEEDED = "SUCCEEDED", "Succeeded"
+    FAILED = "FAILED", "Failed"
+    CANCELLING = "CANCELLING", "Cancelling"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class SegmentJob(models.Model):
+    """A segment job (spec §4): evaluates definitions and writes their memberships."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sandbox = models.CharField(max_length=64, default=DEFAULT_SANDBOX, db_index=True)
+    client = models.ForeignKey("ApiClient", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="segment_jobs")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.NEW,
+                              db_index=True)
+    segment_ids = models.JSONField(default=list)  # the definitions, in the order sent
+    request = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    snapshot_file = models.CharField(max_length=200, blank=True)
+    creation_time = models.BigIntegerField(default=epoch_ms)
+    update_time = models.BigIntegerField(default=epoch_ms)
+
+    class Meta:
+        ordering = ["-creation_time"]
+
+    def __str__(self) -> str:
+        return f"segment job {self.id} ({self.status})"
+
+
+class ExportJob(models.Model):
+    """An export job (spec §5): writes an audience into a new batch of a dataset. Integer ids,
+    as Adobe's."""
+
+    sandbox = models.CharField(max_length=64, default=DEFAULT_SANDBOX, db_index=True)
+    client = models.ForeignKey("ApiClient", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="export_jobs")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.NEW,
+                              db_index=True)
+    request = models.JSONField(default=dict, blank=True)
+    destination = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="export_jobs")
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="export_jobs")
+    metrics = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    creation_time = models.BigIntegerField(default=epoch_ms)
+    update_time = models.BigIntegerField(default=epoch_ms)
+
+    class Meta:
+        ordering = ["-creation_time"]
+
+    def __str__(self) -> str:
+        return f"export job {self.pk} ({self.status})"

@@ -245,12 +245,16 @@ COMPONENTS: dict[str, Any] = {
 
 
 def document() -> dict[str, Any]:
+    from engine.api import openapi_jobs, openapi_preview
+
+    paths = {**PATHS, **openapi_preview.PATHS, **openapi_jobs.PATHS}
+    schemas = {**COMPONENTS["schemas"], **openapi_preview.SCHEMAS, **openapi_jobs.SCHEMAS}
     return copy.deepcopy({
         "openapi": "3.0.3",
         "info": {"title": "Segment Studio built-in engine",
                  "version": "0.1.0",
                  "description": "An AEP-compatible subset: IMS tokens, segment definitions, "
                                 "merge policies and union schemas (see spec/aep-api.md)."},
-        "paths": PATHS,
-        "components": COMPONENTS,
+        "paths": paths,
+        "components": {**COMPONENTS, "schemas": schemas},
     })

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.urls import include, re_path
 
+from engine.api import urls_jobs, urls_preview
 from engine.api.views import definitions, ims, merge_policies, misc, schemas
 
 app_name = "engine_api"
@@ -22,6 +23,8 @@ ups = [
     re_path(r"^config/mergePolicies/?$", merge_policies.merge_policies, name="merge-policies"),
     re_path(r"^config/mergePolicies/(?P<policy_id>[^/]+)/?$", merge_policies.merge_policy_detail,
             name="merge-policy"),
+    *urls_preview.ups,
+    *urls_jobs.ups,
 ]
 
 schema_registry = [
@@ -37,6 +40,7 @@ urlpatterns = [
     re_path(r"^data/openapi\.json/?$", misc.openapi, name="openapi"),
     re_path(r"^data/core/ups/", include(ups)),
     re_path(r"^data/foundation/schemaregistry/", include(schema_registry)),
+    re_path(r"^data/foundation/", include([*urls_preview.foundation, *urls_jobs.foundation])),
     re_path(r"^ims/", include(ims_routes)),
     re_path(r"^(?:data|ims)(?:/.*)?$", misc.route_not_found, name="not-found"),
 ]
