@@ -168,7 +168,9 @@ CELERY_TASK_QUEUES = (
     Queue("default", Exchange("default"), routing_key="default"),
     Queue("engine", Exchange("engine"), routing_key="engine"),
 )
-CELERY_TASK_ROUTES = {"engine.tasks.*": {"queue": "engine", "routing_key": "engine"}}
+CELERY_TASK_ROUTES = {"engine.tasks.*": {"queue": "engine", "routing_key": "engine"},
+                      "engine.tasks_jobs.*": {"queue": "engine", "routing_key": "engine"}}
+CELERY_IMPORTS = ("engine.tasks_jobs",)  # autodiscovery finds only tasks.py modules
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -192,6 +194,9 @@ ENGINE_MEMORY_LIMIT = env("ENGINE_MEMORY_LIMIT", default="2GB")
 ENGINE_TOKEN_SECONDS = env.int("ENGINE_TOKEN_SECONDS", default=86400)
 ENGINE_MAX_BODY_BYTES = env.int("ENGINE_MAX_BODY_BYTES", default=1024 * 1024)
 ENGINE_RATE_LIMIT = env.int("ENGINE_RATE_LIMIT", default=600)
+# Seconds a preview/estimate (POST /data/core/ups/preview) is kept; afterwards its GETs answer
+# 404 and engine.tasks.previews_expire deletes the row (Adobe documents no retention, §3.5).
+ENGINE_PREVIEW_TTL_SECONDS = env.int("ENGINE_PREVIEW_TTL_SECONDS", default=3600)
 
 # --- E-mail (alerts) ------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

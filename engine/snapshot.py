@@ -129,6 +129,21 @@ def open_snapshot(sandbox: str) -> Iterator[duckdb.DuckDBPyConnection]:
         connection.close()
 
 
+@contextmanager
+def open_snapshot_file(sandbox: str, file_name: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to one named snapshot file of the sandbox (a preview reads the
+    file it started on, even after a rebuild switched CURRENT); NoSnapshotError once that file
+    has been cleaned away."""
+    path = snapshots_dir(sandbox) / file_name
+    if not file_name or "/" in file_name or file_name.startswith(".") or not path.is_file():
+        raise NoSnapshotError(f"The snapshot {file_name} of sandbox {sandbox} is gone.")
+    connection = duckdb.connect(str(path), read_only=True)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
 # --- building --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

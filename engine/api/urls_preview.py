@@ -5,7 +5,18 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, re_path
 
-ups: list[URLPattern] = []
+from engine.api.views import access, preview
+
+ups: list[URLPattern] = [
+    re_path(r"^preview/?$", preview.preview_create, name="preview-create"),
+    re_path(r"^preview/(?P<preview_id>[^/]+)/execution/(?P<execution_id>\d+)/?$",
+            preview.preview_execution, name="preview-execution"),
+    re_path(r"^preview/(?P<preview_id>[^/]+)/?$", preview.preview_detail, name="preview"),
+    re_path(r"^estimate/(?P<preview_id>[^/]+)/?$", preview.estimate, name="estimate"),
+    re_path(r"^previewsamplestatus/?$", preview.preview_sample_status,
+            name="preview-sample-status"),
+    re_path(r"^access/entities/?$", access.entities, name="entities"),
+]
 foundation: list[URLPattern] = []

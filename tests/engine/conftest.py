@@ -55,6 +55,7 @@ class DemoStore:
     con: duckdb.DuckDBPyConnection
     profiles: dict[str, Any]  # profile id → engine.profiles.LoadedProfile
     now: datetime
+    engine_dir: Path | None = None  # its ENGINE_DATA_DIR, for tests that point the API at it
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +70,8 @@ def demo_store(django_db_setup: Any, django_db_blocker: Any,
     from engine.snapshot import open_snapshot, snapshot_build
 
     files = generate(profiles=400, seed=11, out=tmp_path_factory.mktemp("demo"), end=DEMO_END)
-    with django_db_blocker.unblock(), override_settings(
-            ENGINE_DATA_DIR=tmp_path_factory.mktemp("engine")):
+    engine_dir = tmp_path_factory.mktemp("engine")
+    with django_db_blocker.unblock(), override_settings(ENGINE_DATA_DIR=engine_dir):
         try:
             for name, xdm_class, path in (("CRM", XdmClass.PROFILE, files.crm),
                                           ("Loyalty", XdmClass.PROFILE, files.loyalty),
@@ -80,7 +81,8 @@ def demo_store(django_db_setup: Any, django_db_blocker: Any,
                 assert batch_ingest(dataset=dataset, paths=[path]).status == "success"
             snapshot_build(sandbox=DEMO_SANDBOX)
             with open_snapshot(DEMO_SANDBOX) as con:
-                yield DemoStore(con, {p.profile_id: p for p in load_profiles(con)}, DEMO_NOW)
+                yield DemoStore(con, {p.profile_id: p for p in load_profiles(con)}, DEMO_NOW,
+                                engine_dir)
         finally:
             Dataset.objects.filter(sandbox=DEMO_SANDBOX).delete()
             Snapshot.objects.filter(sandbox=DEMO_SANDBOX).delete()

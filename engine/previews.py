@@ -1,0 +1,274 @@
+"""Previews and estimates (spec/aep-api.md §3): create, run progressively, page the members.
+
+A preview row fixes everything its answers depend on — the PQL, the merge policy, the execution
+time (``evaluated_at``) and the snapshot file — so the estimate steps the worker writes and every
+page a client reads come from one consistent store, even after a rebuild switches CURRENT.
+Members are those of the estimate's sample (the whole store under 1 M profiles, §3.5), in
+``_profile_id`` order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+import pql
+from engine.duck import scalar
+from engine.estimate import SamplePlan, estimate_progressively, sample_plan
+from engine.models import ApiClient, MergePolicy, Preview, PreviewState
+from engine.profiles import HIDDEN, to_python
+from engine.segments import segment_members, snapshot_schema
+from engine.snapshot import (
+    current_path,
+    default_merge_policy,
+    events_table,
+    open_snapshot_file,
+    profiles_table,
+)
+from engine.xdm import quote_identifier as q
+from pql.ast import Node
+from pql.sql import Tables, compile_segment
+
+logger = logging.getLogger(__name__)
+
+STEPS = 8
+UNFINISHED = (PreviewState.NEW, PreviewState.RUNNING)
+# Adobe's numeric ids of the standard identity namespaces (spec §9); others keep their code.
+NAMESPACE_IDS = {"CORE": "0", "ECID": "4", "EMAIL": "6", "PHONE": "7", "WAID": "8",
+                 "TNTID": "9", "AAID": "10", "ADCLOUD": "411", "GAID": "20914",
+                 "IDFA": "20915"}
+TABLE_MISSING = ("The snapshot has no tables for merge policy {name!r} yet: they are built "
+                 "with the next snapshot.")
+FAILED_DESCRIPTION = "The estimate failed: {error}"
+
+
+def parse_predicate(expression: str, predicate_type: str) -> Node:
+    """The predicate as a tree; pql errors propagate (the API turns them into a 400)."""
+    if predicate_type == "pql/json":
+        import json
+
+        try:
+            tree = json.loads(expression)
+        except ValueError as error:
+            raise pql.PQLJSONError(f"the value is not JSON ({error})") from None
+        return pql.from_json(tree)
+    return pql.parse(expression)
+
+
+def preview_policy(preview: Preview) -> MergePolicy:
+    return MergePolicy.objects.get(sandbox=preview.sandbox, id=preview.merge_policy_id)
+
+
+def preview_tables(policy: MergePolicy) -> Tables:
+    return Tables(profiles=profiles_table(policy), events=events_table(policy))
+
+
+def policy_for_graph(policy: MergePolicy, graph_type: str) -> MergePolicy:
+    """The policy whose tables a preview reads: ``graphType`` ``none`` asks for profiles without
+    stitching (the ``events_none`` table, §3.1), so a stitching policy gives way to a sandbox
+    policy without stitching, of the same attribute merge if there is one."""
+    if graph_type == policy.identity_graph:
+        return policy
+    others = MergePolicy.objects.filter(sandbox=policy.sandbox, identity_graph=graph_type)
+    return (others.filter(attribute_merge=policy.attribute_merge).order_by("name").first()
+            or others.order_by("name").first() or policy)
+
+
+@transaction.atomic
+def preview_create(*, sandbox: str, client: ApiClient | None, expression: str,
+                   predicate_type: str, predicate_model: str, graph_type: str,
+                   policy: MergePolicy | None) -> Preview:
+    """A NEW preview on the sandbox's current snapshot; its run is enqueued after commit."""
+    from engine.tasks import preview_run  # tasks import this module at import time
+
+    snapshot_file = current_path(sandbox).name  # NoSnapshotError without a snapshot
+    chosen = policy_for_graph(policy or default_merge_policy(sandbox), graph_type)
+    now = timezone.now()
+    preview = Preview.objects.create(
+        sandbox=sandbox, client=client, predicate_expression=expression,
+        predicate_type=predicate_type, predicate_model=predicate_model, graph_type=graph_type,
+        merge_policy_id=str(chosen.id), evaluated_at=now, snapshot_file=snapshot_file,
+        expires_at=now + timedelta(seconds=settings.ENGINE_PREVIEW_TTL_SECONDS))
+    preview_run.delay_on_commit(preview.id)
+    return preview
+
+
+def previews_live() -> Any:
+    return Preview.objects.filter(expires_at__gt=timezone.now())
+
+
+def previews_expire() -> int:
+    """Delete expired previews; the number deleted."""
+    deleted, _ = Preview.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+def preview_cancel(*, preview: Preview) -> None:
+    """Deleting the row is the cancellation: the worker's next conditional write finds no
+    row and stops (spec §3.4)."""
+    Preview.objects.filter(pk=preview.pk).delete()
+
+
+def _write(preview_id: str, **fields: Any) -> bool:
+    """Write to a preview that is still unfinished; False once it was cancelled or deleted."""
+    fields["updated_at"] = timezone.now()
+    return bool(Preview.objects.filter(pk=preview_id, state__in=UNFINISHED).update(**fields))
+
+
+def estimate_json(estimate: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(estimate)
+    data["seconds"] = round(data["seconds"], 4)
+    return data
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]))
+
+
+def namespace_distribution(con: duckdb.DuckDBPyConnection, tables: Tables,
+                           members: set[str]) -> list[dict[str, Any]]:
+    """Matches per identity namespace (a profile counts once under each of its namespaces),
+    read from the merged profiles' identityMap."""
+    columns = {row[0] for row in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
+        [tables.profiles]).fetchall()}
+    if "identityMap" not in columns or not members:
+        return []
+    rows = con.sql(f"""
+        SELECT namespace, count(DISTINCT _profile_id) AS n
+        FROM (SELECT _profile_id, unnest(map_keys("identityMap")) AS namespace
+              FROM {q(tables.profiles)} WHERE _profile_id IN (SELECT unnest($ids)))
+        GROUP BY namespace ORDER BY n DESC, namespace""",
+                   params={"ids": sorted(members)}).fetchall()
+    return [{"namespaceId": NAMESPACE_IDS.get(str(ns).upper(), str(ns)), "code": ns,
+             "profilesMatchedSoFar": n} for ns, n in rows]
+
+
+def _plan(con: duckdb.DuckDBPyConnection, tables: Tables) -> SamplePlan:
+    return sample_plan(scalar(con, f"SELECT count(*) FROM {q(tables.profiles)}"))
+
+
+def _sample_filter(plan: SamplePlan) -> str:
+    return f"_bucket < {plan.buckets}"
+
+
+def preview_steps(preview_id: str, *, steps: int = STEPS) -> Iterator[dict[str, Any]]:
+    """Run a preview's estimate, writing each step into its row; yields each step's estimate.
+    Stops as soon as the row is cancelled or deleted; a failure is written as FAILED."""
+    preview = Preview.objects.filter(pk=preview_id, state__in=UNFINISHED).first()
+    if preview is None:
+        return
+    try:
+        node = parse_predicate(preview.predicate_expression, preview.predicate_type)
+        policy = preview_policy(preview)
+        tables = preview_tables(policy)
+        now: datetime = preview.evaluated_at or preview.created_at
+        with open_snapshot_file(preview.sandbox, preview.snapshot_file) as con:
+            if not _has_table(con, tables.profiles):
+                raise LookupError(TABLE_MISSING.format(name=policy.name))
+            schema = snapshot_schema(con)
+            plan = _plan(con, tables)
+            history: list[dict[str, int]] = []
+            for estimate in estimate_progressively(con, node, now=now, schema=schema,
+                                                   tables=tables, steps=steps, plan=plan):
+                data = estimate_json(estimate)
+                history.append({"profilesReadSoFar": estimate.profiles_read,
+                                "profilesMatchedSoFar": estimate.profiles_matched,
+                                "estimatedSize": estimate.estimated_size})
+                data["history"] = list(history)
+                data["namespaces"] = []
+                if estimate.done:
+                    members = segment_members(con, node, now=now, tables=tables, schema=schema,
+                                              profile_filter="p." + _sample_filter(plan),
+                                              event_filter=_sample_filter(plan)).members
+                    data["namespaces"] = namespace_distribution(con, tables, members)
+                if not _write(preview_id, estimate=data, state=estimate.state):
+                    logger.info("preview %s was cancelled; its estimate stops", preview_id)
+                    return
+                yield data
+    except Exception as error:
+        logger.exception("preview %s failed", preview_id)
+        _write(preview_id, state=PreviewState.FAILED,
+               error={"description": FAILED_DESCRIPTION.format(error=error), "traceback": ""})
+
+
+def preview_run(preview_id: str) -> None:
+    for _ in preview_steps(preview_id):
+        pass
+
+
+# --- pages of members ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemberPage:
+    profiles: list[dict[str, Any]]  # each {"id", "entity", "identities"}
+    has_next: bool
+
+
+def identities_of(entity: dict[str, Any]) -> list[dict[str, Any]]:
+    """identityMap as §9.2's identities list: {id, namespace: {code}, primary}."""
+    result = []
+    for namespace, items in sorted((entity.get("identityMap") or {}).items()):
+        for item in items or []:
+            identity: dict[str, Any] = {"id": item.get("id"), "namespace": {"code": namespace}}
+            if item.get("primary"):
+                identity["primary"] = True
+            if item.get("authenticatedState"):
+                identity["authenticatedState"] = item["authenticatedState"]
+            result.append(identity)
+    return result
+
+
+def profile_rows(con: duckdb.DuckDBPyConnection, table: str,
+                 ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Merged profiles by id, as plain Python values (the hidden columns dropped)."""
+    if not ids:
+        return {}
+    found = con.sql(f"SELECT * FROM {q(table)} WHERE _profile_id IN (SELECT unnest($ids))",
+                    params={"ids": ids}).to_arrow_table()
+    return {row["_profile_id"]: row for row in arrow_rows(found)}
+
+
+def arrow_rows(table: pa.Table) -> list[dict[str, Any]]:
+    schema = table.schema
+    return [{name: to_python(row[name], schema.field(name).type) for name in row}
+            for row in table.to_pylist()]
+
+
+def member_page(preview: Preview, *, offset: int, limit: int) -> MemberPage:
+    """One page of the preview's members (of the estimate's sample), ordered by profile id."""
+    node = parse_predicate(preview.predicate_expression, preview.predicate_type)
+    tables = preview_tables(preview_policy(preview))
+    now: datetime = preview.evaluated_at or preview.created_at
+    with open_snapshot_file(preview.sandbox, preview.snapshot_file) as con:
+        schema = snapshot_schema(con)
+        sample = _sample_filter(_plan(con, tables))
+        compiled = compile_segment(node, now=now, schema=schema, tables=tables,
+                                   profile_filter="p." + sample, event_filter=sample)
+        if compiled.exact:
+            ids = [row[0] for row in con.execute(
+                f"SELECT _profile_id FROM ({compiled.sql}) ORDER BY 1 LIMIT ? OFFSET ?",
+                [limit + 1, offset]).fetchall()]
+        else:  # the evaluator decides some constructs: the whole member set, then the slice
+            members = segment_members(con, node, now=now, tables=tables, schema=schema,
+                                      profile_filter="p." + sample,
+                                      event_filter=sample).members
+            ids = sorted(members)[offset:offset + limit + 1]
+        page_ids = ids[:limit]
+        rows = profile_rows(con, tables.profiles, page_ids)
+    profiles = []
+    for profile_id in page_ids:
+        entity = {k: v for k, v in rows.get(profile_id, {}).items() if k not in HIDDEN}
+        profiles.append({"id": profile_id, "entity": entity,
+                         "identities": identities_of(entity)})
+    return MemberPage(profiles, len(ids) > limit)

@@ -1,0 +1,292 @@
+"""Preview and estimate through the REST API (spec/aep-api.md §3), on the demo store's real
+DuckDB snapshot.
+
+The Celery task is run eagerly, in-process, by calling ``preview_run(preview_id)`` after the
+POST (in these tests the POST's on_commit enqueue never fires: the test's transaction is never
+committed); the real worker round trip is tested elsewhere (tests/test_celery_worker.py).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+import pql
+from engine.api import errors
+from engine.models import Preview, PreviewState
+from engine.previews import preview_steps
+from engine.segments import segment_members
+from engine.tasks import preview_run, previews_expire
+from tests.engine.api.conftest import UPS, Api
+from tests.engine.conftest import DEMO_SANDBOX, DemoStore
+
+pytestmark = pytest.mark.django_db
+
+PREVIEW = f"{UPS}/preview"
+ESTIMATE = f"{UPS}/estimate"
+US = 'homeAddress.countryCode = "US"'
+BUYERS = 'xEvent[eventType = "commerce.purchases"].count() >= 2'
+
+
+@pytest.fixture
+def demo_api(make_api: Any, demo_store: DemoStore, settings: Any) -> Api:
+    """An API client of the demo store's sandbox, with the API reading the demo store's files."""
+    settings.ENGINE_DATA_DIR = demo_store.engine_dir
+    return make_api(sandboxes=(DEMO_SANDBOX, "prod")).in_sandbox(DEMO_SANDBOX)
+
+
+def preview_body(text: str = US, **extra: Any) -> dict[str, Any]:
+    return {"predicateExpression": text, "predicateType": "pql/text",
+            "predicateModel": "_xdm.context.profile", "graphType": "pdg", **extra}
+
+
+def create(api: Api, text: str = US, **extra: Any) -> dict[str, Any]:
+    response = api.post(PREVIEW, preview_body(text, **extra))
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def truth(demo_store: DemoStore, preview_id: str, text: str) -> set[str]:
+    """The exact members at the preview's own execution time."""
+    now = Preview.objects.get(pk=preview_id).evaluated_at
+    assert now is not None
+    return segment_members(demo_store.con, pql.parse(text), now=now).members
+
+
+def test_post_answers_201_new_with_location_and_stores_the_row(demo_api: Api,
+                                                               demo_store: DemoStore) -> None:
+    response = demo_api.post(PREVIEW, preview_body())
+    assert response.status_code == 201
+    body = response.json()
+    assert body["state"] == body["previewQueryStatus"] == "NEW"
+    assert body["previewExecutionId"] == 0
+    assert response["X-Location"] == f"{PREVIEW}/{body['previewId']}"
+    row = Preview.objects.get(pk=body["previewId"])
+    assert str(row.query_id) == body["previewQueryId"]
+    assert row.sandbox == DEMO_SANDBOX
+    assert row.snapshot_file and (demo_store.engine_dir / DEMO_SANDBOX / "snapshots"
+                                  / row.snapshot_file).is_file()
+    assert row.evaluated_at is not None
+    assert row.expires_at - row.evaluated_at == timedelta(seconds=3600)
+
+
+def test_the_task_makes_the_estimate_result_ready_and_exact_on_a_small_store(
+    demo_api: Api, demo_store: DemoStore
+) -> None:
+    preview_id = create(demo_api, BUYERS)["previewId"]
+    running = demo_api.get(f"{ESTIMATE}/{preview_id}").json()
+    assert running["state"] == "NEW"
+
+    preview_run(preview_id)
+
+    response = demo_api.get(f"{ESTIMATE}/{preview_id}")
+    assert response.status_code == 200
+    body = response.json()
+    expected = len(truth(demo_store, preview_id, BUYERS))
+    total = len(demo_store.profiles)
+    assert body["state"] == "RESULT_READY"
+    assert body["estimatedSize"] == body["profilesMatchedSoFar"] == expected
+    assert body["totalRows"] == body["numRowsToRead"] == body["profilesReadSoFar"] == total
+    assert body["standardError"] == 0
+    assert body["confidenceInterval"] == "95%"
+    assert body["confidenceIntervalBounds"] == {"low": expected, "high": expected}
+    assert body["error"] == {"description": "", "traceback": ""}
+    query_id = Preview.objects.get(pk=preview_id).query_id
+    assert body["_links"]["preview"] == (f"{PREVIEW}/{preview_id}/execution/0"
+                                         f"?previewQueryId={query_id}")
+    namespaces = {item["code"]: item for item in body["estimatedNamespaceDistribution"]}
+    assert namespaces["ECID"]["namespaceId"] == "4"
+    assert all(0 < item["profilesMatchedSoFar"] <= expected for item in namespaces.values())
+    assert max(item["profilesMatchedSoFar"] for item in namespaces.values()) <= expected
+
+
+def test_the_estimate_refines_progressively(demo_api: Api, demo_store: DemoStore) -> None:
+    preview_id = create(demo_api)["previewId"]
+    steps = preview_steps(preview_id)
+    try:
+        next(steps)  # the task's first step only
+        body = demo_api.get(f"{ESTIMATE}/{preview_id}").json()
+        assert body["state"] == "RUNNING"
+        assert 0 < body["profilesReadSoFar"] < body["totalRows"] == len(demo_store.profiles)
+        assert body["estimatedSize"] > 0 and body["standardError"] > 0
+        low, high = body["confidenceIntervalBounds"].values()
+        assert low <= body["estimatedSize"] <= high
+    finally:
+        steps.close()
+    preview_run(preview_id)  # the rerun of a crashed task finishes it
+    row = Preview.objects.get(pk=preview_id)
+    assert row.state == PreviewState.RESULT_READY
+    reads = [step["profilesReadSoFar"] for step in row.estimate["history"]]
+    assert reads == sorted(reads) and reads[0] < reads[-1] == len(demo_store.profiles)
+
+
+def test_preview_pages_are_the_members_in_order_with_identities(
+    demo_api: Api, demo_store: DemoStore
+) -> None:
+    preview_id = create(demo_api)["previewId"]
+    preview_run(preview_id)
+    expected = truth(demo_store, preview_id, US)
+    seen: list[str] = []
+    path = f"{PREVIEW}/{preview_id}?offset=0&limit=50"
+    pages = 0
+    while path:
+        response = demo_api.get(path)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["state"] == "RESULT_READY"
+        assert body["page"]["size"] == len(body["results"]) <= 50
+        assert body["page"]["offset"] == len(seen)
+        for result in body["results"]:
+            ((profile_id, item),) = result.items()
+            seen.append(profile_id)
+            assert item["entity"]["homeAddress"]["countryCode"] == "US"
+            assert item["identities"], item
+            codes = {identity["namespace"]["code"] for identity in item["identities"]}
+            assert codes == set(item["entity"]["identityMap"])
+            assert set(item["endCustomerIds"]) == {
+                f"{i['namespace']['code']}:{i['id']}" for i in item["identities"]}
+            assert item["_href"].startswith(f"{UPS}/access/entities?")
+        path = body["links"]["next"]
+        pages += 1
+    assert seen == sorted(expected)
+    assert pages == len(expected) // 50 + 1
+    # the estimate's link answers the same first page
+    link = demo_api.get(f"{ESTIMATE}/{preview_id}").json()["_links"]["preview"]
+    first = demo_api.get(link + "&limit=50").json()
+    assert [next(iter(r)) for r in first["results"]] == seen[:50]
+
+
+def test_preview_page_past_the_end_is_empty(demo_api: Api) -> None:
+    preview_id = create(demo_api)["previewId"]
+    body = demo_api.get(f"{PREVIEW}/{preview_id}", {"offset": 100_000, "limit": 10}).json()
+    assert body["results"] == [] and body["links"]["next"] == ""
+    assert body["links"]["prev"].endswith("offset=99990&limit=10")
+
+
+def test_delete_answers_killed_and_the_preview_is_gone(demo_api: Api) -> None:
+    preview_id = create(demo_api)["previewId"]
+    response = demo_api.delete(f"{PREVIEW}/{preview_id}")
+    assert response.status_code == 200
+    assert response.json() == {"status": True, "message": "KILLED"}
+    assert not Preview.objects.filter(pk=preview_id).exists()
+    preview_run(preview_id)  # the task finds nothing to do
+    assert demo_api.get(f"{ESTIMATE}/{preview_id}").status_code == 404
+    assert demo_api.get(f"{PREVIEW}/{preview_id}").status_code == 404
+    assert demo_api.delete(f"{PREVIEW}/{preview_id}").status_code == 404
+
+
+def test_a_preview_deleted_while_running_stops_its_estimate(demo_api: Api) -> None:
+    preview_id = create(demo_api)["previewId"]
+    steps = preview_steps(preview_id)
+    next(steps)
+    demo_api.delete(f"{PREVIEW}/{preview_id}")
+    assert list(steps) == []  # the next write finds no row: no more steps
+
+
+def test_an_expired_preview_is_404_and_cleaned_up(demo_api: Api) -> None:
+    preview_id = create(demo_api)["previewId"]
+    preview_run(preview_id)
+    Preview.objects.filter(pk=preview_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    for path in (f"{ESTIMATE}/{preview_id}", f"{PREVIEW}/{preview_id}"):
+        response = demo_api.get(path)
+        assert response.status_code == 404
+        assert response.json()["type"] == errors.ERROR_TYPE_BASE + errors.NOT_FOUND_TYPE
+    live = create(demo_api)["previewId"]
+    assert previews_expire() == 1
+    assert list(Preview.objects.values_list("pk", flat=True)) == [live]
+
+
+def test_bad_pql_is_400_with_its_position_and_nothing_is_stored(demo_api: Api) -> None:
+    response = demo_api.post(PREVIEW, preview_body('homeAddress.countryCode = "US" and'))
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == errors.ERROR_TYPE_BASE + errors.VALIDATION_TYPE
+    item = body["errors"]["400"][0]
+    assert (item["line"], item["column"]) == (1, 35)
+    assert "(line 1, column 35)" in body["title"]
+    assert not Preview.objects.exists()
+
+
+def test_pql_json_predicates_are_accepted(demo_api: Api, demo_store: DemoStore) -> None:
+    import json
+
+    value = json.dumps(pql.to_json(pql.parse(US)))
+    preview_id = create(demo_api, value, predicateType="pql/json")["previewId"]
+    preview_run(preview_id)
+    body = demo_api.get(f"{ESTIMATE}/{preview_id}").json()
+    assert body["estimatedSize"] == len(truth(demo_store, preview_id, US))
+
+
+@pytest.mark.parametrize(("field", "value"), [("predicateType", "sql"), ("graphType", "full"),
+                                              ("predicateModel", "_xdm.context.account"),
+                                              ("mergePolicyId", "no-such-policy")])
+def test_bad_fields_are_400(demo_api: Api, field: str, value: str) -> None:
+    response = demo_api.post(PREVIEW, preview_body(**{field: value}))
+    assert response.status_code == 400, response.content
+    assert not Preview.objects.exists()
+
+
+def test_another_sandboxs_preview_is_404(demo_api: Api) -> None:
+    preview_id = create(demo_api)["previewId"]
+    other = demo_api.in_sandbox("prod")
+    for response in (other.get(f"{ESTIMATE}/{preview_id}"), other.get(f"{PREVIEW}/{preview_id}"),
+                     other.delete(f"{PREVIEW}/{preview_id}")):
+        assert response.status_code == 404
+    assert Preview.objects.filter(pk=preview_id).exists()
+
+
+def test_a_sandbox_without_a_snapshot_cannot_preview(demo_api: Api) -> None:
+    response = demo_api.in_sandbox("prod").post(PREVIEW, preview_body())
+    assert response.status_code == 400
+    assert "no profile store yet" in response.json()["title"]
+
+
+def test_a_failure_is_written_into_the_row(demo_api: Api) -> None:
+    preview_id = create(demo_api)["previewId"]
+    Preview.objects.filter(pk=preview_id).update(snapshot_file="gone.duckdb")
+    preview_run(preview_id)
+    body = demo_api.get(f"{ESTIMATE}/{preview_id}").json()
+    assert body["state"] == "FAILED"
+    assert body["error"]["description"].startswith("The estimate failed: The snapshot gone")
+    assert body["error"]["traceback"] == ""
+
+
+def test_routes_answer_with_and_without_a_trailing_slash(demo_api: Api) -> None:
+    preview_id = create(demo_api)["previewId"]
+    assert demo_api.post(f"{PREVIEW}/", preview_body()).status_code == 201
+    assert demo_api.get(f"{ESTIMATE}/{preview_id}/").status_code == 200
+    assert demo_api.get(f"{PREVIEW}/{preview_id}/").status_code == 200
+    assert demo_api.get(f"{UPS}/previewsamplestatus/").status_code == 200
+
+
+def test_preview_sample_status_describes_the_store(demo_api: Api,
+                                                   demo_store: DemoStore) -> None:
+    from engine.models import Batch, Snapshot
+
+    response = demo_api.get(f"{UPS}/previewsamplestatus")
+    assert response.status_code == 200
+    body = response.json()
+    total = len(demo_store.profiles)
+    assert body["totalRows"] == body["numRowsToRead"] == total
+    assert body["samplingRatio"] == 1.0
+    profile_records = sum(b.record_count for b in Batch.objects.filter(
+        dataset__sandbox=DEMO_SANDBOX, dataset__xdm_class="profile"))
+    assert body["totalFragmentCount"] == profile_records >= total
+    assert body["status"] == "TASK_FINISHED"
+    assert body["mergeStrategy"] == "timestampOrdered_auto"
+    snapshot = Snapshot.objects.get(sandbox=DEMO_SANDBOX, status="ready")
+    assert body["snapshotFile"] == snapshot.file_name
+    assert body["lastSampledTimestamp"].startswith(str(snapshot.finished_at.year))
+    last = Batch.objects.filter(dataset__sandbox=DEMO_SANDBOX).order_by("-completed_at").first()
+    assert last is not None
+    assert body["lastBatchId"] == last.id
+    assert body["lastSuccessfulBatchTimestamp"]
+    assert body["sampleJobRunning"]["status"] == "NOT_RUNNING"
+
+
+def test_preview_sample_status_of_an_empty_sandbox(demo_api: Api) -> None:
+    body = demo_api.in_sandbox("prod").get(f"{UPS}/previewsamplestatus").json()
+    assert (body["totalRows"], body["status"], body["lastBatchId"]) == (0, "NO_SAMPLE", "")
