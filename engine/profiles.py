@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from engine.xdm import quote_identifier as q
+from engine.xdm import quote_identifier
 
 HIDDEN = ("_profile_id", "_bucket")
 CHUNK = 2_000
@@ -22,6 +22,11 @@ class LoadedProfile:
     profile: dict[str, Any]
     events: list[dict[str, Any]]
     memberships: dict[str, str]  # segment id → realized | existing | exited
+
+
+def q(name: str) -> str:
+    """A table name, quoted per part: ``ms.memberships`` is table memberships of database ms."""
+    return ".".join(quote_identifier(part) for part in name.split("."))
 
 
 def to_python(value: Any, kind: pa.DataType) -> Any:

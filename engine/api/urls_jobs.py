@@ -5,7 +5,13 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, re_path
 
-ups: list[URLPattern] = []
+from engine.api.views import segment_jobs
+
+ups: list[URLPattern] = [
+    re_path(r"^segment/jobs/?$", segment_jobs.segment_jobs, name="segment-jobs"),
+    re_path(r"^segment/jobs/(?P<job_id>[^/]+)/?$", segment_jobs.segment_job_detail,
+            name="segment-job"),
+]
 foundation: list[URLPattern] = []

@@ -1,0 +1,354 @@
+"""Every write of the REST API's jobs part: segment jobs, export jobs, Catalog datasets.
+
+A job is created NEW and its Celery task (engine.tasks_jobs) is enqueued after the commit;
+a bad body is a 400 before anything is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from engine import xdm
+from engine.api import errors
+from engine.models import (
+    FINISHED_STATUSES,
+    ApiClient,
+    Dataset,
+    ExportJob,
+    JobStatus,
+    MergePolicy,
+    SegmentDefinition,
+    SegmentJob,
+    XdmClass,
+    epoch_ms,
+)
+from engine.snapshot import union_tree
+
+MAX_SEGMENTS_PER_JOB = 100  # ours; AEP's flexible evaluation allows 20, scheduled jobs more
+SEGMENT_NAMESPACE = "ups"
+MEMBERSHIP_STATUSES = ("realized", "existing", "exited")
+DEFAULT_STATUSES = ["realized", "existing"]
+PROFILE_SCHEMA_NAMES = ("_xdm.context.profile", "https://ns.adobe.com/xdm/context/profile")
+UNION_SCHEMA_IDS = ("https://ns.adobe.com/xdm/context/profile__union",
+                    "_xdm.context.profile__union")
+
+SEGMENT_JOB_BODY = ('The body must be a JSON array of {"segmentId": "<id>"} '
+                    f"(1 to {MAX_SEGMENTS_PER_JOB} items).")
+SEGMENT_ALL_UNSUPPORTED = 'Evaluating every definition ("*") is not supported; list the ids.'
+SEGMENT_JOB_NOT_FOUND = "The segment job {id} is not found. Use a valid entity and try again."
+EXPORT_JOB_NOT_FOUND = "The export job {id} is not found. Use a valid entity and try again."
+JOB_FINISHED = "The job {id} is already {status}; it cannot be cancelled."
+DATASET_NOT_FOUND = "DataSet not found."
+DATASET_EXISTS = "A dataset named {name!r} already exists in this sandbox."
+SCHEMA_REF_INVALID = ("schemaRef.id must be the XDM Individual Profile union schema "
+                      "(https://ns.adobe.com/xdm/context/profile__union).")
+TIMESTAMP_INVALID = "an RFC 3339 timestamp is needed, such as 2018-01-01T00:00:00Z"
+FIELD_UNKNOWN = "{path} is not a field of the profile union schema"
+
+
+def request_id_of(request: HttpRequest) -> str:
+    return request.headers.get("x-request-id") or errors.request_id()
+
+
+def json_any(request: HttpRequest) -> Any:
+    try:
+        return json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise errors.ups_error(errors.BAD_REQUEST, errors.BODY_INVALID_TYPE,
+                               errors.BODY_NOT_JSON.format(reason=error)) from None
+
+
+def _enqueue(task: Any, job_id: Any) -> None:
+    # after the commit, so the worker finds the row (STYLE.md habit 4)
+    transaction.on_commit(lambda: task.delay(job_id))
+
+
+# --- segment jobs --------------------------------------------------------------------------
+
+def _segment_ids(body: Any) -> list[str]:
+    if isinstance(body, dict) and isinstance(body.get("segments"), list):
+        if any(isinstance(i, dict) and i.get("segmentId") == "*" for i in body["segments"]):
+            raise errors.invalid(SEGMENT_ALL_UNSUPPORTED)
+        body = body["segments"]
+    if not isinstance(body, list) or not 0 < len(body) <= MAX_SEGMENTS_PER_JOB:
+        raise errors.invalid(SEGMENT_JOB_BODY)
+    ids: list[str] = []
+    for item in body:
+        value = item.get("segmentId") if isinstance(item, dict) else None
+        if not isinstance(value, str) or not value:
+            raise errors.invalid(SEGMENT_JOB_BODY)
+        if value == "*":
+            raise errors.invalid(SEGMENT_ALL_UNSUPPORTED)
+        if value not in ids:
+            ids.append(value)
+    return ids
+
+
+def _definitions(sandbox: str, ids: list[str]) -> dict[str, SegmentDefinition]:
+    keys = []
+    for value in ids:
+        try:
+            keys.append(uuid.UUID(value))
+        except ValueError:
+            raise errors.not_found(errors.DEFINITION_NOT_FOUND.format(id=value)) from None
+    found = {str(d.id): d for d in SegmentDefinition.objects.in_sandbox(sandbox)
+             .filter(id__in=keys)}
+    for value in ids:
+        if str(uuid.UUID(value)) not in found:
+            raise errors.not_found(errors.DEFINITION_NOT_FOUND.format(id=value))
+    return found
+
+
+@transaction.atomic
+def segment_job_create(*, sandbox: str, client: ApiClient, body: Any,
+                       request_id: str) -> SegmentJob:
+    """A NEW job for definitions of the sandbox: unknown ids are a 404, as a GET of them."""
+    from engine.tasks_jobs import segment_job_run
+
+    ids = [str(uuid.UUID(key)) for key in _definitions(sandbox, _segment_ids(body))]
+    job = SegmentJob.objects.create(sandbox=sandbox, client=client, segment_ids=ids,
+                                    request={"requestId": request_id})
+    _enqueue(segment_job_run, str(job.id))
+    return job
+
+
+def segment_job_get(*, sandbox: str, job_id: str) -> SegmentJob:
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError:
+        key = None
+    job = SegmentJob.objects.filter(sandbox=sandbox, id=key).first() if key else None
+    if job is None:
+        raise errors.not_found(SEGMENT_JOB_NOT_FOUND.format(id=job_id))
+    return job
+
+
+def _cancel(job: SegmentJob | ExportJob) -> None:
+    if job.status in FINISHED_STATUSES:
+        raise errors.invalid(JOB_FINISHED.format(id=job.pk, status=job.status))
+    # a conditional update: a worker finishing meanwhile keeps its outcome
+    rows = (SegmentJob.objects.filter(pk=job.pk) if isinstance(job, SegmentJob)
+            else ExportJob.objects.filter(pk=job.pk))
+    rows.exclude(status__in=FINISHED_STATUSES).update(status=JobStatus.CANCELLING,
+                                                      update_time=epoch_ms())
+    job.refresh_from_db()
+
+
+def segment_job_cancel(*, job: SegmentJob) -> None:
+    _cancel(job)
+
+
+# --- Catalog datasets ----------------------------------------------------------------------
+
+def _problem(detail: str) -> errors.ApiError:
+    return errors.problem_error(errors.BAD_REQUEST, "BadRequestError", detail)
+
+
+def dataset_not_found() -> errors.ApiError:
+    return errors.problem_error(errors.NOT_FOUND, "NotFoundError", DATASET_NOT_FOUND)
+
+
+@transaction.atomic
+def dataset_create(*, sandbox: str, body: dict[str, Any]) -> Dataset:
+    """An export destination on the profile union schema (spec §7.1). It is not enabled for
+    Profile: exported members must not be read back into the profiles they came from."""
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _problem(errors.FIELD_REQUIRED.format(field="name"))
+    if len(name) > Dataset._meta.get_field("name").max_length:  # type: ignore[operator]
+        raise _problem(errors.FIELD_INVALID.format(field="name", reason="at most 200 characters"))
+    description = body.get("description", "")
+    if not isinstance(description, str):
+        raise _problem(errors.FIELD_INVALID.format(field="description",
+                                                   reason="a string is needed"))
+    schema_ref = body.get("schemaRef")
+    schema_id = schema_ref.get("id") if isinstance(schema_ref, dict) else None
+    if schema_id not in UNION_SCHEMA_IDS:
+        raise _problem(SCHEMA_REF_INVALID)
+    if Dataset.objects.in_sandbox(sandbox).filter(name=name).exists():
+        raise _problem(DATASET_EXISTS.format(name=name))
+    try:
+        with transaction.atomic():
+            return Dataset.objects.create(sandbox=sandbox, name=name, description=description,
+                                          xdm_class=XdmClass.PROFILE, profile_enabled=False,
+                                          union_persisting=True)
+    except IntegrityError:
+        raise _problem(DATASET_EXISTS.format(name=name)) from None
+
+
+def dataset_get(*, sandbox: str, dataset_id: str) -> Dataset:
+    dataset = Dataset.objects.in_sandbox(sandbox).filter(id=dataset_id).first()
+    if dataset is None:
+        raise dataset_not_found()
+    return dataset
+
+
+# --- export jobs ---------------------------------------------------------------------------
+
+def _timestamp(value: Any, field: str) -> str:
+    if not isinstance(value, str) or xdm.parse_datetime(value) is None:
+        raise errors.invalid(errors.FIELD_INVALID.format(field=field, reason=TIMESTAMP_INVALID))
+    return value
+
+
+def _fields(value: Any, field: str, tree: xdm.Tree | None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise errors.invalid(errors.FIELD_INVALID.format(
+            field=field, reason="comma-separated dot paths are needed"))
+    paths = [part.strip() for part in value.split(",") if part.strip()]
+    if tree is not None:
+        for path in paths:
+            sub: xdm.Tree | None = tree
+            for part in path.split("."):
+                sub = sub.get("fields", {}).get(part) if sub and sub["type"] == "object" else None
+            if sub is None:
+                raise errors.invalid(errors.FIELD_INVALID.format(
+                    field=field, reason=FIELD_UNKNOWN.format(path=path)))
+    return ",".join(paths)
+
+
+def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise errors.invalid(errors.FIELD_INVALID.format(field=name,
+                                                         reason="an object is needed"))
+    return value
+
+
+def export_request_read(*, sandbox: str, body: dict[str, Any]) -> tuple[dict[str, Any], Dataset]:
+    """The normalized request (what the job echoes and the task reads) and the destination."""
+    request: dict[str, Any] = {}
+    if "fields" in body:
+        request["fields"] = _fields(body["fields"], "fields",
+                                    union_tree(sandbox, XdmClass.PROFILE))
+    policy = _object(body, "mergePolicy")
+    if policy:
+        try:
+            policy_id = uuid.UUID(str(policy.get("id")))
+        except ValueError:
+            policy_id = None
+        if policy_id is None or not MergePolicy.objects.filter(sandbox=sandbox,
+                                                               id=policy_id).exists():
+            raise errors.invalid(errors.MERGE_POLICY_NOT_FOUND.format(id=policy.get("id")))
+        request["mergePolicy"] = {"id": str(policy_id), "version": policy.get("version", 1)}
+    filters = _object(body, "filter")
+    clean: dict[str, Any] = {}
+    if "segments" in filters:
+        segments = filters["segments"]
+        if not isinstance(segments, list) or not segments:
+            raise errors.invalid(errors.FIELD_INVALID.format(
+                field="filter.segments", reason="a non-empty array is needed"))
+        clean["segments"] = []
+        for item in segments:
+            if not isinstance(item, dict) or not isinstance(item.get("segmentId"), str):
+                raise errors.invalid(errors.FIELD_REQUIRED.format(
+                    field="filter.segments[].segmentId"))
+            namespace = item.get("segmentNs", SEGMENT_NAMESPACE)
+            statuses = item.get("status", DEFAULT_STATUSES)
+            if not isinstance(statuses, list) or not statuses or any(
+                    s not in MEMBERSHIP_STATUSES for s in statuses):
+                raise errors.invalid(errors.FIELD_INVALID.format(
+                    field="filter.segments[].status",
+                    reason="a list of " + ", ".join(MEMBERSHIP_STATUSES) + " is needed"))
+            if namespace == SEGMENT_NAMESPACE:
+                _definitions(sandbox, [item["segmentId"]])
+            clean["segments"].append({"segmentId": item["segmentId"], "segmentNs": namespace,
+                                      "status": list(statuses)})
+    for name in ("fromIngestTimestamp", "fromTimestamp"):
+        if name in filters:
+            clean["fromIngestTimestamp"] = _timestamp(filters[name], f"filter.{name}")
+    window = filters.get("segmentQualificationTime")
+    if window is not None:
+        if not isinstance(window, dict):
+            raise errors.invalid(errors.FIELD_INVALID.format(
+                field="filter.segmentQualificationTime", reason="an object is needed"))
+        clean["segmentQualificationTime"] = {
+            key: _timestamp(window[key], f"filter.segmentQualificationTime.{key}")
+            for key in ("startTime", "endTime") if key in window}
+    if "emptyProfiles" in filters:
+        if not isinstance(filters["emptyProfiles"], bool):
+            raise errors.invalid(errors.FIELD_INVALID.format(
+                field="filter.emptyProfiles", reason="true or false is needed"))
+        clean["emptyProfiles"] = filters["emptyProfiles"]
+    if clean:
+        request["filter"] = clean
+    additional = _object(body, "additionalFields")
+    if additional:
+        events = additional.get("eventList")
+        if not isinstance(events, dict):
+            raise errors.invalid(errors.FIELD_INVALID.format(
+                field="additionalFields.eventList", reason="an object is needed"))
+        event_list: dict[str, Any] = {}
+        if "fields" in events:
+            event_tree = union_tree(sandbox, XdmClass.EVENT)
+            event_tree["fields"].setdefault("timestamp", {"type": "date-time"})
+            event_list["fields"] = _fields(events["fields"], "additionalFields.eventList.fields",
+                                           event_tree)
+        event_filter = events.get("filter") or {}
+        if not isinstance(event_filter, dict):
+            raise errors.invalid(errors.FIELD_INVALID.format(
+                field="additionalFields.eventList.filter", reason="an object is needed"))
+        window_events = {key: _timestamp(event_filter[key],
+                                         f"additionalFields.eventList.filter.{key}")
+                         for key in ("fromIngestTimestamp", "toIngestTimestamp")
+                         if key in event_filter}
+        if window_events:
+            event_list["filter"] = window_events
+        request["additionalFields"] = {"eventList": event_list}
+    destination = _object(body, "destination")
+    dataset_id = destination.get("datasetId", destination.get("dataSetId"))
+    if not isinstance(dataset_id, str) or not dataset_id:
+        raise errors.invalid(errors.FIELD_REQUIRED.format(field="destination.datasetId"))
+    if destination.get("segmentPerBatch", False) not in (False, None):
+        raise errors.invalid(errors.FIELD_INVALID.format(
+            field="destination.segmentPerBatch", reason="only false is supported"))
+    request["destination"] = {"datasetId": dataset_id, "segmentPerBatch": False}
+    schema = _object(body, "schema")
+    if schema.get("name") not in PROFILE_SCHEMA_NAMES:
+        raise errors.invalid(errors.FIELD_INVALID.format(
+            field="schema.name", reason="_xdm.context.profile is needed"))
+    request["schema"] = {"name": PROFILE_SCHEMA_NAMES[0]}
+    dataset = Dataset.objects.in_sandbox(sandbox).filter(id=dataset_id).first()
+    return request, dataset  # type: ignore[return-value]
+
+
+@transaction.atomic
+def export_job_create(*, sandbox: str, client: ApiClient, body: dict[str, Any],
+                      request_id: str) -> ExportJob:
+    """A NEW export job. An unknown destination is accepted here and fails the job, as AEP's
+    Catalog lookup happens in the job (its errors arrive on the job, spec §5.2)."""
+    from engine.tasks_jobs import export_job_run
+
+    request, dataset = export_request_read(sandbox=sandbox, body=body)
+    request["requestId"] = request_id
+    job = ExportJob.objects.create(sandbox=sandbox, client=client, request=request,
+                                   destination=dataset)
+    _enqueue(export_job_run, job.pk)
+    return job
+
+
+def export_job_get(*, sandbox: str, job_id: str) -> ExportJob:
+    job = (ExportJob.objects.filter(sandbox=sandbox, pk=int(job_id)).first()
+           if job_id.isdigit() else None)
+    if job is None:
+        raise errors.not_found(EXPORT_JOB_NOT_FOUND.format(id=job_id))
+    return job
+
+
+def export_job_cancel(*, job: ExportJob) -> None:
+    _cancel(job)
+
+
+def parse_rfc3339(value: str) -> datetime:
+    parsed = xdm.parse_datetime(value)
+    if parsed is None:
+        raise ValueError(value)
+    return parsed

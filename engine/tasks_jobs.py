@@ -1,0 +1,27 @@
+"""Celery tasks of the REST API's jobs part, on the `engine` queue (CELERY_TASK_ROUTES routes
+``engine.tasks_jobs.*`` there). Each loads its row by id and calls one function; the row is the
+job's truth, so a redelivered task finds a finished row and does nothing."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def segment_job_run(job_id: str) -> None:
+    from engine.models import SegmentJob
+    from engine.segment_jobs import segment_job_run as run
+
+    job = SegmentJob.objects.filter(pk=job_id).first()
+    if job is not None:
+        run(job=job)
+
+
+@shared_task(acks_late=True)
+def export_job_run(job_id: int) -> None:
+    from engine.exports import export_job_run as run
+    from engine.models import ExportJob
+
+    job = ExportJob.objects.filter(pk=job_id).first()
+    if job is not None:
+        run(job=job)
