@@ -290,3 +290,20 @@ def test_preview_sample_status_describes_the_store(demo_api: Api,
 def test_preview_sample_status_of_an_empty_sandbox(demo_api: Api) -> None:
     body = demo_api.in_sandbox("prod").get(f"{UPS}/previewsamplestatus").json()
     assert (body["totalRows"], body["status"], body["lastBatchId"]) == (0, "NO_SAMPLE", "")
+
+
+def test_the_openapi_document_describes_these_routes_and_every_reference_resolves(
+    client: Any,
+) -> None:
+    import json
+    import re
+
+    document = client.get("/data/openapi.json").json()
+    for path, methods in {"/data/core/ups/preview": {"post"},
+                          "/data/core/ups/preview/{previewId}": {"get", "delete"},
+                          "/data/core/ups/estimate/{previewId}": {"get"},
+                          "/data/core/ups/previewsamplestatus": {"get"},
+                          "/data/core/ups/access/entities": {"get"}}.items():
+        assert methods <= set(document["paths"][path]), path
+    for ref in set(re.findall(r'"\$ref": "#/components/(\w+)/([\w-]+)"', json.dumps(document))):
+        assert ref[1] in document["components"][ref[0]], ref
