@@ -1,0 +1,131 @@
+"""Catalog — /data/foundation/catalog: datasets and batches (spec/aep-api.md §7.1, §7.2).
+
+Answers are objects keyed by id; errors are Catalog's problem details
+(``{"type", "status", "title": "NotFoundError", "detail": "DataSet not found."}``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+
+from engine.api import errors, services_jobs
+from engine.api.auth import api_view, json_body
+from engine.api.shapes_jobs import CATALOG_PATH, batch_json, dataset_json
+from engine.models import Batch, BatchStatus, Dataset
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+LIMIT_INVALID = f"limit must be an integer from 1 to {MAX_LIMIT}."
+START_INVALID = "start must be a non-negative integer."
+ORDER_INVALID = "orderBy must be asc:created, desc:created, asc:updated or desc:updated."
+TIME_INVALID = "{name} must be epoch milliseconds."
+STATUS_INVALID = "status must be one of " + ", ".join(BatchStatus.values) + "."
+BATCH_NOT_FOUND = "Batch not found."
+
+
+def _bad(detail: str) -> errors.ApiError:
+    return errors.problem_error(errors.BAD_REQUEST, "BadRequestError", detail)
+
+
+def _page(request: HttpRequest) -> tuple[int, int]:
+    """Catalog paging: limit default 20, at most 100; 0 or garbage is a 400 (spec §7.2)."""
+    raw_limit = request.GET.get("limit", str(DEFAULT_LIMIT))
+    if not raw_limit.isdigit() or not 0 < int(raw_limit) <= MAX_LIMIT:
+        raise _bad(LIMIT_INVALID)
+    raw_start = request.GET.get("start", "0")
+    if not raw_start.isdigit():
+        raise _bad(START_INVALID)
+    return int(raw_limit), int(raw_start)
+
+
+def _order(request: HttpRequest, columns: dict[str, str]) -> list[str]:
+    raw = request.GET.get("orderBy") or request.GET.get("sort") or "desc:created"
+    direction, _, field = raw.partition(":")
+    if direction not in ("asc", "desc") or field not in columns:
+        raise _bad(ORDER_INVALID)
+    prefix = "-" if direction == "desc" else ""
+    return [prefix + columns[field], prefix + "id"]
+
+
+def _trim(body: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
+    wanted = [p.strip() for p in request.GET.get("properties", "").split(",") if p.strip()]
+    return {k: v for k, v in body.items() if k in wanted} if wanted else body
+
+
+def _time_filter(request: HttpRequest, rows: QuerySet[Any], column: str) -> QuerySet[Any]:
+    for name, lookup in (("createdAfter", "gt"), ("createdBefore", "lt")):
+        raw = request.GET.get(name)
+        if raw is None:
+            continue
+        if not raw.isdigit():
+            raise _bad(TIME_INVALID.format(name=name))
+        moment = datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
+        rows = rows.filter(**{f"{column}__{lookup}": moment})
+    return rows
+
+
+@api_view("GET", "POST")
+def datasets(request: HttpRequest) -> JsonResponse:
+    sandbox = request.sandbox  # type: ignore[attr-defined]
+    if request.method == "POST":
+        dataset = services_jobs.dataset_create(sandbox=sandbox, body=json_body(request))
+        response = JsonResponse([f"@/dataSets/{dataset.id}"], status=201, safe=False)
+        response["Location"] = f"{CATALOG_PATH}/dataSets/{dataset.id}"
+        return response
+    limit, start = _page(request)
+    rows: QuerySet[Dataset] = Dataset.objects.in_sandbox(sandbox)
+    if "name" in request.GET:
+        rows = rows.filter(name=request.GET["name"])
+    rows = _time_filter(request, rows, "created_at")
+    rows = rows.order_by(*_order(request, {"created": "created_at", "updated": "updated_at"}))
+    org = request.api_client.org_id  # type: ignore[attr-defined]
+    return JsonResponse({d.id: _trim(dataset_json(d, org), request)
+                         for d in rows[start:start + limit]})
+
+
+@api_view("GET")
+def dataset_detail(request: HttpRequest, dataset_id: str) -> JsonResponse:
+    dataset = services_jobs.dataset_get(sandbox=request.sandbox,  # type: ignore[attr-defined]
+                                        dataset_id=dataset_id)
+    org = request.api_client.org_id  # type: ignore[attr-defined]
+    return JsonResponse({dataset.id: _trim(dataset_json(dataset, org), request)})
+
+
+@api_view("GET")
+def batches(request: HttpRequest) -> JsonResponse:
+    limit, start = _page(request)
+    rows: QuerySet[Batch] = Batch.objects.filter(
+        dataset__sandbox=request.sandbox)  # type: ignore[attr-defined]
+    if "dataSet" in request.GET:
+        rows = rows.filter(dataset_id=request.GET["dataSet"])
+    if "batch" in request.GET:
+        rows = rows.filter(id=request.GET["batch"])
+    if "status" in request.GET:
+        if request.GET["status"] not in BatchStatus.values:
+            raise _bad(STATUS_INVALID)
+        rows = rows.filter(status=request.GET["status"])
+    rows = _time_filter(request, rows, "created_at")
+    rows = rows.order_by(*_order(request, {"created": "created_at", "updated": "completed_at"}))
+    org = request.api_client.org_id  # type: ignore[attr-defined]
+    return JsonResponse({b.id: _trim(batch_json(b, org), request)
+                         for b in rows[start:start + limit]})
+
+
+def batch_get(request: HttpRequest, batch_id: str) -> Batch:
+    batch = (Batch.objects.select_related("dataset")
+             .filter(dataset__sandbox=request.sandbox, id=batch_id)  # type: ignore[attr-defined]
+             .first())
+    if batch is None:
+        raise errors.problem_error(errors.NOT_FOUND, "NotFoundError", BATCH_NOT_FOUND)
+    return batch
+
+
+@api_view("GET")
+def batch_detail(request: HttpRequest, batch_id: str) -> JsonResponse:
+    batch = batch_get(request, batch_id)
+    org = request.api_client.org_id  # type: ignore[attr-defined]
+    return JsonResponse({batch.id: _trim(batch_json(batch, org), request)})
