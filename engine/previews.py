@@ -135,21 +135,30 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]))
 
 
-def namespace_distribution(con: duckdb.DuckDBPyConnection, tables: Tables,
-                           members: set[str]) -> list[dict[str, Any]]:
-    """Matches per identity namespace (a profile counts once under each of its namespaces),
-    read from the merged profiles' identityMap."""
+def namespace_distribution(con: duckdb.DuckDBPyConnection, node: Node, *, now: datetime,
+                           schema: Any, tables: Tables, plan: SamplePlan) -> list[dict[str, Any]]:
+    """Matches of the sample per identity namespace (a profile counts once under each of its
+    namespaces), read from the merged profiles' identityMap."""
     columns = {row[0] for row in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
         [tables.profiles]).fetchall()}
-    if "identityMap" not in columns or not members:
+    if "identityMap" not in columns:
         return []
+    sample = _sample_filter(plan)
+    compiled = compile_segment(node, now=now, schema=schema, tables=tables,
+                               profile_filter="p." + sample, event_filter=sample)
+    if compiled.exact:  # all in DuckDB: the members never come to Python
+        members_sql, params = compiled.sql, {}
+    else:
+        members = segment_members(con, node, now=now, tables=tables, schema=schema,
+                                  profile_filter="p." + sample, event_filter=sample).members
+        members_sql, params = "SELECT unnest($ids) AS _profile_id", {"ids": sorted(members)}
     rows = con.sql(f"""
         SELECT namespace, count(DISTINCT _profile_id) AS n
-        FROM (SELECT _profile_id, unnest(map_keys("identityMap")) AS namespace
-              FROM {q(tables.profiles)} WHERE _profile_id IN (SELECT unnest($ids)))
-        GROUP BY namespace ORDER BY n DESC, namespace""",
-                   params={"ids": sorted(members)}).fetchall()
+        FROM (SELECT p._profile_id, unnest(map_keys(p."identityMap")) AS namespace
+              FROM {q(tables.profiles)} p SEMI JOIN ({members_sql}) m
+              ON m._profile_id = p._profile_id)
+        GROUP BY namespace ORDER BY n DESC, namespace""", params=params).fetchall()
     return [{"namespaceId": NAMESPACE_IDS.get(str(ns).upper(), str(ns)), "code": ns,
              "profilesMatchedSoFar": n} for ns, n in rows]
 
@@ -188,10 +197,8 @@ def preview_steps(preview_id: str, *, steps: int = STEPS) -> Iterator[dict[str, 
                 data["history"] = list(history)
                 data["namespaces"] = []
                 if estimate.done:
-                    members = segment_members(con, node, now=now, tables=tables, schema=schema,
-                                              profile_filter="p." + _sample_filter(plan),
-                                              event_filter=_sample_filter(plan)).members
-                    data["namespaces"] = namespace_distribution(con, tables, members)
+                    data["namespaces"] = namespace_distribution(
+                        con, node, now=now, schema=schema, tables=tables, plan=plan)
                 if not _write(preview_id, estimate=data, state=estimate.state):
                     logger.info("preview %s was cancelled; its estimate stops", preview_id)
                     return

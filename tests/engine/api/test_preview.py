@@ -8,6 +8,7 @@ committed); the real worker round trip is tested elsewhere (tests/test_celery_wo
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -97,10 +98,15 @@ def test_the_task_makes_the_estimate_result_ready_and_exact_on_a_small_store(
     query_id = Preview.objects.get(pk=preview_id).query_id
     assert body["_links"]["preview"] == (f"{PREVIEW}/{preview_id}/execution/0"
                                          f"?previewQueryId={query_id}")
+    members = truth(demo_store, preview_id, BUYERS)
+    per_namespace = Counter(namespace for member in members
+                            for namespace in demo_store.profiles[member].profile["identityMap"])
     namespaces = {item["code"]: item for item in body["estimatedNamespaceDistribution"]}
+    assert {code: item["profilesMatchedSoFar"] for code, item in namespaces.items()} == dict(
+        per_namespace)
     assert namespaces["ECID"]["namespaceId"] == "4"
-    assert all(0 < item["profilesMatchedSoFar"] <= expected for item in namespaces.values())
-    assert max(item["profilesMatchedSoFar"] for item in namespaces.values()) <= expected
+    assert namespaces["Email"]["namespaceId"] == "6"
+    assert namespaces["CRMID"]["namespaceId"] == "CRMID"  # custom namespaces keep their code
 
 
 def test_the_estimate_refines_progressively(demo_api: Api, demo_store: DemoStore) -> None:
