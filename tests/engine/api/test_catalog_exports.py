@@ -331,3 +331,31 @@ def test_file_download_with_ranges(api: Api, store: None) -> None:
     assert api.get(f"{EXPORT}/files/{batch_id}-2").status_code == 404
     head = api.client.head(f"{EXPORT}/files/{file_id}", path, headers=api.headers())
     assert head.status_code == 200 and head["Content-Length"] == str(len(whole))
+
+
+def test_openapi_describes_the_jobs_routes_and_every_reference_resolves(api: Api) -> None:
+    import json
+    import re
+
+    document = api.client.get("/data/openapi.json").json()
+    for path, methods in {
+        f"{UPS}/segment/jobs": {"get", "post"},
+        f"{UPS}/segment/jobs/{{SEGMENT_JOB_ID}}": {"get", "delete"},
+        EXPORT_JOBS: {"get", "post"},
+        f"{EXPORT_JOBS}/{{EXPORT_JOB_ID}}": {"get", "delete"},
+        f"{CATALOG}/dataSets": {"get", "post"},
+        f"{CATALOG}/dataSets/{{DATASET_ID}}": {"get"},
+        f"{CATALOG}/batches": {"get"},
+        f"{CATALOG}/batches/{{BATCH_ID}}": {"get"},
+        f"{EXPORT}/batches/{{BATCH_ID}}/files": {"get"},
+        f"{EXPORT}/files/{{dataSetFileId}}": {"get", "head"},
+    }.items():
+        assert methods <= set(document["paths"][path]), path
+    for ref in set(re.findall(r'"\$ref": "#/components/(\w+)/([\w-]+)"', json.dumps(document))):
+        assert ref[1] in document["components"][ref[0]], ref
+
+
+@pytest.mark.parametrize("path", [f"{UPS}/segment/jobs/", f"{EXPORT_JOBS}/",
+                                  f"{CATALOG}/dataSets/", f"{CATALOG}/batches/"])
+def test_routes_answer_with_a_trailing_slash(api: Api, path: str) -> None:
+    assert api.get(path).status_code == 200
