@@ -25,6 +25,8 @@ from django.utils import timezone
 import pql
 from engine.duck import scalar
 from engine.estimate import SamplePlan, estimate_progressively, sample_plan
+from engine.memberships import TABLE as MEMBERSHIPS_TABLE
+from engine.memberships import attach_memberships
 from engine.models import ApiClient, MergePolicy, Preview, PreviewState
 from engine.profiles import HIDDEN, to_python
 from engine.segments import segment_members, snapshot_schema
@@ -36,6 +38,7 @@ from engine.snapshot import (
     profiles_table,
 )
 from engine.xdm import quote_identifier as q
+from pql import ast
 from pql.ast import Node
 from pql.sql import Tables, compile_segment
 
@@ -71,6 +74,23 @@ def preview_policy(preview: Preview) -> MergePolicy:
 
 def preview_tables(policy: MergePolicy) -> Tables:
     return Tables(profiles=profiles_table(policy), events=events_table(policy))
+
+
+def uses_memberships(node: Node) -> bool:
+    return any(isinstance(item, ast.Call) and item.name.lower() == "insegment"
+               for item in node.walk())
+
+
+def reading_tables(con: duckdb.DuckDBPyConnection, preview: Preview, node: Node,
+                   policy: MergePolicy) -> Tables:
+    """The tables a preview's queries read. Memberships live beside the snapshot (segment jobs
+    write them, engine.memberships): a predicate with inSegment reads the sandbox's current
+    ones, attached read-only; the snapshot's own memberships table is always empty."""
+    tables = preview_tables(policy)
+    if not uses_memberships(node):
+        return tables
+    attach_memberships(con, preview.sandbox)
+    return dataclasses.replace(tables, memberships=MEMBERSHIPS_TABLE)
 
 
 def policy_for_graph(policy: MergePolicy, graph_type: str) -> MergePolicy:
@@ -180,9 +200,9 @@ def preview_steps(preview_id: str, *, steps: int = STEPS) -> Iterator[dict[str, 
     try:
         node = parse_predicate(preview.predicate_expression, preview.predicate_type)
         policy = preview_policy(preview)
-        tables = preview_tables(policy)
         now: datetime = preview.evaluated_at or preview.created_at
         with open_snapshot_file(preview.sandbox, preview.snapshot_file) as con:
+            tables = reading_tables(con, preview, node, policy)
             if not _has_table(con, tables.profiles):
                 raise LookupError(TABLE_MISSING.format(name=policy.name))
             schema = snapshot_schema(con)
@@ -255,9 +275,9 @@ def arrow_rows(table: pa.Table) -> list[dict[str, Any]]:
 def member_page(preview: Preview, *, offset: int, limit: int) -> MemberPage:
     """One page of the preview's members (of the estimate's sample), ordered by profile id."""
     node = parse_predicate(preview.predicate_expression, preview.predicate_type)
-    tables = preview_tables(preview_policy(preview))
     now: datetime = preview.evaluated_at or preview.created_at
     with open_snapshot_file(preview.sandbox, preview.snapshot_file) as con:
+        tables = reading_tables(con, preview, node, preview_policy(preview))
         schema = snapshot_schema(con)
         sample = _sample_filter(_plan(con, tables))
         compiled = compile_segment(node, now=now, schema=schema, tables=tables,

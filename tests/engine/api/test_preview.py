@@ -313,3 +313,23 @@ def test_the_openapi_document_describes_these_routes_and_every_reference_resolve
         assert methods <= set(document["paths"][path]), path
     for ref in set(re.findall(r'"\$ref": "#/components/(\w+)/([\w-]+)"', json.dumps(document))):
         assert ref[1] in document["components"][ref[0]], ref
+
+
+def test_in_segment_reads_the_memberships_segment_jobs_wrote(api: Api, tmp_path: Any) -> None:
+    from engine.memberships import write_memberships
+    from engine.snapshot import open_snapshot
+    from tests.engine.api.store import build_store
+
+    build_store(tmp_path / "input")  # six people in sandbox prod
+    with open_snapshot("prod") as con:
+        ids = dict(con.execute("SELECT personalEmail.address, _profile_id FROM profiles")
+                   .fetchall())
+    segment = "4afe34ae-8c98-4513-8a1d-67ccaa54bc05"
+    write_memberships("prod", {segment: {ids["ann@example.com"], ids["cy@example.com"]}},
+                      timezone.now())
+    preview_id = create(api, f'inSegment("{segment}") and homeAddress.countryCode = "US"')[
+        "previewId"]
+    preview_run(preview_id)
+    assert api.get(f"{ESTIMATE}/{preview_id}").json()["estimatedSize"] == 1
+    results = api.get(f"{PREVIEW}/{preview_id}").json()["results"]
+    assert [next(iter(result)) for result in results] == [ids["ann@example.com"]]
