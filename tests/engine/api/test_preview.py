@@ -333,3 +333,25 @@ def test_in_segment_reads_the_memberships_segment_jobs_wrote(api: Api, tmp_path:
     assert api.get(f"{ESTIMATE}/{preview_id}").json()["estimatedSize"] == 1
     results = api.get(f"{PREVIEW}/{preview_id}").json()["results"]
     assert [next(iter(result)) for result in results] == [ids["ann@example.com"]]
+
+
+@pytest.mark.parametrize("graph_type", ["none", "pdg"])
+def test_graph_type_picks_a_merge_policy_with_or_without_stitching(
+    api: Api, tmp_path: Any, graph_type: str
+) -> None:
+    from engine.models import MergePolicy
+    from engine.snapshot import default_merge_policy
+    from tests.engine.api.store import build_store
+
+    stitching = default_merge_policy("prod")
+    unstitched = MergePolicy.objects.create(sandbox="prod", name="No stitching",
+                                            identity_graph="none")
+    build_store(tmp_path / "input")  # its tables are built for both policies
+    preview_id = create(api, graphType=graph_type)["previewId"]
+    preview_run(preview_id)
+    row = Preview.objects.get(pk=preview_id)
+    assert row.graph_type == graph_type
+    assert row.merge_policy_id == str(unstitched.id if graph_type == "none" else stitching.id)
+    assert api.get(f"{ESTIMATE}/{preview_id}").json()["estimatedSize"] == 4  # US people
+    results = api.get(f"{PREVIEW}/{preview_id}").json()["results"]
+    assert len(results) == 4
