@@ -94,6 +94,8 @@ def _create(request: HttpRequest) -> JsonResponse:
     if raw_graph not in GRAPH_TYPES:
         raise errors.invalid(GRAPH_TYPE_INVALID.format(value=raw_graph))
     value = body.get("predicateExpression")
+    if not isinstance(value, str) or not value.strip():
+        raise errors.invalid(errors.FIELD_REQUIRED.format(field="predicateExpression"))
     # the same reading as a segment definition's expression: a 400 with line and column
     expression = services.expression_read({"type": "PQL", "format": predicate_type,
                                            "value": value})

@@ -228,7 +228,8 @@ def test_pql_json_predicates_are_accepted(demo_api: Api, demo_store: DemoStore) 
 
 @pytest.mark.parametrize(("field", "value"), [("predicateType", "sql"), ("graphType", "full"),
                                               ("predicateModel", "_xdm.context.account"),
-                                              ("mergePolicyId", "no-such-policy")])
+                                              ("mergePolicyId", "no-such-policy"),
+                                              ("predicateExpression", " ")])
 def test_bad_fields_are_400(demo_api: Api, field: str, value: str) -> None:
     response = demo_api.post(PREVIEW, preview_body(**{field: value}))
     assert response.status_code == 400, response.content
