@@ -356,3 +356,15 @@ def test_graph_type_picks_a_merge_policy_with_or_without_stitching(
     assert api.get(f"{ESTIMATE}/{preview_id}").json()["estimatedSize"] == 4  # US people
     results = api.get(f"{PREVIEW}/{preview_id}").json()["results"]
     assert len(results) == 4
+
+
+def test_post_enqueues_the_run_after_commit(demo_api: Api,
+                                            django_capture_on_commit_callbacks: Any) -> None:
+    from unittest import mock
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        preview_id = create(demo_api)["previewId"]
+    assert len(callbacks) == 1
+    with mock.patch("celery.app.task.Task.apply_async") as apply_async:  # no broker here
+        callbacks[0]()
+    assert apply_async.call_args.args[0] == (preview_id,)
