@@ -124,14 +124,14 @@ def test_bad_dataset_bodies_are_400_and_store_nothing(api: Api, body: Any, detai
     assert response.status_code == 400
     assert response.json() == {"type": "/placeholder/type/uri", "status": 400,
                                "title": "BadRequestError", "detail": detail}
-    assert not Dataset.objects.exists()
+    assert not Dataset.objects.filter(sandbox="prod").exists()
 
 
 def test_duplicate_dataset_name_is_400(api: Api) -> None:
     create_dataset(api)
     response = api.post(f"{CATALOG}/dataSets", {"name": "Segment Export", "schemaRef": UNION})
     assert response.status_code == 400
-    assert Dataset.objects.count() == 1
+    assert Dataset.objects.filter(sandbox="prod").count() == 1
 
 
 def test_other_sandboxes_datasets_and_batches_are_404(api: Api, store: None) -> None:
@@ -215,13 +215,13 @@ def test_export_by_status_and_with_events(api: Api, store: None) -> None:
 
 def test_export_to_an_unknown_dataset_fails_and_leaves_no_batch(api: Api, store: None) -> None:
     seg = segment(api, "US", US)
-    before = Batch.objects.count()
+    before = Batch.objects.filter(dataset__sandbox="prod").count()
     job = export(api, export_body("5b7c86968f7b6501e21ba9df", seg))
     assert job["status"] == "FAILED"
     assert job["errors"] == [{"code": "0100000003", "callStack": "",
                               "msg": DESTINATION_MISSING.format(id="5b7c86968f7b6501e21ba9df")}]
     assert "batchId" not in job["destination"]
-    assert Batch.objects.count() == before
+    assert Batch.objects.filter(dataset__sandbox="prod").count() == before
 
 
 def test_failed_export_leaves_a_failed_batch_and_no_files(api: Api, store: None,
