@@ -118,7 +118,7 @@ def test_the_2019_tutorial_through_http(api: Api, tmp_path: Path) -> None:
         listing = api.client.get(item["_links"]["self"]["href"], headers=api.headers()).json()
         for entry in listing["data"]:
             response = api.client.get(entry["_links"]["self"]["href"], headers=api.headers())
-            content = b"".join(response.streaming_content)
+            content = response.getvalue()
             rows.extend(pq.read_table(io.BytesIO(content)).to_pylist())
     assert {row["person"]["name"]["firstName"].lower() for row in rows} == EXPECTED_RICH_US
     assert all(row["loyalty"]["points"] > 100 for row in rows)
