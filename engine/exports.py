@@ -35,6 +35,7 @@ from engine.models import (
     epoch_ms,
 )
 from engine.snapshot import (
+    NoSnapshotError,
     default_merge_policy,
     events_table,
     open_snapshot,
@@ -99,7 +100,7 @@ def export_job_run(*, job: ExportJob) -> ExportJob:
     except Cancelled:
         _fail_batch(batch, "The export job was cancelled.")
         _save(job, status=JobStatus.CANCELLED)
-    except ExportError as error:
+    except (ExportError, NoSnapshotError) as error:
         _fail_batch(batch, str(error))
         _fail(job, started, str(error), "")
     except Exception as error:

@@ -21,7 +21,14 @@ import pql
 from engine.memberships import MEMBER_STATUSES, attach_memberships, write_memberships
 from engine.models import JobStatus, MergePolicy, SegmentDefinition, SegmentJob, epoch_ms
 from engine.segments import segment_members, snapshot_schema
-from engine.snapshot import default_merge_policy, events_table, open_snapshot, profiles_table
+from engine.snapshot import (
+    NoSnapshotError,
+    current_path,
+    default_merge_policy,
+    events_table,
+    open_snapshot,
+    profiles_table,
+)
 from pql import ast
 from pql.sql import Tables
 
@@ -100,7 +107,7 @@ def segment_job_run(*, job: SegmentJob) -> SegmentJob:
           metrics={"totalTime": {"startTimeInMs": started}, "profileSegmentationTime": {}})
     try:
         outcome = _evaluate(job, started)
-    except SegmentJobError as error:
+    except (SegmentJobError, NoSnapshotError) as error:
         return _fail(job, started, str(error), "")
     except Exception as error:
         logger.exception("segment job %s failed", job.id)
@@ -132,6 +139,7 @@ def _evaluate(job: SegmentJob, started: int) -> SegmentJob | None:
     now = datetime.now(UTC)
     results: dict[str, set[str]] = {}
     by_namespace: dict[str, dict[str, int]] = {}
+    _save(job, snapshot_file=current_path(job.sandbox).name)
     with open_snapshot(job.sandbox) as con:
         attach_memberships(con, job.sandbox)
         job_ids = [str(d.id) for d in ordered]

@@ -39,6 +39,12 @@ PATHS: dict[str, Any] = {
             "200": _json("SegmentJob", "The NEW job."),
             **NOT_FOUND, **INVALID}, body="SegmentJobInput"),
     },
+    "/data/core/ups/segment/jobs/bulk-get": {"post": _op(
+        "Get several segment jobs", {
+            "207": {"description": "results keyed by id: a job or a 404 entry.",
+                    "content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"results": _KEYED}}}}},
+            **INVALID}, body="BulkGet")},
     "/data/core/ups/segment/jobs/{SEGMENT_JOB_ID}": {
         "get": _op("Get a segment job", {"200": _json("SegmentJob", "The job."), **NOT_FOUND},
                    params=[_path_param("SEGMENT_JOB_ID")]),

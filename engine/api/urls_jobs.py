@@ -11,6 +11,8 @@ from engine.api.views import catalog, data_access, export_jobs, segment_jobs
 
 ups: list[URLPattern] = [
     re_path(r"^segment/jobs/?$", segment_jobs.segment_jobs, name="segment-jobs"),
+    re_path(r"^segment/jobs/bulk-get/?$", segment_jobs.segment_jobs_bulk_get,
+            name="segment-jobs-bulk-get"),
     re_path(r"^segment/jobs/(?P<job_id>[^/]+)/?$", segment_jobs.segment_job_detail,
             name="segment-job"),
     re_path(r"^export/jobs/?$", export_jobs.export_jobs, name="export-jobs"),

@@ -191,7 +191,7 @@ def test_job_without_a_snapshot_fails_with_an_error(api: Api) -> None:
     job = run_segment_job(api, seg)
     assert job["status"] == "FAILED"
     assert job["errors"][0]["code"] == "0080000018"
-    assert "NoSnapshotError" in job["errors"][0]["msg"]
+    assert job["errors"][0]["msg"] == "Sandbox prod has no query snapshot yet."
 
 
 def test_mutual_insegment_is_a_failed_job(api: Api, store: None) -> None:
@@ -202,3 +202,14 @@ def test_mutual_insegment_is_a_failed_job(api: Api, store: None) -> None:
     job = run_segment_job(api, a, b)
     assert job["status"] == "FAILED"
     assert "use each other with inSegment" in job["errors"][0]["msg"]
+
+
+def test_bulk_get_answers_207_with_jobs_and_404_entries(api: Api, store: None) -> None:
+    job = api.post(JOBS, [{"segmentId": define(api, "US", US)}]).json()
+    missing = str(uuid.uuid4())
+    response = api.post(f"{JOBS}/bulk-get", {"ids": [{"id": job["id"]}, {"id": missing}]})
+    assert response.status_code == 207
+    results = response.json()["results"]
+    assert results[job["id"]]["status"] == "NEW"
+    assert "404" in results[missing]["errors"]
+    assert api.post(f"{JOBS}/bulk-get", {"ids": []}).status_code == 400
