@@ -32,6 +32,7 @@ from engine.models import (
     JobStatus,
     MergePolicy,
     SegmentDefinition,
+    SegmentJob,
     epoch_ms,
 )
 from engine.snapshot import (
@@ -57,6 +58,7 @@ POLICY_NOT_BUILT = ("Error in Export Job: the merge policy {id} is not in the qu
                     "yet; rebuild the snapshot.")
 FIELD_MISSING = "Error in Export Job: {path} is not a field of the profiles."
 ENGINE_FAILED = "Error in Export Job: {error}"
+SEGMENTATION_FAILED = "Error in Export Job: the segment job {id} run first failed: {reason}"
 
 
 class ExportError(Exception):
@@ -96,6 +98,8 @@ def export_job_run(*, job: ExportJob) -> ExportJob:
         dataset = _destination(job)
         batch = Batch.objects.create(dataset=dataset, source_files=[f"export job {job.pk}"])
         _save(job, batch=batch)
+        if job.request.get("evaluationInfo", {}).get("segmentation"):
+            _segment_first(job)
         _write(job, dataset, batch, started)
     except Cancelled:
         _fail_batch(batch, "The export job was cancelled.")
@@ -109,6 +113,24 @@ def export_job_run(*, job: ExportJob) -> ExportJob:
         _fail_batch(batch, message)
         _fail(job, started, message, traceback.format_exception_only(error)[-1].strip())
     return job
+
+
+def _segment_first(job: ExportJob) -> None:
+    """evaluationInfo.segmentation: evaluate the exported segments first, as a segment job of
+    its own (listed with the others), so the export reads fresh memberships."""
+    from engine.segment_jobs import segment_job_run
+
+    segments = [s["segmentId"] for s in job.request.get("filter", {}).get("segments", [])
+                if s.get("segmentNs", "ups") == "ups"]
+    if not segments:
+        return
+    segment_job = SegmentJob.objects.create(
+        sandbox=job.sandbox, client=job.client, segment_ids=list(dict.fromkeys(segments)),
+        request={"requestId": job.request.get("requestId", ""), "exportJobId": job.pk})
+    segment_job_run(job=segment_job)
+    if segment_job.status != JobStatus.SUCCEEDED:
+        reason = segment_job.errors[0]["msg"] if segment_job.errors else segment_job.status
+        raise ExportError(SEGMENTATION_FAILED.format(id=segment_job.id, reason=reason))
 
 
 def _destination(job: ExportJob) -> Dataset:

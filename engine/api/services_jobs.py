@@ -303,6 +303,12 @@ def export_request_read(*, sandbox: str, body: dict[str, Any]) -> tuple[dict[str
         if window_events:
             event_list["filter"] = window_events
         request["additionalFields"] = {"eventList": event_list}
+    evaluation = _object(body, "evaluationInfo")
+    if "segmentation" in evaluation:
+        if not isinstance(evaluation["segmentation"], bool):
+            raise errors.invalid(errors.FIELD_INVALID.format(
+                field="evaluationInfo.segmentation", reason="true or false is needed"))
+        request["evaluationInfo"] = {"segmentation": evaluation["segmentation"]}
     destination = _object(body, "destination")
     dataset_id = destination.get("datasetId", destination.get("dataSetId"))
     if not isinstance(dataset_id, str) or not dataset_id:

@@ -87,7 +87,7 @@ def export_job_json(job: ExportJob, org_id: str) -> dict[str, Any]:
         "creationTime": job.creation_time,
         "updateTime": job.update_time,
     }
-    for name in ("fields", "additionalFields"):
+    for name in ("fields", "additionalFields", "evaluationInfo"):
         if name in request:
             body[name] = request[name]
     return body

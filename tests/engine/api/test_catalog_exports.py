@@ -359,3 +359,49 @@ def test_openapi_describes_the_jobs_routes_and_every_reference_resolves(api: Api
                                   f"{CATALOG}/dataSets/", f"{CATALOG}/batches/"])
 def test_routes_answer_with_a_trailing_slash(api: Api, path: str) -> None:
     assert api.get(path).status_code == 200
+
+
+def test_export_with_segmentation_evaluates_the_segment_first(api: Api, store: None) -> None:
+    seg = str(api.post(DEFINITIONS, definition_body(name="US", value=US)).json()["id"])
+    dataset_id = create_dataset(api)
+    job = export(api, export_body(dataset_id, seg, evaluationInfo={"segmentation": True}))
+    assert job["status"] == "SUCCEEDED", job["errors"]
+    assert job["evaluationInfo"] == {"segmentation": True}
+    assert job["metrics"]["totalExportedProfileCounter"] == 4
+    jobs = api.get(f"{UPS}/segment/jobs").json()["children"]
+    assert [(j["status"], j["segments"][0]["segmentId"]) for j in jobs] == [("SUCCEEDED", seg)]
+
+
+def test_export_without_a_segment_filter_exports_every_profile_with_records(
+        api: Api, store: None, tmp_path: Path) -> None:
+    from engine.ingest import batch_ingest, dataset_get_or_create
+    from engine.models import XdmClass
+    from engine.snapshot import snapshot_build
+
+    # a profile known only from its events
+    web = dataset_get_or_create(sandbox="prod", name="Web", xdm_class=XdmClass.EVENT)
+    events = tmp_path / "ghost.jsonl"
+    events.write_text('{"identityMap": {"Email": [{"id": "ghost@example.com"}]}, '
+                      '"timestamp": "2026-10-05T10:00:00Z", "eventType": "web.pageViews"}\n')
+    assert batch_ingest(dataset=web, paths=[events]).status == "success"
+    snapshot_build(sandbox="prod")
+    dataset_id = create_dataset(api)
+    body = {"destination": {"datasetId": dataset_id}, "schema": {"name": "_xdm.context.profile"}}
+    records_only = export(api, body)
+    assert records_only["metrics"]["totalExportedProfileCounter"] == 6
+    rows = pq.read_table(io.BytesIO(download(api, records_only["destination"]["batchId"])))
+    assert {"person", "homeAddress", "loyalty", "identityMap"} <= set(rows.column_names)
+    everyone = export(api, {**body, "filter": {"emptyProfiles": True}})
+    assert everyone["metrics"]["totalExportedProfileCounter"] == 7
+
+
+def test_export_within_a_qualification_window(api: Api, store: None) -> None:
+    seg = segment(api, "US", US)
+    dataset_id = create_dataset(api)
+    late = export_body(dataset_id, seg)
+    late["filter"]["segmentQualificationTime"] = {"startTime": "2099-01-01T00:00:00Z"}
+    assert export(api, late)["metrics"]["totalExportedProfileCounter"] == 0
+    early = export_body(dataset_id, seg)
+    early["filter"]["segmentQualificationTime"] = {"startTime": "2020-01-01T00:00:00Z",
+                                                   "endTime": "2099-01-01T00:00:00Z"}
+    assert export(api, early)["metrics"]["totalExportedProfileCounter"] == 4
