@@ -405,3 +405,30 @@ def test_export_within_a_qualification_window(api: Api, store: None) -> None:
     early["filter"]["segmentQualificationTime"] = {"startTime": "2020-01-01T00:00:00Z",
                                                    "endTime": "2099-01-01T00:00:00Z"}
     assert export(api, early)["metrics"]["totalExportedProfileCounter"] == 4
+
+
+def test_export_from_an_ingest_timestamp_keeps_profiles_updated_since(
+        api: Api, store: None, tmp_path: Path) -> None:
+    import json
+
+    from engine.ingest import batch_ingest, dataset_get_or_create
+    from engine.models import XdmClass
+    from engine.snapshot import snapshot_build
+    from tests.engine.api.store import person
+
+    first = Batch.objects.get(dataset__sandbox="prod", dataset__name="CRM")
+    assert first.completed_at is not None
+    crm = dataset_get_or_create(sandbox="prod", name="CRM", xdm_class=XdmClass.PROFILE)
+    update = tmp_path / "update.jsonl"
+    update.write_text(json.dumps(person("bo", "US", 75)) + "\n")
+    assert batch_ingest(dataset=crm, paths=[update]).status == "success"
+    snapshot_build(sandbox="prod")
+    dataset_id = create_dataset(api)
+    body = {"destination": {"datasetId": dataset_id}, "schema": {"name": "_xdm.context.profile"},
+            "fields": "person.name.firstName,loyalty.points",
+            "filter": {"fromIngestTimestamp": first.completed_at.isoformat()}}
+    job = export(api, body)
+    assert job["status"] == "SUCCEEDED", job["errors"]
+    rows = pq.read_table(io.BytesIO(download(api, job["destination"]["batchId"]))).to_pylist()
+    assert [(r["person"]["name"]["firstName"], r["loyalty"]["points"]) for r in rows] == [
+        ("Bo", 75)]
