@@ -31,6 +31,7 @@ from engine.models import ApiClient, MergePolicy, Preview, PreviewState
 from engine.profiles import HIDDEN, to_python
 from engine.segments import segment_members, snapshot_schema
 from engine.snapshot import (
+    BUCKETS,
     current_path,
     default_merge_policy,
     events_table,
@@ -216,13 +217,17 @@ def preview_steps(preview_id: str, *, steps: int = STEPS) -> Iterator[dict[str, 
                                 "estimatedSize": estimate.estimated_size})
                 data["history"] = list(history)
                 data["namespaces"] = []
-                if estimate.done:
-                    data["namespaces"] = namespace_distribution(
-                        con, node, now=now, schema=schema, tables=tables, plan=plan)
-                if not _write(preview_id, estimate=data, state=estimate.state):
+                # the final numbers first, while the namespaces take one more pass
+                if not _write(preview_id, estimate=data, state=PreviewState.RUNNING):
                     logger.info("preview %s was cancelled; its estimate stops", preview_id)
                     return
                 yield data
+                if estimate.done:
+                    data = {**data, "namespaces": namespace_distribution(
+                        con, node, now=now, schema=schema, tables=tables, plan=plan)}
+                    if not _write(preview_id, estimate=data, state=PreviewState.RESULT_READY):
+                        return
+                    yield data
     except Exception as error:
         logger.exception("preview %s failed", preview_id)
         _write(preview_id, state=PreviewState.FAILED,
@@ -256,12 +261,28 @@ def identities_of(entity: dict[str, Any]) -> list[dict[str, Any]]:
     return result
 
 
+def bucket_of(profile_id: str) -> int | None:
+    """A profile's _bucket, as the snapshot computes it (engine.snapshot._bucket_expr: the
+    first four hex digits of the md5 profile id, modulo the bucket count)."""
+    if len(profile_id) != 32:  # not an md5: no stored profile has this id
+        return None
+    try:
+        return int(profile_id[:4], 16) % BUCKETS
+    except ValueError:
+        return None
+
+
 def profile_rows(con: duckdb.DuckDBPyConnection, table: str,
                  ids: list[str]) -> dict[str, dict[str, Any]]:
     """Merged profiles by id, as plain Python values (the hidden columns dropped)."""
     if not ids:
         return {}
-    found = con.sql(f"SELECT * FROM {q(table)} WHERE _profile_id IN (SELECT unnest($ids))",
+    # Rows are stored in _bucket order: a bucket range lets DuckDB skip the rest of the table
+    buckets = [bucket for bucket in map(bucket_of, ids) if bucket is not None]
+    where = (f"_bucket BETWEEN {min(buckets)} AND {max(buckets)} AND "
+             if len(buckets) == len(ids) else "")
+    found = con.sql(f"SELECT * FROM {q(table)} WHERE {where}"
+                    "_profile_id IN (SELECT unnest($ids))",
                     params={"ids": ids}).to_arrow_table()
     return {row["_profile_id"]: row for row in arrow_rows(found)}
 
