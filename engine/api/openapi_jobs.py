@@ -134,8 +134,14 @@ PATHS: dict[str, Any] = {
 SCHEMAS: dict[str, Any] = {
     "Problem": {"type": "object", "properties": {
         "type": _STR, "status": {"type": "integer"}, "title": _STR, "detail": _STR}},
-    "SegmentJobInput": {"type": "array", "minItems": 1, "items": {
-        "type": "object", "required": ["segmentId"], "properties": {"segmentId": _STR}}},
+    "SegmentJobInput": {"oneOf": [
+        {"type": "array", "minItems": 1, "maxItems": 100, "items": {
+            "type": "object", "required": ["segmentId"], "properties": {"segmentId": _STR}}},
+        {"type": "object", "description": 'Every batch definition: segments [{"segmentId": '
+                                          '"*"}].', "properties": {
+            "schema": {"type": "object", "properties": {"name": _STR}},
+            "segments": {"type": "array", "items": {"type": "object", "properties": {
+                "segmentId": {"type": "string", "enum": ["*"]}}}}}}]},
     "SegmentJob": {"type": "object", "properties": {
         "id": _STR, "imsOrgId": _STR, "sandbox": {"$ref": "#/components/schemas/Sandbox"},
         "profileInstanceId": _STR, "source": {"type": "string", "enum": ["api", "scheduler"]},

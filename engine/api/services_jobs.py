@@ -40,7 +40,9 @@ UNION_SCHEMA_IDS = ("https://ns.adobe.com/xdm/context/profile__union",
 
 SEGMENT_JOB_BODY = ('The body must be a JSON array of {"segmentId": "<id>"} '
                     f"(1 to {MAX_SEGMENTS_PER_JOB} items).")
-SEGMENT_ALL_UNSUPPORTED = 'Evaluating every definition ("*") is not supported; list the ids.'
+SEGMENT_ALL_IN_OBJECT = ('To evaluate every definition send {"schema": {"name": '
+                         '"_xdm.context.profile"}, "segments": [{"segmentId": "*"}]}.')
+SEGMENT_ALL_NONE = "The sandbox has no segment definitions with batch evaluation enabled."
 SEGMENT_JOB_NOT_FOUND = "The segment job {id} is not found. Use a valid entity and try again."
 EXPORT_JOB_NOT_FOUND = "The export job {id} is not found. Use a valid entity and try again."
 JOB_FINISHED = "The job {id} is already {status}; it cannot be cancelled."
@@ -72,10 +74,11 @@ def _enqueue(task: Any, job_id: Any) -> None:
 # --- segment jobs --------------------------------------------------------------------------
 
 def _segment_ids(body: Any) -> list[str]:
+    """The ids of an array body, or ``["*"]`` for the evaluate-everything object (spec §4.1)."""
     if isinstance(body, dict) and isinstance(body.get("segments"), list):
-        if any(isinstance(i, dict) and i.get("segmentId") == "*" for i in body["segments"]):
-            raise errors.invalid(SEGMENT_ALL_UNSUPPORTED)
         body = body["segments"]
+        if any(isinstance(i, dict) and i.get("segmentId") == "*" for i in body):
+            return ["*"]
     if not isinstance(body, list) or not 0 < len(body) <= MAX_SEGMENTS_PER_JOB:
         raise errors.invalid(SEGMENT_JOB_BODY)
     ids: list[str] = []
@@ -84,7 +87,7 @@ def _segment_ids(body: Any) -> list[str]:
         if not isinstance(value, str) or not value:
             raise errors.invalid(SEGMENT_JOB_BODY)
         if value == "*":
-            raise errors.invalid(SEGMENT_ALL_UNSUPPORTED)
+            raise errors.invalid(SEGMENT_ALL_IN_OBJECT)
         if value not in ids:
             ids.append(value)
     return ids
@@ -111,7 +114,15 @@ def segment_job_create(*, sandbox: str, client: ApiClient, body: Any,
     """A NEW job for definitions of the sandbox: unknown ids are a 404, as a GET of them."""
     from engine.tasks_jobs import segment_job_run
 
-    ids = [str(uuid.UUID(key)) for key in _definitions(sandbox, _segment_ids(body))]
+    wanted = _segment_ids(body)
+    if wanted == ["*"]:
+        ids = [str(key) for key in SegmentDefinition.objects.in_sandbox(sandbox)
+               .filter(evaluation_info__batch__enabled=True)
+               .order_by("creation_time", "id").values_list("id", flat=True)]
+        if not ids:
+            raise errors.invalid(SEGMENT_ALL_NONE)
+    else:
+        ids = [str(uuid.UUID(key)) for key in _definitions(sandbox, wanted)]
     job = SegmentJob.objects.create(sandbox=sandbox, client=client, segment_ids=ids,
                                     request={"requestId": request_id})
     _enqueue(segment_job_run, str(job.id))

@@ -15,7 +15,7 @@ import pytest
 
 import pql
 from engine.api import errors
-from engine.api.services_jobs import SEGMENT_ALL_UNSUPPORTED, SEGMENT_JOB_BODY
+from engine.api.services_jobs import SEGMENT_ALL_IN_OBJECT, SEGMENT_ALL_NONE, SEGMENT_JOB_BODY
 from engine.memberships import attach_memberships, memberships_path
 from engine.models import SegmentJob
 from engine.segments import segment_members
@@ -169,7 +169,7 @@ def test_bad_bodies_are_400_and_store_nothing(api: Api, body: Any) -> None:
     assert response.json()["status"] == 400
     assert response.json()["type"].startswith(errors.ERROR_TYPE_BASE)
     star = body == [{"segmentId": "*"}]
-    assert response.json()["title"] == (SEGMENT_ALL_UNSUPPORTED if star else SEGMENT_JOB_BODY)
+    assert response.json()["title"] == (SEGMENT_ALL_IN_OBJECT if star else SEGMENT_JOB_BODY)
     assert not SegmentJob.objects.exists()
 
 
@@ -213,3 +213,17 @@ def test_bulk_get_answers_207_with_jobs_and_404_entries(api: Api, store: None) -
     assert results[job["id"]]["status"] == "NEW"
     assert "404" in results[missing]["errors"]
     assert api.post(f"{JOBS}/bulk-get", {"ids": []}).status_code == 400
+
+
+def test_the_star_object_evaluates_every_batch_definition(api: Api, store: None) -> None:
+    everything = {"schema": {"name": "_xdm.context.profile"}, "segments": [{"segmentId": "*"}]}
+    empty = api.post(JOBS, everything)
+    assert empty.status_code == 400 and empty.json()["title"] == SEGMENT_ALL_NONE
+    us = define(api, "US", US)
+    rich = define(api, "Rich", RICH)
+    response = api.post(JOBS, everything)
+    assert response.status_code == 200
+    segment_job_run(response.json()["id"])  # the Celery task, run eagerly
+    job = api.get(f"{JOBS}/{response.json()['id']}").json()
+    assert job["status"] == "SUCCEEDED"
+    assert set(job["metrics"]["segmentedProfileCounter"]) == {us, rich}
