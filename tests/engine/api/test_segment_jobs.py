@@ -227,3 +227,15 @@ def test_the_star_object_evaluates_every_batch_definition(api: Api, store: None)
     job = api.get(f"{JOBS}/{response.json()['id']}").json()
     assert job["status"] == "SUCCEEDED"
     assert set(job["metrics"]["segmentedProfileCounter"]) == {us, rich}
+
+
+def test_insegment_of_a_segment_outside_the_job_reads_the_stored_memberships(
+        api: Api, store: None) -> None:
+    us = define(api, "US", US)
+    rich_us = define(api, "Rich in the US", f'inSegment("{us}") and {RICH}')
+    before = run_segment_job(api, rich_us)  # "US" never evaluated: nobody is in it yet
+    assert before["metrics"]["segmentedProfileCounter"] == {rich_us: 0}
+    run_segment_job(api, us)
+    after = run_segment_job(api, rich_us)
+    assert after["metrics"]["segmentedProfileCounter"] == {
+        rich_us: len(members_of(f"{US} and {RICH}"))}
