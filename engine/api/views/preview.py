@@ -48,6 +48,8 @@ PREVIEW_NOT_FOUND = ("The preview {id} is not found (unknown, deleted or expired
                      "Use a valid entity and try again.")
 PREVIEW_SNAPSHOT_GONE = ("The preview {id} is not found: the snapshot it read has been "
                          "replaced and removed. Create a new preview.")
+PREVIEW_POLICY_GONE = ("The preview {id} is not found: its merge policy {policy} has been "
+                       "deleted. Create a new preview.")
 NO_SNAPSHOT = ("The sandbox {sandbox} has no profile store yet: ingest data and build a "
                "snapshot first.")
 PREDICATE_TYPE_INVALID = "The predicateType must be pql/text or pql/json, not {value}."
@@ -137,6 +139,9 @@ def _page(request: HttpRequest, preview: Preview) -> JsonResponse:
             page = previews.member_page(preview, offset=offset, limit=limit)
         except NoSnapshotError:
             raise errors.not_found(PREVIEW_SNAPSHOT_GONE.format(id=preview.id)) from None
+        except MergePolicy.DoesNotExist:
+            raise errors.not_found(PREVIEW_POLICY_GONE.format(
+                id=preview.id, policy=preview.merge_policy_id)) from None
         has_next = page.has_next
         for member in page.profiles:
             results.append({member["id"]: {

@@ -368,3 +368,16 @@ def test_post_enqueues_the_run_after_commit(demo_api: Api,
     with mock.patch("celery.app.task.Task.apply_async") as apply_async:  # no broker here
         callbacks[0]()
     assert apply_async.call_args.args[0] == (preview_id,)
+
+
+def test_pages_of_a_preview_whose_snapshot_or_policy_is_gone_are_404(demo_api: Api) -> None:
+    preview_id = create(demo_api)["previewId"]
+    Preview.objects.filter(pk=preview_id).update(snapshot_file="gone.duckdb")
+    response = demo_api.get(f"{PREVIEW}/{preview_id}")
+    assert response.status_code == 404
+    assert "snapshot it read has been replaced" in response.json()["title"]
+    other = create(demo_api)["previewId"]
+    Preview.objects.filter(pk=other).update(merge_policy_id="6f1c3a52-8d0e-4d59-9a0b-5e2a7f7b9c10")
+    response = demo_api.get(f"{PREVIEW}/{other}")
+    assert response.status_code == 404
+    assert "merge policy" in response.json()["title"]
