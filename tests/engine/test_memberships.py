@@ -79,3 +79,20 @@ def test_old_files_are_cleaned_up(settings: Any) -> None:
     files = list(current.parent.glob("*.duckdb"))
     assert len(files) == 3 and current in files
     assert not list(current.parent.glob(".*building"))
+
+
+def test_load_profiles_reads_the_attached_memberships(tmp_path: Path) -> None:
+    from engine.duck import scalar
+    from engine.profiles import load_profiles
+    from engine.snapshot import open_snapshot
+    from tests.engine.api.store import build_store
+
+    build_store(tmp_path / "input")
+    with open_snapshot("prod") as con:
+        some = str(scalar(con, "SELECT min(_profile_id) FROM profiles"))
+        write_memberships("prod", {"s": {some}}, T0)
+        attach_memberships(con, "prod")
+        loaded = {p.profile_id: p.memberships
+                  for p in load_profiles(con, memberships="ms.memberships")}
+    assert loaded[some] == {"s": "realized"}
+    assert sum(1 for m in loaded.values() if m) == 1
