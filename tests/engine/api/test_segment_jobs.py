@@ -239,3 +239,26 @@ def test_insegment_of_a_segment_outside_the_job_reads_the_stored_memberships(
     after = run_segment_job(api, rich_us)
     assert after["metrics"]["segmentedProfileCounter"] == {
         rich_us: len(members_of(f"{US} and {RICH}"))}
+
+
+def test_cancel_while_processing_stops_between_definitions(api: Api, store: None,
+                                                           monkeypatch: Any) -> None:
+    import engine.segment_jobs
+
+    first = define(api, "US", US)
+    second = define(api, "Rich", RICH)
+    job = api.post(JOBS, [{"segmentId": first}, {"segmentId": second}]).json()
+    evaluated: list[str] = []
+    real = engine.segment_jobs.segment_members
+
+    def cancelling(con: Any, node: Any, **kwargs: Any) -> Any:
+        evaluated.append(str(node))
+        assert api.delete(f"{JOBS}/{job['id']}").status_code == 204  # arrives mid-job
+        return real(con, node, **kwargs)
+
+    monkeypatch.setattr(engine.segment_jobs, "segment_members", cancelling)
+    segment_job_run(job["id"])  # the Celery task, run eagerly
+    assert len(evaluated) == 1
+    assert api.get(f"{JOBS}/{job['id']}").json()["status"] == "CANCELLED"
+    path = memberships_path("prod")
+    assert path is None or memberships() == {}
