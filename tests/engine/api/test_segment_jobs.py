@@ -262,3 +262,17 @@ def test_cancel_while_processing_stops_between_definitions(api: Api, store: None
     assert api.get(f"{JOBS}/{job['id']}").json()["status"] == "CANCELLED"
     path = memberships_path("prod")
     assert path is None or memberships() == {}
+
+
+def test_post_enqueues_the_task_after_commit_on_the_engine_queue(
+        api: Api, store: None, monkeypatch: Any, django_capture_on_commit_callbacks: Any) -> None:
+    from config.celery import app
+
+    sent: list[str] = []
+    monkeypatch.setattr(segment_job_run, "delay", lambda job_id: sent.append(job_id))
+    seg = define(api, "US", US)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = api.post(JOBS, [{"segmentId": seg}]).json()
+    assert sent == [job["id"]]
+    route = app.amqp.router.route({}, "engine.tasks_jobs.segment_job_run")
+    assert route["queue"].name == "engine"
