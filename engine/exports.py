@@ -322,6 +322,9 @@ def _write(job: ExportJob, dataset: Dataset, batch: Batch, started: int) -> None
     staging = _staging(batch)
     final = batch_dir(dataset.sandbox, dataset.id, batch.id)
     policy = _policy(job)
+    if "mergePolicy" not in job.request:  # the job tells which policy it exported with
+        _save(job, request={**job.request,
+                            "mergePolicy": {"id": str(policy.id), "version": policy.version}})
     export_started = epoch_ms()
     with open_snapshot(job.sandbox) as con:
         attach_memberships(con, job.sandbox)

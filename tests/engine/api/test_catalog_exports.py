@@ -174,6 +174,8 @@ def test_export_of_a_segment_writes_its_members_into_a_success_batch(api: Api,
     assert job["destination"]["datasetId"] == dataset_id
     assert job["metrics"]["totalExportedProfileCounter"] == 4
     assert job["metrics"]["exportedProfileByNamespaceCounter"] == {"Email": 4}
+    definition = api.get(f"{DEFINITIONS}/{seg}").json()
+    assert job["mergePolicy"] == {"id": definition["mergePolicyId"], "version": 1}
     batch = api.get(f"{CATALOG}/batches/{batch_id}").json()[batch_id]
     assert batch["status"] == "success" and batch["metrics"]["recordsWritten"] == 4
     table = pq.read_table(io.BytesIO(download(api, batch_id)))
