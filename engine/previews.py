@@ -160,10 +160,10 @@ def namespace_distribution(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
                            schema: Any, tables: Tables, plan: SamplePlan) -> list[dict[str, Any]]:
     """Matches of the sample per identity namespace (a profile counts once under each of its
     namespaces), read from the merged profiles' identityMap."""
-    columns = {row[0] for row in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
-        [tables.profiles]).fetchall()}
-    if "identityMap" not in columns:
+    columns = dict(con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?",
+        [tables.profiles]).fetchall())
+    if not str(columns.get("identityMap", "")).startswith("MAP("):
         return []
     sample = _sample_filter(plan)
     compiled = compile_segment(node, now=now, schema=schema, tables=tables,
@@ -175,7 +175,7 @@ def namespace_distribution(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
                                   profile_filter="p." + sample, event_filter=sample).members
         members_sql, params = "SELECT unnest($ids) AS _profile_id", {"ids": sorted(members)}
     rows = con.sql(f"""
-        SELECT namespace, count(DISTINCT _profile_id) AS n
+        SELECT namespace, count(*) AS n  -- map keys are distinct: a profile counts once
         FROM (SELECT p._profile_id, unnest(map_keys(p."identityMap")) AS namespace
               FROM {q(tables.profiles)} p SEMI JOIN ({members_sql}) m
               ON m._profile_id = p._profile_id)
