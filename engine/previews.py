@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -192,7 +192,8 @@ def _sample_filter(plan: SamplePlan) -> str:
     return f"_bucket < {plan.buckets}"
 
 
-def preview_steps(preview_id: str, *, steps: int = STEPS) -> Iterator[dict[str, Any]]:
+def preview_steps(preview_id: str, *, steps: int = STEPS
+                  ) -> Generator[dict[str, Any], None, None]:
     """Run a preview's estimate, writing each step into its row; yields each step's estimate.
     Stops as soon as the row is cancelled or deleted; a failure is written as FAILED."""
     preview = Preview.objects.filter(pk=preview_id, state__in=UNFINISHED).first()

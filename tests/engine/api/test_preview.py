@@ -68,6 +68,7 @@ def test_post_answers_201_new_with_location_and_stores_the_row(demo_api: Api,
     row = Preview.objects.get(pk=body["previewId"])
     assert str(row.query_id) == body["previewQueryId"]
     assert row.sandbox == DEMO_SANDBOX
+    assert demo_store.engine_dir is not None
     assert row.snapshot_file and (demo_store.engine_dir / DEMO_SANDBOX / "snapshots"
                                   / row.snapshot_file).is_file()
     assert row.evaluated_at is not None
@@ -286,6 +287,7 @@ def test_preview_sample_status_describes_the_store(demo_api: Api,
     assert body["mergeStrategy"] == "timestampOrdered_auto"
     snapshot = Snapshot.objects.get(sandbox=DEMO_SANDBOX, status="ready")
     assert body["snapshotFile"] == snapshot.file_name
+    assert snapshot.finished_at is not None
     assert body["lastSampledTimestamp"].startswith(str(snapshot.finished_at.year))
     last = Batch.objects.filter(dataset__sandbox=DEMO_SANDBOX).order_by("-completed_at").first()
     assert last is not None
