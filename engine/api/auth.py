@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -38,6 +38,7 @@ JSON_TYPES = ("application/json",)
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
 View = Callable[..., HttpResponse]
+MAX_BULK_IDS = 100  # "Cannot be 0 or exceed 100" (Adobe's bulk-get error message)
 
 
 def token_digest(token: str) -> str:
@@ -168,6 +169,26 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise errors.ups_error(errors.BAD_REQUEST, errors.BODY_INVALID_TYPE,
                                errors.BODY_NOT_OBJECT)
     return body
+
+
+def bulk_get(request: HttpRequest, fetch: Callable[[str], Any],
+             render: Callable[[Any], dict[str, Any]]) -> HttpResponse:
+    """A bulk-get answer (spec §2.5, §4.4): 207 with every requested id under ``results`` —
+    the object, or a 404 entry for an id ``fetch`` cannot find (it raises ApiError)."""
+    ids = json_body(request).get("ids")
+    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_BULK_IDS:
+        raise errors.invalid(errors.BULK_IDS_INVALID)
+    results: dict[str, Any] = {}
+    for item in ids:
+        wanted = str(item.get("id", "")) if isinstance(item, dict) else str(item)
+        try:
+            found = fetch(wanted)
+        except ApiError:
+            results[wanted] = {"requestId": errors.request_id(),
+                               "errors": {"404": [{"code": 404, "message": "Not found."}]}}
+        else:
+            results[wanted] = render(found)
+    return JsonResponse({"results": results}, status=errors.MULTI_STATUS)
 
 
 def int_param(request: HttpRequest, name: str, default: int) -> int:

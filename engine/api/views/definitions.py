@@ -6,10 +6,10 @@ import math
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from engine.api import errors, services
-from engine.api.auth import api_view, int_param, json_body
+from engine.api.auth import api_view, bulk_get, int_param, json_body
 from engine.api.shapes import (
     DEFINITIONS_PATH,
     definition_json,
@@ -19,7 +19,6 @@ from engine.api.shapes import (
 from engine.models import SegmentDefinition
 
 DEFAULT_LIMIT = 100
-MAX_BULK_IDS = 100
 # AEP sort attributes → our columns.
 SORT_FIELDS = {"creationTime": "creation_time", "updateTime": "update_time", "name": "name",
                "id": "id", "description": "description"}
@@ -105,23 +104,13 @@ def definition_detail(request: HttpRequest, definition_id: str) -> JsonResponse:
 
 
 @api_view("POST")
-def definitions_bulk_get(request: HttpRequest) -> JsonResponse:
+def definitions_bulk_get(request: HttpRequest) -> HttpResponse:
     """207 with every id under ``results``: the definition, or a 404 entry (spec §2.5)."""
-    ids = json_body(request).get("ids")
-    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_BULK_IDS:
-        raise errors.invalid(errors.BULK_IDS_INVALID)
-    results: dict[str, Any] = {}
-    for item in ids:
-        wanted = str(item.get("id", "")) if isinstance(item, dict) else str(item)
-        try:
-            definition = services.definition_get(
-                sandbox=request.sandbox, definition_id=wanted)  # type: ignore[attr-defined]
-        except errors.ApiError:
-            results[wanted] = {"requestId": errors.request_id(),
-                               "errors": {"404": [{"code": 404, "message": "Not found."}]}}
-        else:
-            results[wanted] = definition_json(definition)
-    return JsonResponse({"results": results}, status=errors.MULTI_STATUS)
+    def fetch(wanted: str) -> SegmentDefinition:
+        return services.definition_get(sandbox=request.sandbox,  # type: ignore[attr-defined]
+                                       definition_id=wanted)
+
+    return bulk_get(request, fetch, definition_json)
 
 
 @api_view("POST")

@@ -8,12 +8,11 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from engine.api import errors, services_jobs
-from engine.api.auth import api_view, int_param, json_body
+from engine.api.auth import api_view, bulk_get, int_param
 from engine.api.shapes_jobs import SEGMENT_JOBS_PATH, segment_job_json
 from engine.models import JobStatus, SegmentDefinition, SegmentJob
 
 DEFAULT_LIMIT = 100
-MAX_BULK_IDS = 100
 SORT_FIELDS = {"creationTime": "creation_time", "updateTime": "update_time"}
 SORT_INVALID = "The sort must be creationTime or updateTime, with :asc or :desc."
 STATUS_INVALID = "The status must be one of " + ", ".join(JobStatus.values) + "."
@@ -83,20 +82,10 @@ def segment_job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 
 
 @api_view("POST")
-def segment_jobs_bulk_get(request: HttpRequest) -> JsonResponse:
+def segment_jobs_bulk_get(request: HttpRequest) -> HttpResponse:
     """207 with every id under ``results``: the job, or a 404 entry (spec §4.4)."""
-    ids = json_body(request).get("ids")
-    if not isinstance(ids, list) or not 0 < len(ids) <= MAX_BULK_IDS:
-        raise errors.invalid(errors.BULK_IDS_INVALID)
-    results: dict[str, Any] = {}
-    for item in ids:
-        wanted = str(item.get("id", "")) if isinstance(item, dict) else str(item)
-        try:
-            job = services_jobs.segment_job_get(
-                sandbox=request.sandbox, job_id=wanted)  # type: ignore[attr-defined]
-        except errors.ApiError:
-            results[wanted] = {"requestId": errors.request_id(),
-                               "errors": {"404": [{"code": 404, "message": "Not found."}]}}
-        else:
-            results[wanted] = _json(request, [job])[0]
-    return JsonResponse({"results": results}, status=errors.MULTI_STATUS)
+    def fetch(wanted: str) -> SegmentJob:
+        return services_jobs.segment_job_get(sandbox=request.sandbox,  # type: ignore[attr-defined]
+                                             job_id=wanted)
+
+    return bulk_get(request, fetch, lambda job: _json(request, [job])[0])
