@@ -262,6 +262,9 @@ def identities_of(entity: dict[str, Any]) -> list[dict[str, Any]]:
     return result
 
 
+FIRST_PAGE_BUCKETS = 4  # the first window of a page read; it doubles until the page is full
+
+
 def bucket_of(profile_id: str) -> int | None:
     """A profile's _bucket, as the snapshot computes it (engine.snapshot._bucket_expr: the
     first four hex digits of the md5 profile id, modulo the bucket count)."""
@@ -295,24 +298,26 @@ def arrow_rows(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def member_page(preview: Preview, *, offset: int, limit: int) -> MemberPage:
-    """One page of the preview's members (of the estimate's sample), ordered by profile id."""
+    """One page of the preview's members (of the estimate's sample), in storage order:
+    by bucket, then profile id. The sample's buckets are read in windows that double in
+    width until the page is full, so the first page reads a few buckets, not the sample."""
     node = parse_predicate(preview.predicate_expression, preview.predicate_type)
     now: datetime = preview.evaluated_at or preview.created_at
     with open_snapshot_file(preview.sandbox, preview.snapshot_file) as con:
         tables = reading_tables(con, preview, node, preview_policy(preview))
         schema = snapshot_schema(con)
-        sample = _sample_filter(_plan(con, tables))
-        compiled = compile_segment(node, now=now, schema=schema, tables=tables,
-                                   profile_filter="p." + sample, event_filter=sample)
-        if compiled.exact:
-            ids = [row[0] for row in con.execute(
-                f"SELECT _profile_id FROM ({compiled.sql}) ORDER BY 1 LIMIT ? OFFSET ?",
-                [limit + 1, offset]).fetchall()]
-        else:  # the evaluator decides some constructs: the whole member set, then the slice
+        buckets = _plan(con, tables).buckets
+        wanted = offset + limit + 1  # one more than the page: is there a next page?
+        ids: list[str] = []
+        low, width = 0, FIRST_PAGE_BUCKETS
+        while low < buckets and len(ids) < wanted:
+            high = min(buckets, low + width)
+            window = f"_bucket >= {low} AND _bucket < {high}"
             members = segment_members(con, node, now=now, tables=tables, schema=schema,
-                                      profile_filter="p." + sample,
-                                      event_filter=sample).members
-            ids = sorted(members)[offset:offset + limit + 1]
+                                      profile_filter="p." + window, event_filter=window).members
+            ids.extend(sorted(members, key=lambda pid: (bucket_of(pid) or 0, pid)))
+            low, width = high, width * 2
+        ids = ids[offset:offset + limit + 1]
         page_ids = ids[:limit]
         rows = profile_rows(con, tables.profiles, page_ids)
     profiles = []

@@ -12,7 +12,8 @@ _OBJ: dict[str, Any] = {"type": "object"}
 _PREVIEW_ID = _path_param("previewId")
 _STATES = ["NEW", "RUNNING", "RESULT_READY", "FAILED"]
 _PAGE_PARAMS = [
-    _query("offset", "integer", "Members skipped (default 0), in profile id order."),
+    _query("offset", "integer", "Members skipped (default 0), in storage order: hash bucket,"
+           " then profile id."),
     _query("limit", "integer", "Members per page (default 1000, at most 10000)."),
 ]
 
@@ -25,7 +26,8 @@ PATHS: dict[str, Any] = {
         }, body="PreviewInput")},
     "/data/core/ups/preview/{previewId}": {
         "get": _op("A page of the preview's members", {
-            "200": _json("PreviewResults", "Members of the estimate's sample, by profile id."),
+            "200": _json("PreviewResults",
+                         "Members of the estimate's sample, by hash bucket and profile id."),
             **NOT_FOUND}, params=[_PREVIEW_ID, *_PAGE_PARAMS]),
         "delete": _op("Cancel and delete a preview", {
             "200": _json("MessageResponse", '{"status": true, "message": "KILLED"}'),
