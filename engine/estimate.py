@@ -22,12 +22,12 @@ from datetime import datetime
 import duckdb
 
 from engine.duck import scalar
-from engine.segments import segment_members
+from engine.segments import segment_members, snapshot_schema
 from engine.snapshot import BUCKETS
 from engine.xdm import quote_identifier as q
 from pql.ast import Node
 from pql.schema import Schema
-from pql.sql import Tables
+from pql.sql import Tables, compile_segment
 
 FULL_STORE_BELOW = 1_000_000
 SAMPLE_SIZE = 1_000_000
@@ -94,6 +94,7 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
                            steps: int = 8, plan: SamplePlan | None = None) -> Iterator[Estimate]:
     """Yield an estimate after each step of reading the sample; the last one has done=True."""
     started = time.monotonic()
+    schema = schema or snapshot_schema(con)
     profiles = q(tables.profiles)
     if plan is None:
         plan = sample_plan(scalar(con, f"SELECT count(*) FROM {profiles}"))
@@ -107,10 +108,15 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
     low_bucket = 0
     for high_bucket in edges:
         window = f"_bucket >= {low_bucket} AND _bucket < {high_bucket}"
-        result = segment_members(con, node, now=now, tables=tables, schema=schema,
-                                 profile_filter=f"p.{window}", event_filter=window)
-        exact = exact and result.exact
-        matched += len(result.members)
+        compiled = compile_segment(node, now=now, schema=schema, tables=tables,
+                                   profile_filter=f"p.{window}", event_filter=window)
+        if compiled.exact:  # counted in DuckDB: the members never come to Python
+            matched += scalar(con, f"SELECT count(*) FROM ({compiled.sql})")
+        else:
+            exact = False
+            matched += len(segment_members(con, node, now=now, tables=tables, schema=schema,
+                                           profile_filter=f"p.{window}",
+                                           event_filter=window).members)
         read += sum(counts.get(bucket, 0) for bucket in range(low_bucket, high_bucket))
         low_bucket = high_bucket
         done = high_bucket == plan.buckets
