@@ -72,6 +72,9 @@ class Estimate:
     done: bool
     seconds: float
     exact: bool  # False: the evaluator decided for some candidates (slower, same result)
+    # matches per identity namespace among the profiles read so far (a profile counts once
+    # under each of its namespaces); empty unless asked for
+    namespaces: tuple[tuple[str, int], ...] = ()
 
     @property
     def state(self) -> str:
@@ -91,8 +94,11 @@ def scale(matched: int, read: int, total: int) -> tuple[int, int]:
 def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: datetime,
                            schema: Schema | None = None,
                            tables: Tables = Tables(),  # noqa: B008 - frozen, a safe default
-                           steps: int = 8, plan: SamplePlan | None = None) -> Iterator[Estimate]:
-    """Yield an estimate after each step of reading the sample; the last one has done=True."""
+                           steps: int = 8, plan: SamplePlan | None = None,
+                           namespaces: bool = False) -> Iterator[Estimate]:
+    """Yield an estimate after each step of reading the sample; the last one has done=True.
+    With `namespaces`, each step also counts its matches per identityMap namespace, in the
+    same query as the count (so the final estimate needs no second pass)."""
     started = time.monotonic()
     schema = schema or snapshot_schema(con)
     profiles = q(tables.profiles)
@@ -104,6 +110,7 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
     rows_to_read = sum(counts.values())
     edges = sorted({round(plan.buckets * step / steps) for step in range(1, steps + 1)})
     read = matched = 0
+    by_namespace: dict[str, int] = {}
     exact = True
     low_bucket = 0
     for high_bucket in edges:
@@ -111,12 +118,29 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
         compiled = compile_segment(node, now=now, schema=schema, tables=tables,
                                    profile_filter=f"p.{window}", event_filter=window)
         if compiled.exact:  # counted in DuckDB: the members never come to Python
-            matched += scalar(con, f"SELECT count(*) FROM ({compiled.sql})")
+            members_sql, params = compiled.sql, {}
         else:
             exact = False
-            matched += len(segment_members(con, node, now=now, tables=tables, schema=schema,
-                                           profile_filter=f"p.{window}",
-                                           event_filter=window).members)
+            found = segment_members(con, node, now=now, tables=tables, schema=schema,
+                                    profile_filter=f"p.{window}", event_filter=window).members
+            members_sql, params = "SELECT unnest($ids) AS _profile_id", {"ids": sorted(found)}
+        if namespaces:
+            for namespace, count in con.sql(f"""
+                    WITH m AS MATERIALIZED ({members_sql})
+                    SELECT NULL, count(*) FROM m
+                    UNION ALL
+                    SELECT namespace, count(*) FROM (
+                        SELECT unnest(map_keys(p."identityMap")) AS namespace
+                        FROM {profiles} p SEMI JOIN m ON m._profile_id = p._profile_id)
+                    GROUP BY namespace""", params=params).fetchall():
+                if namespace is None:
+                    matched += count
+                else:
+                    by_namespace[namespace] = by_namespace.get(namespace, 0) + count
+        elif params:
+            matched += len(params["ids"])
+        else:
+            matched += scalar(con, f"SELECT count(*) FROM ({members_sql})")
         read += sum(counts.get(bucket, 0) for bucket in range(low_bucket, high_bucket))
         low_bucket = high_bucket
         done = high_bucket == plan.buckets
@@ -126,4 +150,5 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
             size, error = matched, 0  # the whole store was read: the count is exact
         yield Estimate(size, error, max(0, round(size - Z_95 * error)),
                        min(plan.total_rows, round(size + Z_95 * error)), read, matched,
-                       rows_to_read, plan.total_rows, done, time.monotonic() - started, exact)
+                       rows_to_read, plan.total_rows, done, time.monotonic() - started, exact,
+                       tuple(sorted(by_namespace.items(), key=lambda item: (-item[1], item[0]))))

@@ -41,7 +41,7 @@ from engine.snapshot import (
 from engine.xdm import quote_identifier as q
 from pql import ast
 from pql.ast import Node
-from pql.sql import Tables, compile_segment
+from pql.sql import Tables
 
 logger = logging.getLogger(__name__)
 
@@ -156,32 +156,17 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]))
 
 
-def namespace_distribution(con: duckdb.DuckDBPyConnection, node: Node, *, now: datetime,
-                           schema: Any, tables: Tables, plan: SamplePlan) -> list[dict[str, Any]]:
-    """Matches of the sample per identity namespace (a profile counts once under each of its
-    namespaces), read from the merged profiles' identityMap."""
+def has_identity_map(con: duckdb.DuckDBPyConnection, tables: Tables) -> bool:
     columns = dict(con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?",
         [tables.profiles]).fetchall())
-    if not str(columns.get("identityMap", "")).startswith("MAP("):
-        return []
-    sample = _sample_filter(plan)
-    compiled = compile_segment(node, now=now, schema=schema, tables=tables,
-                               profile_filter="p." + sample, event_filter=sample)
-    if compiled.exact:  # all in DuckDB: the members never come to Python
-        members_sql, params = compiled.sql, {}
-    else:
-        members = segment_members(con, node, now=now, tables=tables, schema=schema,
-                                  profile_filter="p." + sample, event_filter=sample).members
-        members_sql, params = "SELECT unnest($ids) AS _profile_id", {"ids": sorted(members)}
-    rows = con.sql(f"""
-        SELECT namespace, count(*) AS n  -- map keys are distinct: a profile counts once
-        FROM (SELECT p._profile_id, unnest(map_keys(p."identityMap")) AS namespace
-              FROM {q(tables.profiles)} p SEMI JOIN ({members_sql}) m
-              ON m._profile_id = p._profile_id)
-        GROUP BY namespace ORDER BY n DESC, namespace""", params=params).fetchall()
+    return str(columns.get("identityMap", "")).startswith("MAP(")
+
+
+def namespace_json(counts: tuple[tuple[str, int], ...]) -> list[dict[str, Any]]:
+    """estimatedNamespaceDistribution: matches per identity namespace (§3.3)."""
     return [{"namespaceId": NAMESPACE_IDS.get(str(ns).upper(), str(ns)), "code": ns,
-             "profilesMatchedSoFar": n} for ns, n in rows]
+             "profilesMatchedSoFar": n} for ns, n in counts]
 
 
 def _plan(con: duckdb.DuckDBPyConnection, tables: Tables) -> SamplePlan:
@@ -210,25 +195,21 @@ def preview_steps(preview_id: str, *, steps: int = STEPS
             schema = snapshot_schema(con)
             plan = _plan(con, tables)
             history: list[dict[str, int]] = []
-            for estimate in estimate_progressively(con, node, now=now, schema=schema,
-                                                   tables=tables, steps=steps, plan=plan):
+            for estimate in estimate_progressively(
+                    con, node, now=now, schema=schema, tables=tables, steps=steps, plan=plan,
+                    namespaces=has_identity_map(con, tables)):
                 data = estimate_json(estimate)
                 history.append({"profilesReadSoFar": estimate.profiles_read,
                                 "profilesMatchedSoFar": estimate.profiles_matched,
                                 "estimatedSize": estimate.estimated_size})
                 data["history"] = list(history)
-                data["namespaces"] = []
-                # the final numbers first, while the namespaces take one more pass
-                if not _write(preview_id, estimate=data, state=PreviewState.RUNNING):
+                # counted with each step; published with the final one (§3.3 shows it there)
+                data["namespaces"] = namespace_json(estimate.namespaces) if estimate.done else []
+                state = PreviewState.RESULT_READY if estimate.done else PreviewState.RUNNING
+                if not _write(preview_id, estimate=data, state=state):
                     logger.info("preview %s was cancelled; its estimate stops", preview_id)
                     return
                 yield data
-                if estimate.done:
-                    data = {**data, "namespaces": namespace_distribution(
-                        con, node, now=now, schema=schema, tables=tables, plan=plan)}
-                    if not _write(preview_id, estimate=data, state=PreviewState.RESULT_READY):
-                        return
-                    yield data
     except Exception as error:
         logger.exception("preview %s failed", preview_id)
         _write(preview_id, state=PreviewState.FAILED,

@@ -80,3 +80,18 @@ def test_progressive_estimates_converge(demo_store: DemoStore) -> None:
     assert errors[-1] == 0
     assert errors[0] > errors[-2] > 0  # the interval narrows as more profiles are read
     assert all(step.total_rows == len(demo_store.profiles) for step in steps)
+
+
+def test_namespace_counts_come_with_the_steps(demo_store: DemoStore) -> None:
+    node = pql.parse(DEFINITIONS[1])
+    members = segment_members(demo_store.con, node, now=demo_store.now).members
+    expected: dict[str, int] = {}
+    for profile_id in members:
+        for namespace in demo_store.profiles[profile_id].profile["identityMap"] or {}:
+            expected[namespace] = expected.get(namespace, 0) + 1
+
+    final = list(estimate_progressively(demo_store.con, node, now=demo_store.now,
+                                        namespaces=True))[-1]
+
+    assert dict(final.namespaces) == expected
+    assert final.profiles_matched == len(members)
