@@ -131,7 +131,8 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
                     UNION ALL
                     SELECT namespace, count(*) FROM (
                         SELECT unnest(map_keys(p."identityMap")) AS namespace
-                        FROM {profiles} p SEMI JOIN m ON m._profile_id = p._profile_id)
+                        FROM {profiles} p SEMI JOIN m ON m._profile_id = p._profile_id
+                        WHERE p.{window})  -- the window again, so DuckDB reads only it
                     GROUP BY namespace""", params=params).fetchall():
                 if namespace is None:
                     matched += count
