@@ -23,19 +23,17 @@ Statuses of one segment after an evaluation, from its previous rows:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import secrets
 import time
-from collections.abc import Iterator, Mapping, Set
-from contextlib import contextmanager
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
-from engine.storage import sandbox_dir
+from engine.storage import folder_lock, sandbox_dir
 
 CURRENT = "CURRENT"
 KEEP_FILES = 3
@@ -62,18 +60,6 @@ def memberships_path(sandbox: str) -> Path | None:
     return folder / name
 
 
-@contextmanager
-def _lock(sandbox: str) -> Iterator[Path]:
-    folder = memberships_dir(sandbox)
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield folder
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
@@ -91,7 +77,7 @@ def write_memberships(sandbox: str, results: Mapping[str, Set[str]], now: dateti
     rows of other segments are carried over unchanged."""
     stamp = _naive_utc(now)
     cutoff = stamp - EXITED_KEPT_FOR
-    with _lock(sandbox) as folder:
+    with folder_lock(memberships_dir(sandbox)) as folder:
         previous = memberships_path(sandbox)
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}.duckdb"
         building = folder / f".{name}.building"
@@ -173,7 +159,7 @@ def attach_memberships(con: duckdb.DuckDBPyConnection, sandbox: str) -> Path:
     attachment); a sandbox without memberships gets an empty file first. Returns the file."""
     path = memberships_path(sandbox)
     if path is None:
-        with _lock(sandbox):
+        with folder_lock(memberships_dir(sandbox)):
             path = memberships_path(sandbox)
         if path is None:
             path = write_memberships(sandbox, {}, datetime.now(UTC)).path

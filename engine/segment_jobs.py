@@ -20,7 +20,7 @@ import duckdb
 import pql
 from engine.memberships import MEMBER_STATUSES, attach_memberships, write_memberships
 from engine.models import JobStatus, MergePolicy, SegmentDefinition, SegmentJob, epoch_ms
-from engine.segments import segment_members, snapshot_schema
+from engine.segments import referenced_segments, segment_members, snapshot_schema
 from engine.snapshot import (
     NoSnapshotError,
     current_path,
@@ -29,7 +29,6 @@ from engine.snapshot import (
     open_snapshot,
     profiles_table,
 )
-from pql import ast
 from pql.sql import Tables
 
 logger = logging.getLogger(__name__)
@@ -45,14 +44,6 @@ ERROR_CODE = "0080000018"  # Adobe's example code of a failed segment job
 
 class SegmentJobError(Exception):
     """A failure worth telling the caller as it is (no internals)."""
-
-
-def referenced_segments(node: ast.Node) -> set[str]:
-    return {
-        str(item.args[0].value) for item in node.walk()
-        if isinstance(item, ast.Call) and item.name.lower() == "insegment"
-        and len(item.args) == 1 and isinstance(item.args[0], ast.Literal)
-    }
 
 
 def evaluation_order(definitions: Sequence[SegmentDefinition]) -> list[SegmentDefinition]:

@@ -13,11 +13,21 @@ import duckdb
 import pql
 from engine import xdm
 from engine.profiles import load_profiles
+from pql import ast
 from pql.ast import Node
 from pql.schema import Schema
 from pql.sql import Tables, compile_segment
 
 logger = logging.getLogger(__name__)
+
+
+def referenced_segments(node: Node) -> set[str]:
+    """The ids named by ``inSegment("<id>")`` anywhere in the tree."""
+    return {
+        str(item.args[0].value) for item in node.walk()
+        if isinstance(item, ast.Call) and item.name.lower() == "insegment"
+        and len(item.args) == 1 and isinstance(item.args[0], ast.Literal)
+    }
 
 
 def schema_from_trees(profile: xdm.Tree, events: xdm.Tree) -> Schema:

@@ -22,7 +22,6 @@ on the old file finish on it.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -55,7 +54,7 @@ from engine.models import (
     SnapshotStatus,
     XdmClass,
 )
-from engine.storage import snapshots_dir
+from engine.storage import folder_lock, snapshots_dir
 
 logger = logging.getLogger(__name__)
 
@@ -169,21 +168,9 @@ def _batch_files(sandbox: str, xdm_class: str) -> list[BatchFile]:
     return files
 
 
-@contextmanager
-def _build_lock(sandbox: str) -> Iterator[None]:
-    folder = snapshots_dir(sandbox)
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def snapshot_build(*, sandbox: str, memory_limit: str | None = None) -> Snapshot:
     """Build a new snapshot from every successful batch and make it current."""
-    with _build_lock(sandbox):
+    with folder_lock(snapshots_dir(sandbox)):
         folder = snapshots_dir(sandbox)
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}.duckdb"
         snapshot = Snapshot.objects.create(sandbox=sandbox, file_name=name)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -19,6 +22,19 @@ def sandbox_dir(sandbox: str) -> Path:
 
 def batch_dir(sandbox: str, dataset_id: str, batch_id: str) -> Path:
     return sandbox_dir(sandbox) / "datasets" / dataset_id / batch_id
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[Path]:
+    """An exclusive lock on `folder` (created if needed) across processes, held by the block:
+    one snapshot build or memberships write per sandbox at a time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield folder
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def snapshots_dir(sandbox: str) -> Path:

@@ -89,7 +89,7 @@ from pql.errors import PQLError
 from pql.evaluator import MEMBER_STATUSES, Evaluator, PQLEvaluationError, compare
 from pql.schema import FieldType, Schema
 from pql.timeutil import FIXED_UNITS, MONTHS_IN, canonical_unit, shift
-from pql.values import is_number, parse_timestamp
+from pql.values import is_number, parse_timestamp, truthy
 
 __all__ = [
     "Compiled",
@@ -659,7 +659,7 @@ class _Compiler:
             assert value.value is not None
             return self.exists(value.events, self.present(value.value), ctx)
         if value.is_const:
-            return TRUE if _truthy(value.const) else FALSE
+            return TRUE if truthy(value.const) else FALSE
         if value.kind == "boolean":
             return value
         if value.is_list:
@@ -2190,16 +2190,6 @@ def _shift(value: datetime | str, amount: int, unit: str) -> datetime | str:
         micros = int(FIXED_UNITS[unit].total_seconds() * 1_000_000) * amount
         return f"({value} + to_microseconds({micros}))"
     return f"({value} + to_months({MONTHS_IN[unit] * amount}))"
-
-
-def _truthy(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, list):
-        return len(value) > 0
-    return True
 
 
 def _comparable(left: Any, right: Any) -> bool:

@@ -31,6 +31,7 @@ from engine.models import (
     XdmClass,
     epoch_ms,
 )
+from engine.segments import referenced_segments
 from engine.snapshot import default_merge_policy
 from pql import ast
 
@@ -118,15 +119,6 @@ def expression_convert(expression: Expression) -> dict[str, str]:
         value = json.dumps(pql.to_json(expression.node), separators=(",", ":"))
         return {"type": "PQL", "format": ExpressionFormat.JSON, "value": value}
     return {"type": "PQL", "format": ExpressionFormat.TEXT, "value": expression.text}
-
-
-def referenced_segments(node: ast.Node) -> set[str]:
-    """The ids named by ``inSegment("<id>")`` anywhere in the tree."""
-    return {
-        str(item.args[0].value) for item in node.walk()
-        if isinstance(item, ast.Call) and item.name.lower() == "insegment"
-        and len(item.args) == 1 and isinstance(item.args[0], ast.Literal)
-    }
 
 
 def _text(body: dict[str, Any], name: str, *, required: bool = False,
