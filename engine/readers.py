@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+
+from engine.profiles import to_python
 
 FORMATS = ("json", "jsonl", "csv", "parquet")
 SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
@@ -174,17 +177,12 @@ def _read_csv(path: Path) -> Iterator[Item]:
 def _read_parquet(path: Path) -> Iterator[Item]:
     number = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
-        for row in batch.to_pylist():
+        for row in _rows(batch):
             number += 1
-            yield number, _maps_to_dicts(row)
+            yield number, row
 
 
-def _maps_to_dicts(value: Any) -> Any:
-    """Arrow gives maps as lists of (key, value) tuples; XDM wants objects."""
-    if isinstance(value, dict):
-        return {key: _maps_to_dicts(item) for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):
-            return {str(key): _maps_to_dicts(item) for key, item in value}
-        return [_maps_to_dicts(item) for item in value]
-    return value
+def _rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
+    """Rows as XDM reads them: Arrow's maps as objects (engine.profiles.to_python, typed)."""
+    for row in batch.to_pylist():
+        yield {name: to_python(row[name], batch.schema.field(name).type) for name in row}

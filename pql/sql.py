@@ -910,12 +910,7 @@ class _Compiler:
 
     def and_sql(self, node: ast.And, ctx: _Ctx) -> Value:
         parts = [self.condition(operand, ctx) for operand in node.operands]
-        if any(part.const is False for part in parts):
-            return FALSE
-        parts = [part for part in parts if part.const is not True]
-        if not parts:
-            return TRUE
-        return _conjunction(parts)
+        return _all_of(parts)
 
     def or_sql(self, node: ast.Or, ctx: _Ctx) -> Value:
         parts = [self.condition(operand, ctx) for operand in node.operands]
@@ -1883,12 +1878,7 @@ class _Compiler:
         parts = [self.condition(where, ctx)] if where is not None else []
         if rest:
             parts.append(self.bindings_exist(rest, ctx))
-        if any(part.const is False for part in parts):
-            return FALSE
-        parts = [part for part in parts if part.const is not True]
-        if not parts:
-            return TRUE
-        return _conjunction(parts)
+        return _all_of(parts)
 
     def quantified_sql(self, node: ast.Quantified, ctx: _Ctx) -> Value:
         if node.quantifier.lower() == "forall":
@@ -2190,6 +2180,16 @@ def _shift(value: datetime | str, amount: int, unit: str) -> datetime | str:
         micros = int(FIXED_UNITS[unit].total_seconds() * 1_000_000) * amount
         return f"({value} + to_microseconds({micros}))"
     return f"({value} + to_months({MONTHS_IN[unit] * amount}))"
+
+
+def _all_of(parts: list[Expr]) -> Expr:
+    """The conjunction of `parts`, with constant operands folded away."""
+    if any(part.const is False for part in parts):
+        return FALSE
+    parts = [part for part in parts if part.const is not True]
+    if not parts:
+        return TRUE
+    return _conjunction(parts)
 
 
 def _comparable(left: Any, right: Any) -> bool:
