@@ -7,6 +7,11 @@ from typing import Any
 import duckdb
 
 
+def sql_string(text: str) -> str:
+    """A SQL string literal (quotes doubled): for names of ours, never unchecked user text."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
         ) -> tuple[Any, ...]:
     """The single row a query must return (an aggregate, say)."""

@@ -27,6 +27,7 @@ import duckdb
 from django.db import transaction
 from django.utils import timezone
 
+from engine.duck import sql_string
 from engine.ingest import IDENTITIES_COLUMN, batch_path
 from engine.memberships import ALIAS, attach_memberships
 from engine.models import (
@@ -47,7 +48,6 @@ from engine.snapshot import (
     events_table,
     open_snapshot,
     profiles_table,
-    sql_string,
 )
 from engine.storage import batch_dir
 from engine.xdm import parse_datetime

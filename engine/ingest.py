@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from engine import xdm
-from engine.duck import scalar
+from engine.duck import scalar, sql_string
 from engine.models import Batch, BatchStatus, Dataset, XdmClass
 from engine.readers import ReadError, detect_format, read_records
 from engine.storage import batch_dir
@@ -280,19 +280,19 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
     total = 0
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = {_sql_string(settings.ENGINE_MEMORY_LIMIT)}")
-        con.execute(f"SET temp_directory = {_sql_string(str(staging.parent / '.tmp'))}")
+        con.execute(f"SET memory_limit = {sql_string(settings.ENGINE_MEMORY_LIMIT)}")
+        con.execute(f"SET temp_directory = {sql_string(str(staging.parent / '.tmp'))}")
         for index, (path, file_tree) in enumerate(plan):
-            source = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
+            source = f"read_parquet({sql_string(str(path))}, file_row_number = true)"
             identities = _identities_sql(file_tree)
             # coalesce: a missing identityMap gives a NULL list, which must count as empty
             no_identity = f"coalesce(len({identities}), 0) = 0"
             bad = [no_identity]
-            reasons = [f"WHEN {no_identity} THEN {_sql_string(NO_IDENTITY)}"]
+            reasons = [f"WHEN {no_identity} THEN {sql_string(NO_IDENTITY)}"]
             if dataset.xdm_class == XdmClass.EVENT:
                 stamp = '"timestamp" IS NULL' if "timestamp" in file_tree["fields"] else "true"
                 bad.append(stamp)
-                reasons.append(f"WHEN {stamp} THEN {_sql_string(NO_TIMESTAMP)}")
+                reasons.append(f"WHEN {stamp} THEN {sql_string(NO_TIMESTAMP)}")
             bad_sql = " OR ".join(bad)
             columns = []
             for name, sub in tree["fields"].items():
@@ -305,7 +305,7 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
             # insertion order is kept (DuckDB's default), so rows stay in file order
             written = scalar(
                 con, f"COPY (SELECT {', '.join(columns)} FROM {source} WHERE NOT ({bad_sql})) "
-                f"TO {_sql_string(str(staging / name))} (FORMAT parquet, COMPRESSION zstd)")
+                f"TO {sql_string(str(staging / name))} (FORMAT parquet, COMPRESSION zstd)")
             rows = pq.read_metadata(path).num_rows
             total += rows
             if written < rows:
@@ -332,7 +332,3 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
             errors=errors.count, total=total, limit=max_error_ratio))
     os.replace(staging, final)
     return _succeed(batch, dataset, errors, files, tree)
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

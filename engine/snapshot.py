@@ -40,7 +40,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from engine import xdm
-from engine.duck import scalar
+from engine.duck import scalar, sql_string
 from engine.identity import MAX_IDENTITIES_PER_GRAPH, stitch
 from engine.ingest import IDENTITIES_COLUMN, batch_path
 from engine.models import (
@@ -67,10 +67,6 @@ q = xdm.quote_identifier
 
 class NoSnapshotError(LookupError):
     """The sandbox has no snapshot yet (nothing ingested, or never built)."""
-
-
-def sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def union_tree(sandbox: str, xdm_class: str) -> xdm.Tree:
