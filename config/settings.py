@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "core",
+    "connections",
+    "jobs",
     "engine",
 ]
 

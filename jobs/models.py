@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from core.roles import LEADS, has_role
+
+
+class JobKind(models.TextChoices):
+    PREVIEW = "preview", "Preview"
+    SEGMENT = "segment", "Segment job"
+    EXPORT = "export", "Export job"
+
+
+class JobStatus(models.TextChoices):
+    """Our status, normalised from AEP's (see jobs.status.normalise). Order matters: a job's
+    status only moves forward (RANK), so a late poll never undoes a newer state."""
+
+    PENDING = "pending", "Pending"          # row exists, not yet sent
+    SUBMITTING = "submitting", "Submitting"  # the submit call is (or was) in flight
+    QUEUED = "queued", "Queued"              # remote NEW / QUEUED
+    RUNNING = "running", "Running"           # remote PROCESSING / RUNNING
+    CANCELLING = "cancelling", "Cancelling"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    TIMED_OUT = "timed_out", "Timed out"
+
+
+FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED,
+                      JobStatus.TIMED_OUT})
+RANK = {
+    JobStatus.PENDING: 0, JobStatus.SUBMITTING: 1, JobStatus.QUEUED: 2, JobStatus.RUNNING: 3,
+    JobStatus.CANCELLING: 4, JobStatus.SUCCEEDED: 5, JobStatus.FAILED: 5,
+    JobStatus.CANCELLED: 5, JobStatus.TIMED_OUT: 5,
+}
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def unfinished(self) -> JobQuerySet:
+        return self.exclude(status__in=FINISHED)
+
+    def finished(self) -> JobQuerySet:
+        return self.filter(status__in=FINISHED)
+
+    def visible_to(self, user: object) -> JobQuerySet:
+        if has_role(user, LEADS):
+            return self
+        return self.filter(created_by=user)
+
+
+class Job(models.Model):
+    """One preview, segment or export job on a connection: the truth about it is this row."""
+
+    kind = models.CharField(max_length=16, choices=JobKind.choices, db_index=True)
+    connection = models.ForeignKey("connections.Connection", on_delete=models.PROTECT,
+                                   related_name="jobs")
+    sandbox = models.CharField(max_length=100)
+    label = models.CharField(max_length=200, blank=True,
+                             help_text="what a person reads: the segment or export name")
+    remote_id = models.CharField(max_length=100, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices,
+                              default=JobStatus.PENDING, db_index=True)
+    remote_status = models.CharField(max_length=40, blank=True)
+    request = models.JSONField(default=dict, blank=True)
+    last_response = models.JSONField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    progress = models.FloatField(null=True, blank=True, help_text="0..1 when known")
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="children",
+                               help_text="the job this one follows (segment job → export)")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="jobs")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    poll_count = models.PositiveIntegerField(default=0)
+    poll_deadline = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "last_polled_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.label or self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def duration(self) -> timedelta | None:
+        start = self.submitted_at or self.created_at
+        if start is None:
+            return None
+        return (self.finished_at or timezone.now()) - start
+
+
+class JobEvent(models.Model):
+    """One step of a job's timeline: submitted, a status change, a retry, an error, a timeout."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=40)  # submitted, status, retry, error, cancel, timeout…
+    status = models.CharField(max_length=16, choices=JobStatus.choices, blank=True)
+    message = models.TextField(blank=True)
+    data = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} {self.kind} {self.status}"
