@@ -187,6 +187,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
+# Periodic work, run by `celery beat` (https://docs.celeryq.dev/en/stable/userguide/periodic-tasks.html).
+CELERY_BEAT_SCHEDULE = {
+    # resumes jobs whose poll was lost (worker killed, broker restarted) and times out the stuck
+    "jobs-sweep": {"task": "jobs.tasks.jobs_sweep", "schedule": 60.0},
+    # deletes the engine's expired previews (ENGINE_PREVIEW_TTL_SECONDS)
+    "engine-previews-expire": {"task": "engine.tasks.previews_expire", "schedule": 300.0},
+}
 
 # --- The built-in engine ------------------------------------------------------------------------
 ENGINE_DATA_DIR = Path(env("ENGINE_DATA_DIR", default=str(VAR_DIR / "engine"))).resolve()
@@ -201,6 +208,10 @@ ENGINE_RATE_LIMIT = env.int("ENGINE_RATE_LIMIT", default=600)
 # Seconds a preview/estimate (POST /data/core/ups/preview) is kept; afterwards its GETs answer
 # 404 and engine.tasks.previews_expire deletes the row (Adobe documents no retention, §3.5).
 ENGINE_PREVIEW_TTL_SECONDS = env.int("ENGINE_PREVIEW_TTL_SECONDS", default=3600)
+
+# Where the dashboard reaches the built-in engine's REST API (bootstrap's "Built-in engine"
+# connection). The engine is served by this same web server; in compose, by the web service.
+BUILTIN_ENGINE_URL = env("BUILTIN_ENGINE_URL", default="http://127.0.0.1:8000")
 
 # --- E-mail (alerts) ------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -36,6 +36,9 @@ class Connection(models.Model):
     scopes = models.CharField(max_length=500, blank=True,
                               default="openid,AdobeID,read_organizations,additional_info.projectedProductContext,session")
     default_sandbox = models.CharField(max_length=100, default="prod")
+    # The sandboxes the last successful test listed; the navigation's switcher offers these
+    # (read from our database, never from the API on a page view).
+    sandboxes = models.JSONField(default=list, blank=True)
     is_enabled = models.BooleanField(default=True)
     last_tested_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)

@@ -27,6 +27,7 @@ class Migration(migrations.Migration):
                 ('client_secret_encrypted', models.TextField(blank=True)),
                 ('scopes', models.CharField(blank=True, default='openid,AdobeID,read_organizations,additional_info.projectedProductContext,session', max_length=500)),
                 ('default_sandbox', models.CharField(default='prod', max_length=100)),
+                ('sandboxes', models.JSONField(blank=True, default=list)),
                 ('is_enabled', models.BooleanField(default=True)),
                 ('last_tested_at', models.DateTimeField(blank=True, null=True)),
                 ('last_test_ok', models.BooleanField(blank=True, null=True)),
