@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "core",
     "connections",
     "jobs",
+    "segments",
     "engine",
 ]
 
