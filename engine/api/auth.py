@@ -53,8 +53,10 @@ def client_for_token(token: str) -> ApiClient | None:
     return row.client if row else None
 
 
-def api_view(*methods: str, platform: bool = True) -> Callable[[View], View]:
-    """An API view answering ``methods``; ``platform`` views check AEP's headers (§1.1)."""
+def api_view(*methods: str, platform: bool = True,
+             sandboxed: bool = True) -> Callable[[View], View]:
+    """An API view answering ``methods``; ``platform`` views check AEP's headers (§1.1), and
+    ``sandboxed`` ones also the x-sandbox-name (the Sandbox API is the one that does not)."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -67,7 +69,7 @@ def api_view(*methods: str, platform: bool = True) -> Callable[[View], View]:
                                                      allowed=", ".join(methods)))
                 check_body_size(request)
                 if platform:
-                    authenticate(request)
+                    authenticate(request, sandboxed=sandboxed)
                     check_rate(request.api_client.client_id)  # type: ignore[attr-defined]
                     if request.method in BODY_METHODS:
                         check_content_type(request)
@@ -98,9 +100,9 @@ def check_body_size(request: HttpRequest) -> None:
         raise errors.gateway_error(errors.PAYLOAD_TOO_LARGE, errors.BODY_TOO_LARGE)
 
 
-def authenticate(request: HttpRequest) -> None:
+def authenticate(request: HttpRequest, *, sandboxed: bool = True) -> None:
     """Gateway order: token present, API key present, token valid, key = token's client,
-    org present and the client's, sandbox present and allowed to the client."""
+    org present and the client's, sandbox present and allowed to the client (``sandboxed``)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
@@ -118,6 +120,9 @@ def authenticate(request: HttpRequest) -> None:
         raise errors.gateway_error(errors.BAD_REQUEST, errors.ORG_MISSING)
     if org != client.org_id:
         raise errors.gateway_error(errors.FORBIDDEN, errors.ORG_INVALID)
+    request.api_client = client  # type: ignore[attr-defined]
+    if not sandboxed:
+        return
     sandbox = request.headers.get("x-sandbox-name", "")
     if not sandbox:
         raise errors.gateway_error(errors.BAD_REQUEST, errors.SANDBOX_MISSING)
@@ -126,7 +131,6 @@ def authenticate(request: HttpRequest) -> None:
     if sandbox not in client.sandboxes:
         raise errors.ups_error(errors.FORBIDDEN, errors.FORBIDDEN_TYPE,
                                errors.SANDBOX_NOT_ALLOWED.format(sandbox=sandbox))
-    request.api_client = client  # type: ignore[attr-defined]
     request.sandbox = sandbox  # type: ignore[attr-defined]
 
 

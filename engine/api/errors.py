@@ -56,6 +56,7 @@ SERVER_ERROR_TYPE = "UPAPI-113500-500"  # ours
 
 # Messages (tests assert them).
 SANDBOX_NOT_ALLOWED = "The sandbox {sandbox} is not available to this API client."
+SANDBOX_NOT_FOUND = "The sandbox {sandbox} is not found or not available to this API client."
 SANDBOX_NAME_INVALID = ("The sandbox name {sandbox} is not valid: "
                         "use lower-case letters, digits and '-'.")
 CONTENT_TYPE_INVALID = "A valid content-type must be specified"

@@ -29,10 +29,12 @@ def _json(schema_ref: str, description: str) -> dict[str, Any]:
 
 
 def _op(summary: str, responses: dict[str, Any], *, body: str | None = None,
-        params: list[dict[str, Any]] | None = None, platform: bool = True) -> dict[str, Any]:
+        params: list[dict[str, Any]] | None = None, platform: bool = True,
+        sandboxed: bool = True) -> dict[str, Any]:
+    headers = PLATFORM_HEADERS if sandboxed else PLATFORM_HEADERS[:2]
     operation: dict[str, Any] = {
         "summary": summary,
-        "parameters": (PLATFORM_HEADERS if platform else []) + (params or []),
+        "parameters": (headers if platform else []) + (params or []),
         "responses": {**responses, **(GATEWAY_ERRORS if platform else {})},
     }
     if platform:
@@ -133,6 +135,20 @@ PATHS: dict[str, Any] = {
         params=[{"name": "SCHEMA_ID", "in": "path", "required": True,
                  "description": "URL-encoded $id or meta:altId of the union.",
                  "schema": {"type": "string"}}])},
+    "/data/foundation/sandbox-management/": {"get": _op(
+        "The sandboxes available to the caller (no x-sandbox-name)", {
+            "200": _json("SandboxList", "The API client's sandboxes.")}, sandboxed=False,
+        params=[_query("limit", "integer", "Page size (default 50)."),
+                _query("offset", "integer", "Offset of the first sandbox.")])},
+    "/data/foundation/sandbox-management/sandboxes": {"get": _op(
+        "List sandboxes (no x-sandbox-name)", {
+            "200": _json("SandboxList", "The API client's sandboxes.")}, sandboxed=False,
+        params=[_query("limit", "integer", "Page size (default 50)."),
+                _query("offset", "integer", "Offset of the first sandbox.")])},
+    "/data/foundation/sandbox-management/sandboxes/{sandboxName}": {"get": _op(
+        "Get a sandbox (no x-sandbox-name)", {
+            "200": _json("SandboxDetail", "The sandbox."), **NOT_FOUND}, sandboxed=False,
+        params=[_path_param("sandboxName")])},
     "/data/openapi.json": {"get": {"summary": "This document",
                                    "responses": {"200": {"description": "OpenAPI 3.0"}}}},
 }
@@ -221,6 +237,22 @@ COMPONENTS: dict[str, Any] = {
             "sandboxId": _STR, "sandboxName": _STR,
             "type": {"type": "string", "enum": ["production", "development"]},
             "default": {"type": "boolean"}}},
+        "SandboxDetail": {"type": "object", "required": ["name", "title", "state", "type",
+                                                          "isDefault"], "properties": {
+            "name": _STR, "title": _STR, "state": {"type": "string", "enum": ["active"]},
+            "type": {"type": "string", "enum": ["production", "development"]},
+            "isDefault": {"type": "boolean"}, "region": _STR,
+            "createdDate": {**_STR, "description": "yyyy-mm-dd hh:mm:ss (UTC)"},
+            "lastModifiedDate": _STR, "createdBy": _STR, "lastModifiedBy": _STR}},
+        "SandboxList": {"type": "object", "required": ["sandboxes", "_page", "_links"],
+                        "properties": {
+            "sandboxes": {"type": "array",
+                          "items": {"$ref": "#/components/schemas/SandboxDetail"}},
+            "_page": {"type": "object", "properties": {"limit": {"type": "integer"},
+                                                       "count": {"type": "integer"}}},
+            "_links": {"type": "object", "properties": {"page": {
+                "type": "object", "properties": {"href": _STR,
+                                                 "templated": {"type": "boolean"}}}}}}},
         "MergePolicyInput": {"type": "object", "required": ["name", "schema"], "properties": {
             "name": _STR, "schema": {"type": "object", "properties": {"name": _STR}},
             "identityGraph": {"type": "object", "properties": {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.urls import include, re_path
 
 from engine.api import urls_jobs, urls_preview
-from engine.api.views import definitions, ims, merge_policies, misc, schemas
+from engine.api.views import definitions, ims, merge_policies, misc, sandboxes, schemas
 
 app_name = "engine_api"
 
@@ -32,6 +32,12 @@ schema_registry = [
     re_path(r"^tenant/schemas/(?P<schema_id>.+?)/?$", schemas.union_schema, name="schema"),
 ]
 
+sandbox_management = [
+    re_path(r"^$", sandboxes.sandboxes, name="sandboxes-available"),
+    re_path(r"^sandboxes/?$", sandboxes.sandboxes, name="sandboxes"),
+    re_path(r"^sandboxes/(?P<name>[^/]+)/?$", sandboxes.sandbox_detail, name="sandbox"),
+]
+
 ims_routes = [
     re_path(r"^token/v3/?$", ims.token, name="token"),
 ]
@@ -40,6 +46,9 @@ urlpatterns = [
     re_path(r"^data/openapi\.json/?$", misc.openapi, name="openapi"),
     re_path(r"^data/core/ups/", include(ups)),
     re_path(r"^data/foundation/schemaregistry/", include(schema_registry)),
+    re_path(r"^data/foundation/sandbox-management/?$", sandboxes.sandboxes,
+            name="sandboxes-available-no-slash"),
+    re_path(r"^data/foundation/sandbox-management/", include(sandbox_management)),
     re_path(r"^data/foundation/", include([*urls_preview.foundation, *urls_jobs.foundation])),
     re_path(r"^ims/", include(ims_routes)),
     re_path(r"^(?:data|ims)(?:/.*)?$", misc.route_not_found, name="not-found"),
