@@ -115,3 +115,45 @@ def function_reference() -> list[FunctionEntry]:
         entries.append(FunctionEntry(name, fn.kind, signature, fn.returns,
                                      f"{fn.summary} ({fn.arity_text()})", EXAMPLES.get(name, "")))
     return entries
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """One member of a preview page: its id and its identities (namespace, id), from either
+    shape an AEP-compatible API answers with (see spec §3.2)."""
+
+    id: str
+    identities: list[dict[str, str]]
+    attributes: dict[str, Any]
+
+
+def preview_rows(results: list[Any]) -> list[PreviewRow]:
+    rows = []
+    for result in results:
+        if not isinstance(result, Mapping):
+            continue
+        if "objectId" in result:  # the OpenAPI file's shape
+            related = [_identity_from_href(item.get("_href", ""), item.get("objectId", ""))
+                       for item in result.get("relatedObjects") or [] if isinstance(item, Mapping)]
+            rows.append(PreviewRow(str(result["objectId"]), related, {}))
+            continue
+        for xid, body in result.items():  # the documented shape: keyed by the profile's XID
+            body = body if isinstance(body, Mapping) else {}
+            identities = [
+                {"namespace": str((item.get("namespace") or {}).get("code", "")),
+                 "id": str(item.get("id", ""))}
+                for item in body.get("identities") or [] if isinstance(item, Mapping)
+            ] or [_identity_from_href((link or {}).get("_href", ""), key)
+                  for key, link in (body.get("endCustomerIds") or {}).items()]
+            entity = body.get("entity") if isinstance(body.get("entity"), Mapping) else {}
+            rows.append(PreviewRow(str(xid), identities, dict(entity)))
+    return rows
+
+
+def _identity_from_href(href: str, fallback: str) -> dict[str, str]:
+    from urllib.parse import parse_qs, urlsplit
+
+    query = parse_qs(urlsplit(href).query)
+    entity_id = (query.get("entityId") or [fallback])[0]
+    namespace = (query.get("entityIdNS") or [""])[0]
+    return {"namespace": namespace, "id": entity_id}

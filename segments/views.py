@@ -1,0 +1,496 @@
+"""Pages and fragments of the segments app. Every view checks the role; every write goes through
+segments.services; status fragments read our database, never the API."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+import pql
+from aep import AEPError
+from connections.models import Connection
+from connections.services import connection_client, current_connection
+from core.htmx import htmx_template
+from core.roles import EVERYONE, role_required
+from core.services import audit_record
+from jobs.models import Job, JobKind
+from segments.forms import PQLJsonImportForm, SegmentForm
+from segments.models import EvaluationMethod, Segment, SegmentVersion
+from segments.pql_support import (
+    EVENT_UNION,
+    PROFILE_UNION,
+    diagnose,
+    field_catalog,
+    function_reference,
+    preview_rows,
+    schema_from_unions,
+)
+from segments.services import (
+    SegmentError,
+    segment_delete,
+    segment_dependents,
+    segment_estimate,
+    segment_restore,
+    segment_save,
+    segments_run,
+)
+
+SORTS = {
+    "name": "name", "-name": "-name", "updated": "updated_at", "-updated": "-updated_at",
+    "count": "last_count", "-count": "-last_count", "run": "last_run_at", "-run": "-last_run_at",
+}
+PREVIEW_PAGE = 20
+MAX_EVENTS = 1000  # read for "why it matches"; the drawer shows the newest 20
+SCHEMA_UNAVAILABLE = ("Field checks are off: the union schema could not be read from "
+                      "{connection} ({message}). Syntax is still checked.")
+NO_CONNECTION = ("There is no connection yet. An admin adds one under Connections "
+                 "(make run creates the built-in engine's).")
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _where(request: HttpRequest) -> tuple[Connection | None, str]:
+    return current_connection(request)
+
+
+def _union_schemas(connection: Connection, sandbox: str) -> tuple[Any, str]:
+    """The checker's schema for the connection's sandbox (the aep client caches the union
+    schemas), and a message when it could not be read."""
+    try:
+        client = connection_client(connection, sandbox=sandbox)
+        profile = client.union_schema(PROFILE_UNION)
+        try:
+            events = client.union_schema(EVENT_UNION)
+        except AEPError:
+            events = None
+        return schema_from_unions(profile, events), ""
+    except AEPError as error:
+        return None, SCHEMA_UNAVAILABLE.format(connection=connection.name, message=error.message)
+
+
+def _merge_policies(connection: Connection, sandbox: str) -> list[tuple[str, str]]:
+    key = f"segments:merge-policies:{connection.pk}:{sandbox}"
+    found = cache.get(key)
+    if found is None:
+        try:
+            policies = connection_client(connection, sandbox=sandbox).merge_policies()
+            found = [(policy.id, policy.name + (" (default)" if policy.is_default else ""))
+                     for policy in policies]
+        except AEPError:
+            found = []
+        cache.set(key, found, 300)
+    return found
+
+
+def _editor_context(request: HttpRequest, *, connection: Connection, sandbox: str,
+                    form: SegmentForm, segment: Segment | None) -> dict[str, Any]:
+    schema, schema_message = _union_schemas(connection, sandbox)
+    fields = field_catalog(schema)
+    text = form["pql"].value() or ""
+    return {
+        "form": form,
+        "segment": segment,
+        "connection": connection,
+        "sandbox": sandbox,
+        "diagnostics": diagnose(text, schema) if text else [],
+        "schema_message": schema_message,
+        "fields": fields,
+        "fields_data": [{"collection": f.collection, "path": f.path, "type": f.type}
+                        for f in fields],
+        "functions": function_reference(),
+        "import_form": PQLJsonImportForm(),
+        "is_builtin": connection.kind == "builtin",
+    }
+
+
+def _segment_for(request: HttpRequest, pk: int) -> Segment:
+    return get_object_or_404(Segment.objects.select_related("connection"), pk=pk)
+
+
+# --- list and run -----------------------------------------------------------------------------
+
+@require_GET
+@role_required(EVERYONE)
+def segment_list(request: HttpRequest) -> HttpResponse:
+    connection, sandbox = _where(request)
+    params = request.GET
+    segments = Segment.objects.select_related("connection", "created_by", "updated_by")
+    if connection is not None:
+        segments = segments.filter(connection=connection, sandbox=sandbox)
+    segments = segments.search(params.get("q", "").strip())
+    owner = params.get("owner", "")
+    if owner == "me":
+        segments = segments.filter(created_by=request.user)
+    elif owner.isdigit():
+        segments = segments.filter(created_by_id=int(owner))
+    method = params.get("method", "")
+    if method in EvaluationMethod.values:
+        segments = segments.filter(evaluation_method=method)
+    sort = params.get("sort", "name")
+    segments = segments.order_by(SORTS.get(sort, "name"), "pk")
+    page = Paginator(segments, 25).get_page(params.get("page"))
+    query = params.copy()
+    query.pop("page", None)
+    owners = get_user_model().objects.filter(
+        pk__in=Segment.objects.values("created_by")).order_by("username")
+    recent_jobs = Job.objects.visible_to(request.user).filter(
+        kind=JobKind.SEGMENT, segments__isnull=False).distinct()[:5]
+    context = {
+        "page": page, "connection": connection, "sandbox": sandbox, "sort": sort,
+        "filters": {"q": params.get("q", ""), "owner": owner, "method": method},
+        "query": query.urlencode(), "owners": owners, "methods": EvaluationMethod.choices,
+        "recent_jobs": recent_jobs, "no_connection": NO_CONNECTION,
+        "filtered": bool(params.get("q") or owner or method),
+    }
+    template = htmx_template(request, "segments/segment_list.html", partial="segment-table")
+    return TemplateResponse(request, template, context)
+
+
+@require_POST
+@role_required(EVERYONE)
+def segment_run(request: HttpRequest) -> HttpResponse:
+    ids = [int(value) for value in request.POST.getlist("segment") if value.isdigit()]
+    segments = list(Segment.objects.select_related("connection").filter(pk__in=ids))
+    try:
+        jobs = segments_run(segments=segments, actor=request.user)
+    except SegmentError as error:
+        messages.error(request, error.message)
+        return redirect("segments:list")
+    names = ", ".join(segment.name for segment in segments)
+    messages.success(request, f"Segment job started for {names}.")
+    if request.htmx:
+        return TemplateResponse(request, "segments/segment_list.html#run-result",
+                                {"jobs": jobs})
+    return redirect("segments:list")
+
+
+# --- editor -----------------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@role_required(EVERYONE)
+def segment_create(request: HttpRequest) -> HttpResponse:
+    connection, sandbox = _where(request)
+    if connection is None:
+        messages.error(request, NO_CONNECTION)
+        return redirect("segments:list")
+    policies = _merge_policies(connection, sandbox)
+    if request.method == "POST":
+        form = SegmentForm(request.POST, merge_policies=policies)
+        if form.is_valid():
+            try:
+                segment = segment_save(segment=None, connection=connection, sandbox=sandbox,
+                                       name=form.cleaned_data["name"],
+                                       description=form.cleaned_data["description"],
+                                       pql_text=form.cleaned_data["pql"],
+                                       merge_policy_id=form.cleaned_data["merge_policy_id"],
+                                       evaluation_method=form.cleaned_data["evaluation_method"],
+                                       actor=request.user)
+            except SegmentError as error:
+                form.add_error(error.field, error.message)
+            else:
+                messages.success(request, f"Saved “{segment.name}” as version 1.")
+                return redirect("segments:edit", segment.pk)
+    else:
+        form = SegmentForm(initial={"pql": request.GET.get("pql", "")}, merge_policies=policies)
+    context = _editor_context(request, connection=connection, sandbox=sandbox, form=form,
+                              segment=None)
+    return TemplateResponse(request, "segments/segment_edit.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(EVERYONE)
+def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = _segment_for(request, pk)
+    connection, sandbox = segment.connection, segment.sandbox
+    policies = _merge_policies(connection, sandbox)
+    if request.method == "POST":
+        form = SegmentForm(request.POST, merge_policies=policies)
+        if form.is_valid():
+            try:
+                segment = segment_save(segment=segment, connection=connection, sandbox=sandbox,
+                                       name=form.cleaned_data["name"],
+                                       description=form.cleaned_data["description"],
+                                       pql_text=form.cleaned_data["pql"],
+                                       merge_policy_id=form.cleaned_data["merge_policy_id"],
+                                       evaluation_method=form.cleaned_data["evaluation_method"],
+                                       actor=request.user)
+            except SegmentError as error:
+                form.add_error(error.field, error.message)
+            else:
+                number = segment.versions.first()
+                messages.success(request, f"Saved “{segment.name}”"
+                                 + (f" as version {number.number}." if number else "."))
+                return redirect("segments:edit", segment.pk)
+    else:
+        form = SegmentForm(initial={
+            "name": segment.name, "description": segment.description, "pql": segment.pql,
+            "merge_policy_id": segment.merge_policy_id,
+            "evaluation_method": segment.evaluation_method,
+        }, merge_policies=policies)
+    context = _editor_context(request, connection=connection, sandbox=sandbox, form=form,
+                              segment=segment)
+    context["versions"] = segment.versions.select_related("created_by")[:5]
+    context["last_job"] = segment.jobs.order_by("-created_at").first()
+    return TemplateResponse(request, "segments/segment_edit.html", context)
+
+
+@require_POST
+@role_required(EVERYONE)
+def segment_validate(request: HttpRequest) -> HttpResponse:
+    """The editor's live check: the diagnostics fragment for the posted text."""
+    connection, sandbox = _connection_from_post(request)
+    text = request.POST.get("pql", "")
+    schema, schema_message = (None, "") if connection is None else _union_schemas(connection,
+                                                                                   sandbox)
+    context = {"diagnostics": diagnose(text, schema), "schema_message": schema_message,
+               "checked": True}
+    return TemplateResponse(request, "segments/segment_edit.html#pql-diagnostics", context)
+
+
+def _connection_from_post(request: HttpRequest) -> tuple[Connection | None, str]:
+    """The editor posts the segment it edits (its connection and sandbox win) or nothing (the
+    switcher's choice)."""
+    segment_id = request.POST.get("segment_id", "")
+    if segment_id.isdigit():
+        segment = _segment_for(request, int(segment_id))
+        return segment.connection, segment.sandbox
+    return _where(request)
+
+
+@require_POST
+@role_required(EVERYONE)
+def segment_convert(request: HttpRequest) -> HttpResponse:
+    """pql/text → pql/json through the connection's conversion endpoint (the API's answer is
+    what AEP would store), or an imported pql/json → text."""
+    connection, sandbox = _connection_from_post(request)
+    context: dict[str, Any] = {}
+    if connection is None:
+        context["convert_error"] = NO_CONNECTION
+    else:
+        client = connection_client(connection, sandbox=sandbox)
+        try:
+            if "pql_json" in request.POST:
+                raw = request.POST["pql_json"]
+                try:
+                    tree = json.loads(raw)
+                except json.JSONDecodeError as error:
+                    context["convert_error"] = (f"This is not JSON (line {error.lineno}, column "
+                                                f"{error.colno}): {error.msg}.")
+                else:
+                    converted = client.convert_pql(json=tree)
+                    context["imported_text"] = converted.get("value", "")
+            else:
+                text = request.POST.get("pql", "")
+                pql.parse(text)
+                converted = client.convert_pql(text=text)
+                value = converted.get("value", "")
+                context["pql_json"] = json.dumps(json.loads(value), indent=2) if isinstance(
+                    value, str) else json.dumps(value, indent=2)
+        except pql.PQLSyntaxError as error:
+            context["convert_error"] = f"Fix the definition first: {error}"
+        except AEPError as error:
+            context["convert_error"] = f"{connection.name} could not convert it: {error.message}"
+    return TemplateResponse(request, "segments/segment_edit.html#pql-json", context)
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+@require_GET
+@role_required(EVERYONE)
+def segment_versions(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = _segment_for(request, pk)
+    versions = list(segment.versions.select_related("created_by"))
+    numbers = [version.number for version in versions]
+    left = _int(request.GET.get("a"), numbers[1] if len(numbers) > 1 else (numbers or [0])[0])
+    right = _int(request.GET.get("b"), (numbers or [0])[0])
+    by_number = {version.number: version for version in versions}
+    diff_rows = []
+    if left in by_number and right in by_number:
+        diff_rows = _side_by_side(by_number[left], by_number[right])
+    context = {"segment": segment, "versions": versions, "left": by_number.get(left),
+               "right": by_number.get(right), "diff_rows": diff_rows}
+    template = htmx_template(request, "segments/segment_versions.html", partial="version-diff")
+    return TemplateResponse(request, template, context)
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value and value.isdigit() else default
+
+
+def _side_by_side(left: SegmentVersion, right: SegmentVersion) -> list[dict[str, Any]]:
+    """Rows of (left line, right line, kind) for the name, description and PQL."""
+    rows: list[dict[str, Any]] = []
+    for label, a, b in (("Name", left.name, right.name),
+                        ("Description", left.description, right.description),
+                        ("PQL", left.pql, right.pql)):
+        rows.append({"section": label})
+        a_lines, b_lines = a.splitlines() or [""], b.splitlines() or [""]
+        matcher = difflib.SequenceMatcher(a=a_lines, b=b_lines, autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            span = max(i2 - i1, j2 - j1)
+            for k in range(span):
+                rows.append({
+                    "kind": tag,
+                    "left": a_lines[i1 + k] if i1 + k < i2 else None,
+                    "right": b_lines[j1 + k] if j1 + k < j2 else None,
+                    "left_no": i1 + k + 1 if i1 + k < i2 else None,
+                    "right_no": j1 + k + 1 if j1 + k < j2 else None,
+                })
+    return rows
+
+
+@require_POST
+@role_required(EVERYONE)
+def segment_version_restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    segment = _segment_for(request, pk)
+    version = get_object_or_404(SegmentVersion, segment=segment, number=number)
+    try:
+        segment = segment_restore(segment=segment, version=version, actor=request.user)
+    except SegmentError as error:
+        messages.error(request, error.message)
+        return redirect("segments:versions", segment.pk)
+    messages.success(request, f"Restored version {number}; it is saved as a new version.")
+    return redirect("segments:edit", segment.pk)
+
+
+# --- delete -----------------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@role_required(EVERYONE)
+def segment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = _segment_for(request, pk)
+    dependents = segment_dependents(segment=segment)
+    error = ""
+    if request.method == "POST":
+        try:
+            segment_delete(segment=segment, actor=request.user)
+        except SegmentError as refused:
+            error = refused.message
+        else:
+            messages.success(request, f"Deleted “{segment.name}”.")
+            return redirect("segments:list")
+    return TemplateResponse(request, "segments/segment_delete.html",
+                            {"segment": segment, "dependents": dependents, "error": error})
+
+
+# --- estimate and preview -------------------------------------------------------------------
+
+@require_POST
+@role_required(EVERYONE)
+def segment_estimate_start(request: HttpRequest) -> HttpResponse:
+    connection, sandbox = _connection_from_post(request)
+    segment_id = request.POST.get("segment_id", "")
+    segment = _segment_for(request, int(segment_id)) if segment_id.isdigit() else None
+    context: dict[str, Any] = {}
+    if connection is None:
+        context["estimate_error"] = NO_CONNECTION
+    else:
+        try:
+            job = segment_estimate(connection=connection, sandbox=sandbox,
+                                   pql_text=request.POST.get("pql", ""), actor=request.user,
+                                   segment=segment)
+        except SegmentError as error:
+            context["estimate_error"] = error.message
+        else:
+            audit_record(actor=request.user, action="segment.estimate", obj=job,
+                         after={"pql": job.request.get("predicateExpression")})
+            context["job"] = job
+    return TemplateResponse(request, "segments/segment_edit.html#estimate-panel", context)
+
+
+def _preview_job(request: HttpRequest, job_id: int) -> Job:
+    job = get_object_or_404(Job.objects.visible_to(request.user).select_related("connection"),
+                            pk=job_id, kind=JobKind.PREVIEW)
+    return job
+
+
+@require_GET
+@role_required(EVERYONE)
+def segment_estimate_panel(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The estimate panel of one preview job, from our database only (it polls itself while
+    the job runs)."""
+    job = _preview_job(request, job_id)
+    return TemplateResponse(request, "segments/segment_edit.html#estimate-panel", {"job": job})
+
+
+@require_GET
+@role_required(EVERYONE)
+def segment_preview_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    """One page of the preview's members: a person asked for it, so this one call goes to the
+    API (the sample is the engine's or AEP's, not ours to copy)."""
+    job = _preview_job(request, job_id)
+    offset = max(_int(request.GET.get("offset"), 0), 0)
+    context: dict[str, Any] = {"job": job, "offset": offset, "limit": PREVIEW_PAGE}
+    if not job.remote_id:
+        raise Http404("This preview has not started yet.")
+    try:
+        page = connection_client(job.connection, sandbox=job.sandbox).get_preview(
+            job.remote_id, offset=offset, limit=PREVIEW_PAGE)
+    except AEPError as error:
+        context["preview_error"] = error.message
+    else:
+        context["rows"] = preview_rows(page.results)
+        context["has_next"] = page.has_next
+        context["next_offset"] = offset + PREVIEW_PAGE
+        context["prev_offset"] = max(offset - PREVIEW_PAGE, 0)
+    return TemplateResponse(request, "segments/segment_edit.html#preview-table", context)
+
+
+@require_GET
+@role_required(EVERYONE)
+def segment_profile(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The profile drawer: the merged profile, its recent events and — on the built-in
+    engine — why it matches, condition by condition."""
+    job = _preview_job(request, job_id)
+    entity_id = request.GET.get("id", "")
+    namespace = request.GET.get("ns", "")
+    if not entity_id or not namespace:
+        raise Http404("Which profile?")
+    client = connection_client(job.connection, sandbox=job.sandbox)
+    context: dict[str, Any] = {"job": job, "entity_id": entity_id, "namespace": namespace}
+    try:
+        profile = client.entity(entity_id, namespace).entity
+        events = [event.entity for event in islice(
+            client.entity_events(entity_id, namespace, newest_first=True), MAX_EVENTS)]
+    except AEPError as error:
+        context["profile_error"] = error.message
+        return TemplateResponse(request, "segments/segment_edit.html#profile-drawer", context)
+    context["profile"] = profile
+    context["events"] = events[:20]
+    context["attributes"] = _key_attributes(profile)
+    text = job.request.get("predicateExpression", "")
+    if job.connection.kind == "builtin" and text:
+        try:
+            context["explanation"] = pql.explain(pql.parse(text), profile, events,
+                                                 now=datetime.now(UTC))
+        except pql.PQLError as error:
+            context["explain_error"] = str(error)
+    return TemplateResponse(request, "segments/segment_edit.html#profile-drawer", context)
+
+
+def _key_attributes(profile: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A few readable top-level facts of a merged profile: scalars first, flattened one level."""
+    found: list[tuple[str, Any]] = []
+    for key, value in profile.items():
+        if key.startswith("_") or key in {"identityMap", "segmentMembership"}:
+            continue
+        if isinstance(value, dict):
+            for inner, item in value.items():
+                if not isinstance(item, (dict, list)):
+                    found.append((f"{key}.{inner}", item))
+        elif not isinstance(value, list):
+            found.append((key, value))
+    return found[:24]
+
