@@ -237,6 +237,21 @@
     });
   }
 
+  // The profile drawer closes with its button, a click outside it, or Esc.
+  function closeDrawers() {
+    document.querySelectorAll(".drawer.open").forEach(function (drawer) {
+      drawer.classList.remove("open");
+      drawer.innerHTML = "";
+    });
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-drawer-close]") ||
+        (event.target.classList && event.target.classList.contains("drawer"))) closeDrawers();
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closeDrawers();
+  });
+
   function init() {
     document.querySelectorAll(".pql-editor").forEach(setup);
     setupFilters();
