@@ -82,6 +82,7 @@ PROFILE_UNION = "https://ns.adobe.com/xdm/context/profile__union"
 XED_JSON = "application/vnd.adobe.xed+json;version=1"
 XED_FULL = "application/vnd.adobe.xed-full+json;version=1"
 CATALOG_MAX_LIMIT = 100
+BULK_LIMIT = 100
 SCHEMA_TTL = 300.0
 
 # User-facing texts (module constants, so tests assert the exact message)
@@ -436,13 +437,22 @@ class AEPClient:
     def delete_definition(self, definition_id: str) -> None:
         self.request("DELETE", f"{DEFINITIONS}/{quote(definition_id)}")
 
+    def _bulk_get(self, path: str, ids: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The ``results`` of bulk-get calls, BULK_LIMIT ids at a time (AEP's maximum)."""
+        unique = list(dict.fromkeys(ids))
+        for at in range(0, len(unique), BULK_LIMIT):
+            chunk = unique[at:at + BULK_LIMIT]
+            body = self._json("POST", path, json={"ids": [{"id": i} for i in chunk]},
+                              idempotent=True) or {}
+            for key, value in (body.get("results") or {}).items():
+                if isinstance(value, dict):
+                    yield str(key), value
+
     def bulk_get_definitions(self, ids: list[str]) -> dict[str, SegmentDefinition]:
-        """POST bulk-get (207); ids AEP does not know are left out of the result."""
-        body = self._json("POST", f"{DEFINITIONS}/bulk-get",
-                          json={"ids": [{"id": i} for i in ids]}, idempotent=True) or {}
+        """POST bulk-get (207), 100 ids per request; unknown ids are left out."""
         return {key: SegmentDefinition.from_json(value)
-                for key, value in (body.get("results") or {}).items()
-                if isinstance(value, dict) and value.get("id") and "expression" in value}
+                for key, value in self._bulk_get(f"{DEFINITIONS}/bulk-get", ids)
+                if value.get("id") and "expression" in value}
 
     def convert_pql(self, *, text: str | None = None, json: Any = None) -> dict[str, Any]:
         """POST /segment/conversion: the answer, whose ``expression`` is in the other format."""
@@ -496,11 +506,10 @@ class AEPClient:
         return SegmentJob.from_json(self._get(f"{SEGMENT_JOBS}/{quote(job_id)}"))
 
     def bulk_get_segment_jobs(self, ids: list[str]) -> dict[str, SegmentJob]:
-        body = self._json("POST", f"{SEGMENT_JOBS}/bulk-get",
-                          json={"ids": [{"id": i} for i in ids]}, idempotent=True) or {}
+        """POST bulk-get (207), 100 ids per request; unknown ids are left out."""
         return {key: SegmentJob.from_json(value)
-                for key, value in (body.get("results") or {}).items()
-                if isinstance(value, dict) and value.get("status")}
+                for key, value in self._bulk_get(f"{SEGMENT_JOBS}/bulk-get", ids)
+                if value.get("status")}
 
     def segment_jobs(self, *, status: str | None = None, limit: int = 100,
                      sort: str | None = None, property: str | None = None
