@@ -16,5 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The built-in engine's AEP-compatible REST API (/data/..., /ims/...): bearer tokens, JSON.
     path("", include("engine.api.urls")),
+    path("connections/", include("connections.urls")),
     path("", include("core.urls")),
 ]

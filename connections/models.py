@@ -43,6 +43,9 @@ class Connection(models.Model):
     last_tested_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)
     last_test_message = models.CharField(max_length=500, blank=True)
+    # The steps of the last test (name, ok, detail), so a page can show the result after a
+    # redirect without calling the API again.
+    last_test_steps = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -68,3 +71,11 @@ class Connection(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.client_secret_encrypted)
+
+    @property
+    def known_sandboxes(self) -> list[str]:
+        """The sandboxes the switcher offers: those the last test listed, else the default."""
+        names = [name for name in self.sandboxes if isinstance(name, str) and name]
+        if self.default_sandbox and self.default_sandbox not in names:
+            names.insert(0, self.default_sandbox)
+        return names

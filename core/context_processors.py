@@ -18,9 +18,27 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     sections = sections_for(role)
     current = request.path
     return {
+        **switcher(request),
         "user_role": role,
         "nav_groups": [
             (group, list(items)) for group, items in groupby(sections, key=lambda s: s.group)
         ],
         "nav_current": current,
+    }
+
+
+def switcher(request: HttpRequest) -> dict[str, Any]:
+    """The connection and sandbox switcher: enabled connections and their known sandboxes,
+    and this session's choice. Read from our database only, never from an API."""
+    from connections.services import current_connection, switcher_choices
+
+    connection, sandbox = current_connection(request)
+    htmx = getattr(request, "htmx", None)
+    # after an htmx request the switcher must send people back to the page, not the fragment
+    here = (htmx.current_url_abs_path if htmx else None) or request.get_full_path()
+    return {
+        "switcher_choices": switcher_choices(),
+        "current_connection": connection,
+        "current_sandbox": sandbox,
+        "switcher_next": here,
     }

@@ -43,7 +43,7 @@ SECTIONS: tuple[Section, ...] = (
             "Run segments and exports on time without anyone clicking.", icon="schedules"),
     Section("connections", "Connections", "Admin", ADMINS,
             "Adobe Experience Platform and built-in engine connections and their credentials.",
-            icon="connections"),
+            url_name="connections:list", icon="connections"),
     Section("data", "Engine data", "Admin", ADMINS,
             "The built-in engine's datasets, batches, identity graph and merge policies.",
             icon="data"),

@@ -19,3 +19,13 @@
     }
   });
 })();
+
+// ==== Connections (issue 6): the sidebar's switcher submits itself when a choice is made ====
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest ? event.target.closest("select[data-autosubmit]") : null;
+    if (select && select.form) select.form.requestSubmit ? select.form.requestSubmit() : select.form.submit();
+  });
+})();
+// ==== end Connections ====

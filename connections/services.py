@@ -1,0 +1,422 @@
+"""Every write of the connections app, the API client a connection makes, its test, and the
+navigation's connection/sandbox switcher.
+
+Secrets: a connection's client secret is written only through `set_client_secret` (encrypted)
+and leaves this module only inside `aep.Credentials` (kept out of its repr). Audit snapshots
+carry `SECRET_MASK` in its place, never the value.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from aep import (
+    AEPAuthError,
+    AEPClient,
+    AEPConnectionError,
+    AEPError,
+    AEPNotFoundError,
+    Credentials,
+    RetryPolicy,
+    TokenManager,
+)
+from aep.errors import error_details
+from connections.models import Connection, ConnectionKind
+from core.services import audit_record
+
+logger = logging.getLogger(__name__)
+
+SECRET_MASK = "••••••"
+# Fields an admin edits (the secret is handled apart: write-only, never echoed).
+EDITABLE_FIELDS = ("name", "kind", "base_url", "ims_url", "org_id", "client_id", "scopes",
+                   "default_sandbox")
+
+ADOBE_BASE_URL = "https://platform.adobe.io"
+ADOBE_IMS_URL = "https://ims-na1.adobelogin.com"
+
+# Session keys of the switcher's choice.
+SESSION_CONNECTION = "connection_id"
+SESSION_SANDBOX = "sandbox"
+
+# A test must answer while the admin waits: few retries, short timeouts.
+TEST_RETRY = RetryPolicy(max_attempts=2, base_delay=0.5, max_delay=2.0, total_budget=10.0)
+TEST_TIMEOUT = 10.0
+TEST_DEFINITIONS = 5
+
+# --- what a test says (tests assert these texts) --------------------------------------------
+STEP_TOKEN = "Fetch an access token"
+STEP_SANDBOXES = "List sandboxes"
+STEP_SANDBOX = "Find the default sandbox"
+STEP_DEFINITIONS = "List segment definitions"
+
+TOKEN_OK = "IMS issued an access token."
+SANDBOXES_OK = "{count} sandbox{plural}: {names}."
+SANDBOX_OK = "Sandbox {sandbox} exists."
+DEFINITIONS_OK = "Read {count} segment definition{plural} in {sandbox}{more}."
+TEST_OK = "Connected: token, {count} sandbox{plural}, definitions in {sandbox}."
+SKIPPED = "Not run: an earlier step failed."
+
+BAD_SECRET = ("Bad secret: IMS refused the client secret for client id {client_id}. "
+              "Copy the secret again from the Developer Console project and save it here.")
+BAD_CLIENT_ID = ("Bad client id: IMS does not know client id {client_id}. "
+                 "Copy the client id (API key) from the Developer Console project.")
+CREDENTIALS_REFUSED = ("Credentials refused: IMS answered {detail}. "
+                       "Check the client id, secret and scopes.")
+WRONG_ORG = ("Wrong org: the API refused org {org_id} for these credentials ({detail}). "
+             "Use the IMS org id of the Developer Console project (it ends in @AdobeOrg).")
+ACCESS_REFUSED = ("Access refused: the API answered {detail}. Check that the project's "
+                  "technical account has a product profile with access to this sandbox.")
+UNREACHABLE = ("Unreachable host: could not connect to {host}. Check the URL, and that the "
+               "server runs and is reachable from the Segment Studio server.")
+MISSING_SANDBOX = ("Missing sandbox: {sandbox} is not among the sandboxes these credentials "
+                   "can use ({available}). Choose one of them as the default sandbox.")
+MISSING_SANDBOX_API = ("Missing sandbox: the API refused sandbox {sandbox} ({detail}). "
+                       "Choose a sandbox these credentials can use as the default sandbox.")
+NO_SECRET = "No client secret stored: edit the connection and enter its client secret."
+API_ERROR = "The API answered {detail}."
+UNEXPECTED = "The test failed unexpectedly ({error}); see the server log."
+
+SWITCH_INVALID = "That connection or sandbox is not available; pick one from the list."
+
+# Gateway codes meaning "this token's org is not the one in x-gw-ims-org-id" (spec §1.1).
+ORG_ERROR_CODES = {"403025", "403027", "UPAPI-113740-403"}
+SANDBOX_ERROR_CODES = {"UPAPI-113752-403"}
+
+
+# --- snapshots for the audit log ------------------------------------------------------------
+
+def connection_snapshot(connection: Connection) -> dict[str, Any]:
+    """The audited state of a connection: its settings, and whether a secret is stored."""
+    data: dict[str, Any] = {name: getattr(connection, name) for name in EDITABLE_FIELDS}
+    data["is_enabled"] = connection.is_enabled
+    data["client_secret"] = SECRET_MASK if connection.has_secret else ""
+    return data
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                   dict[str, Any]]:
+    keys = [key for key in after if before.get(key) != after[key]]
+    return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+def default_urls(kind: str) -> tuple[str, str]:
+    """(base URL, IMS URL) a new connection of `kind` starts with."""
+    if kind == ConnectionKind.BUILTIN:
+        return settings.BUILTIN_ENGINE_URL, settings.BUILTIN_ENGINE_URL
+    return ADOBE_BASE_URL, ADOBE_IMS_URL
+
+
+@transaction.atomic
+def connection_create(*, actor: Any, name: str, kind: str, base_url: str = "",
+                      ims_url: str = "", org_id: str, client_id: str, client_secret: str,
+                      scopes: str = "", default_sandbox: str = "prod",
+                      sandboxes: list[str] | None = None, is_enabled: bool = True) -> Connection:
+    base_default, ims_default = default_urls(kind)
+    connection = Connection(
+        name=name, kind=kind, base_url=base_url or base_default, ims_url=ims_url or ims_default,
+        org_id=org_id, client_id=client_id, default_sandbox=default_sandbox,
+        sandboxes=list(sandboxes or []), is_enabled=is_enabled,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    if scopes:
+        connection.scopes = scopes
+    connection.set_client_secret(client_secret)
+    connection.save()
+    audit_record(actor=actor, action="connection.create", obj=connection,
+                 after=connection_snapshot(connection))
+    return connection
+
+
+@transaction.atomic
+def connection_update(*, actor: Any, connection: Connection, client_secret: str = "",
+                      **fields: Any) -> Connection:
+    """Change the given fields; an empty `client_secret` keeps the stored one."""
+    unknown = set(fields) - set(EDITABLE_FIELDS) - {"sandboxes"}
+    if unknown:
+        raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
+    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    before = connection_snapshot(connection)
+    for name, value in fields.items():
+        setattr(connection, name, value)
+    secret_replaced = bool(client_secret)
+    if secret_replaced:
+        connection.set_client_secret(client_secret)
+    if before["default_sandbox"] != connection.default_sandbox or before["base_url"] != \
+            connection.base_url or before["org_id"] != connection.org_id:
+        # what the last test said no longer describes these settings
+        connection.last_test_ok = None
+    connection.save()
+    old, new = _changes(before, connection_snapshot(connection))
+    if secret_replaced:
+        old["client_secret"], new["client_secret"] = before["client_secret"], SECRET_MASK
+    if old or new:
+        audit_record(actor=actor, action="connection.update", obj=connection, before=old,
+                     after=new)
+    return connection
+
+
+@transaction.atomic
+def connection_set_enabled(*, actor: Any, connection: Connection, enabled: bool) -> Connection:
+    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    if connection.is_enabled != enabled:
+        connection.is_enabled = enabled
+        connection.save(update_fields=["is_enabled", "updated_at"])
+        audit_record(actor=actor, action="connection.enable" if enabled else "connection.disable",
+                     obj=connection, before={"is_enabled": not enabled},
+                     after={"is_enabled": enabled})
+    return connection
+
+
+def connection_disable(*, actor: Any, connection: Connection) -> Connection:
+    return connection_set_enabled(actor=actor, connection=connection, enabled=False)
+
+
+def connection_enable(*, actor: Any, connection: Connection) -> Connection:
+    return connection_set_enabled(actor=actor, connection=connection, enabled=True)
+
+
+# --- the API client -------------------------------------------------------------------------
+
+def connection_credentials(connection: Connection) -> Credentials:
+    return Credentials(ims_url=connection.ims_url, client_id=connection.client_id,
+                       client_secret=connection.client_secret(), org_id=connection.org_id,
+                       scopes=connection.scopes)
+
+
+def connection_client(connection: Connection, *, sandbox: str | None = None,
+                      transport: httpx.BaseTransport | None = None) -> AEPClient:
+    """An `aep.AEPClient` for `connection` in `sandbox` (default: the connection's default).
+
+    Without a transport the IMS token is shared by every client of this credential in the
+    process, so short-lived clients (one per Celery task) do not each ask IMS for a token.
+    """
+    return AEPClient(base_url=connection.base_url, credentials=connection_credentials(connection),
+                     sandbox=sandbox or connection.default_sandbox, transport=transport)
+
+
+# --- test connection ------------------------------------------------------------------------
+
+@dataclass
+class Step:
+    name: str
+    ok: bool | None = None  # None: not run
+    detail: str = ""
+
+
+@dataclass
+class ConnectionTestResult:
+    ok: bool
+    message: str
+    steps: list[Step] = field(default_factory=list)
+    sandboxes: list[str] = field(default_factory=list)
+
+
+def _plural(count: int, suffix: str = "es") -> str:
+    return "" if count == 1 else suffix
+
+
+def _detail(error: AEPError) -> str:
+    """'403 403025: Profile is not valid' — the status and AEP's own code and message."""
+    code, message = error_details(error.body) if error.body is not None else (None, "")
+    text = f"{code}: {message}" if code and message else (message or error.message)
+    return f"{error.status} {text}" if error.status else text
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc or url
+
+
+def _ims_failure(error: AEPError, connection: Connection) -> str:
+    if isinstance(error, AEPConnectionError):
+        return UNREACHABLE.format(host=_host(connection.ims_url))
+    if isinstance(error, AEPAuthError):
+        body = error.body if isinstance(error.body, dict) else {}
+        description = str(body.get("error_description", "")).lower()
+        if "client_secret" in description:
+            return BAD_SECRET.format(client_id=connection.client_id)
+        if "client_id" in description:
+            return BAD_CLIENT_ID.format(client_id=connection.client_id)
+        return CREDENTIALS_REFUSED.format(detail=_detail(error))
+    return API_ERROR.format(detail=_detail(error))
+
+
+def _api_failure(error: AEPError, connection: Connection, *, sandbox_step: bool) -> str:
+    if isinstance(error, AEPConnectionError):
+        return UNREACHABLE.format(host=_host(connection.base_url))
+    code = error.code or ""
+    text = error.message.lower()
+    if error.status in (401, 403) or isinstance(error, AEPAuthError):
+        if code in SANDBOX_ERROR_CODES or "sandbox" in text:
+            return MISSING_SANDBOX_API.format(sandbox=connection.default_sandbox,
+                                              detail=_detail(error))
+        if code in ORG_ERROR_CODES or "org" in text or "profile is not valid" in text:
+            return WRONG_ORG.format(org_id=connection.org_id, detail=_detail(error))
+        return ACCESS_REFUSED.format(detail=_detail(error))
+    if sandbox_step and isinstance(error, AEPNotFoundError):
+        return MISSING_SANDBOX_API.format(sandbox=connection.default_sandbox,
+                                          detail=_detail(error))
+    return API_ERROR.format(detail=_detail(error))
+
+
+def _run_test(connection: Connection, transport: httpx.BaseTransport | None
+              ) -> ConnectionTestResult:
+    steps = [Step(STEP_TOKEN), Step(STEP_SANDBOXES), Step(STEP_SANDBOX),
+             Step(STEP_DEFINITIONS)]
+    token_step, list_step, sandbox_step, definitions_step = steps
+    result = ConnectionTestResult(ok=False, message="", steps=steps)
+
+    def fail(step: Step, message: str) -> ConnectionTestResult:
+        step.ok, step.detail = False, message
+        for later in steps[steps.index(step) + 1:]:
+            later.detail = SKIPPED
+        result.message = message
+        return result
+
+    if not connection.has_secret:
+        return fail(token_step, NO_SECRET)
+    credentials = connection_credentials(connection)
+    tokens = TokenManager(credentials, transport=transport, timeout=TEST_TIMEOUT,
+                          retry=TEST_RETRY)
+    client = AEPClient(base_url=connection.base_url, credentials=credentials,
+                       sandbox=connection.default_sandbox, transport=transport,
+                       timeout=TEST_TIMEOUT, retry=TEST_RETRY, token_manager=tokens)
+    try:
+        try:
+            tokens.token()
+        except AEPError as error:
+            return fail(token_step, _ims_failure(error, connection))
+        token_step.ok, token_step.detail = True, TOKEN_OK
+
+        try:
+            names = [sandbox.name for sandbox in client.sandboxes()]
+        except AEPError as error:
+            return fail(list_step, _api_failure(error, connection, sandbox_step=False))
+        result.sandboxes = names
+        list_step.ok = True
+        list_step.detail = SANDBOXES_OK.format(count=len(names), plural=_plural(len(names)),
+                                               names=", ".join(names) or "none")
+
+        sandbox = connection.default_sandbox
+        if sandbox not in names:
+            return fail(sandbox_step, MISSING_SANDBOX.format(
+                sandbox=sandbox, available=", ".join(names) or "none"))
+        sandbox_step.ok, sandbox_step.detail = True, SANDBOX_OK.format(sandbox=sandbox)
+
+        try:
+            page = client.definitions_page(start=0, limit=TEST_DEFINITIONS)
+        except AEPError as error:
+            return fail(definitions_step, _api_failure(error, connection, sandbox_step=True))
+        count = len(page.items)
+        total = page.total_count
+        more = f" (of {total:,})" if isinstance(total, int) and total > count else ""
+        definitions_step.ok = True
+        definitions_step.detail = DEFINITIONS_OK.format(count=count, plural=_plural(count, "s"),
+                                                        sandbox=sandbox, more=more)
+    finally:
+        client.close()
+        tokens.close()
+    result.ok = True
+    result.message = TEST_OK.format(count=len(names), plural=_plural(len(names)),
+                                    sandbox=connection.default_sandbox)
+    return result
+
+
+def connection_test(*, connection: Connection, transport: httpx.BaseTransport | None = None,
+                    actor: Any = None) -> ConnectionTestResult:
+    """Fetch a token, list the sandboxes (remembered for the switcher), check the default
+    sandbox, read the first definitions; store the outcome on the connection."""
+    try:
+        result = _run_test(connection, transport)
+    except Exception as error:  # a test reports; it never turns into a 500 page
+        logger.exception("connection test of %r failed unexpectedly", connection)
+        result = ConnectionTestResult(ok=False, message=UNEXPECTED.format(
+            error=type(error).__name__), steps=[Step(STEP_TOKEN, False, "")])
+        result.steps[0].detail = result.message
+    _store_test(connection=connection, result=result, actor=actor)
+    return result
+
+
+@transaction.atomic
+def _store_test(*, connection: Connection, result: ConnectionTestResult, actor: Any) -> None:
+    fields: dict[str, Any] = {
+        "last_tested_at": timezone.now(), "last_test_ok": result.ok,
+        "last_test_message": result.message[:500],
+        "last_test_steps": [asdict(step) for step in result.steps],
+    }
+    if result.sandboxes:
+        fields["sandboxes"] = result.sandboxes
+    Connection.objects.filter(pk=connection.pk).update(**fields, updated_at=timezone.now())
+    for name, value in fields.items():
+        setattr(connection, name, value)
+    audit_record(actor=actor, action="connection.test", obj=connection,
+                 after={"ok": result.ok, "message": result.message,
+                        **({"sandboxes": result.sandboxes} if result.sandboxes else {})})
+
+
+# --- the switcher ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SwitcherChoice:
+    connection: Connection
+    sandboxes: list[str]
+
+
+def switcher_choices() -> list[SwitcherChoice]:
+    """Enabled connections × their known sandboxes, from our database only."""
+    return [SwitcherChoice(connection, connection.known_sandboxes)
+            for connection in Connection.objects.enabled()]
+
+
+def current_connection(request: HttpRequest) -> tuple[Connection | None, str]:
+    """The switcher's choice for this session, else the first enabled connection and its
+    default sandbox; (None, "") when no connection is enabled."""
+    cached = getattr(request, "_current_connection", None)
+    if cached is not None:
+        return cached
+    session = getattr(request, "session", {})
+    enabled = Connection.objects.enabled()
+    chosen_id = session.get(SESSION_CONNECTION)
+    connection = enabled.filter(pk=chosen_id).first() if chosen_id else None
+    sandbox = session.get(SESSION_SANDBOX, "") if connection else ""
+    if connection is None:
+        connection = enabled.first()
+    if connection is None:
+        answer: tuple[Connection | None, str] = (None, "")
+    else:
+        if sandbox not in connection.known_sandboxes:
+            sandbox = connection.default_sandbox
+        answer = (connection, sandbox)
+    request._current_connection = answer  # type: ignore[attr-defined]
+    return answer
+
+
+class SwitchError(ValueError):
+    pass
+
+
+def connection_choose(*, request: HttpRequest, connection_id: Any, sandbox: str
+                      ) -> tuple[Connection, str]:
+    """Remember the switcher's choice in the session, if it is one the switcher offers."""
+    try:
+        pk = int(connection_id)
+    except (TypeError, ValueError):
+        raise SwitchError(SWITCH_INVALID) from None
+    connection = Connection.objects.enabled().filter(pk=pk).first()
+    if connection is None or sandbox not in connection.known_sandboxes:
+        raise SwitchError(SWITCH_INVALID)
+    request.session[SESSION_CONNECTION] = connection.pk
+    request.session[SESSION_SANDBOX] = sandbox
+    request._current_connection = (connection, sandbox)  # type: ignore[attr-defined]
+    return connection, sandbox
