@@ -20,3 +20,8 @@ def encrypt(plain: str, *, keys: list[str] | None = None) -> str:
 
 def decrypt(token: str, *, keys: list[str] | None = None) -> str:
     return fernet(keys).decrypt(token.encode()).decode() if token else ""
+
+
+def rotate(token: str, *, keys: list[str] | None = None) -> str:
+    """`token` re-encrypted under the first key (any of the keys may have encrypted it)."""
+    return fernet(keys).rotate(token.encode()).decode() if token else ""

@@ -198,7 +198,8 @@ def test_disable_and_enable_without_htmx(client: Client, admin_user: Any,
     assert response.status_code == 302 and response["Location"] == reverse("connections:list")
     connection.refresh_from_db()
     assert not connection.is_enabled
-    assert "Connection Acme production disabled" in client.get(response["Location"]).content.decode()
+    page = client.get(response["Location"]).content.decode()
+    assert "Connection Acme production disabled" in page
     client.post(reverse("connections:enable", args=[connection.pk]))
     connection.refresh_from_db()
     assert connection.is_enabled
