@@ -10,6 +10,7 @@ credential: they are built from the response body and our own constant texts onl
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -88,16 +89,15 @@ def error_details(body: Any) -> tuple[str | None, str]:
         return str(body["error_code"]), _text(body.get("message"))
     if "error" in body and isinstance(body["error"], str):
         return body["error"], _text(body.get("error_description") or body["error"])
-    if "type" in body and ("title" in body or "detail" in body):
+    if "type" in body and ("title" in body or "detail" in body or "errors" in body):
         kind = str(body["type"])
         code = kind.rsplit("/", 1)[-1] if "ns.adobe.com" in kind else str(body.get("title") or "")
         message = body.get("detail") or body.get("title") or ""
         errors = body.get("errors")
-        if not body.get("detail") and isinstance(errors, dict):
+        if not message and isinstance(errors, dict):
             items = [item for group in errors.values() if isinstance(group, list)
-                     for item in group if isinstance(item, dict)]
-            if items and items[0].get("message"):
-                message = body.get("title") or items[0]["message"]
+                     for item in group if isinstance(item, dict) and item.get("message")]
+            message = items[0]["message"] if items else ""
         return code or None, _text(message)
     if "message" in body:
         message = _text(body["message"])
@@ -135,6 +135,8 @@ def retry_after_seconds(response: httpx.Response, body: Any, *, now: float) -> f
         except (TypeError, ValueError, IndexError):
             moment = None
         if moment is not None:
+            if moment.tzinfo is None:  # "-0000": a UTC time of unknown origin (RFC 5322)
+                moment = moment.replace(tzinfo=UTC)
             return max(0.0, moment.timestamp() - now)
     item = body[0] if isinstance(body, list) and body else body
     if isinstance(item, dict) and "retryAfterMs" in item:
