@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from io import StringIO
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from connections.models import Connection, ConnectionKind
+from connections.services import connection_create, connection_update
 from core.roles import ROLE_ORDER, Role
 from core.services import audit_record
+
+# The built-in engine's connection. Its sandbox is the one `generate_demo` fills (the engine's
+# DEFAULT_SANDBOX, "prod"); "dev" is an empty one to try things in. No dashboard module imports
+# the engine: its API client is made through the engine's create_api_client command.
+BUILTIN_NAME = "Built-in engine"
+BUILTIN_ORG = "SEGMENTSTUDIO@AdobeOrg"
+BUILTIN_SANDBOXES = ["prod", "dev"]
+BUILTIN_CLIENT_NAME = "Segment Studio dashboard"
 
 DEMO_USERS = (
     ("marketer", "Maya", "Marketer", Role.MARKETER),
@@ -26,7 +39,8 @@ REFUSE_DEMO_USERS = (
 
 
 class Command(BaseCommand):
-    help = "Create roles, folders and (in DEBUG) one demo user per role. Idempotent."
+    help = ("Create roles, folders, the built-in engine connection (with its engine API client) "
+            "and, in DEBUG, one demo user per role. Idempotent.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--force", action="store_true",
@@ -43,6 +57,7 @@ class Command(BaseCommand):
             for role in ROLE_ORDER:
                 Group.objects.get_or_create(name=role.value)
         self.stdout.write("Roles ready: " + ", ".join(role.value for role in ROLE_ORDER))
+        self._builtin_connection()
 
         if options["no_demo_users"]:
             return
@@ -52,6 +67,42 @@ class Command(BaseCommand):
             self.stdout.write(REFUSE_DEMO_USERS)
             return
         self._demo_users(reset=options["reset_demo_passwords"])
+
+    @transaction.atomic
+    def _builtin_connection(self) -> None:
+        """The "Built-in engine" connection with an engine API client of its own; afterwards
+        only its URLs follow settings.BUILTIN_ENGINE_URL (the secret is never replaced)."""
+        url = settings.BUILTIN_ENGINE_URL
+        connection = (Connection.objects.filter(name=BUILTIN_NAME).first()
+                      or Connection.objects.filter(kind=ConnectionKind.BUILTIN,
+                                                   org_id=BUILTIN_ORG).order_by("pk").first())
+        if connection is not None and connection.has_secret:
+            if (connection.base_url, connection.ims_url) != (url, url):
+                connection_update(actor=None, connection=connection, base_url=url, ims_url=url)
+            self.stdout.write(f"Built-in engine connection ready at {url}")
+            return
+        out = StringIO()
+        args = ["--name", BUILTIN_CLIENT_NAME, "--org", BUILTIN_ORG, "--json"]
+        for sandbox in BUILTIN_SANDBOXES:
+            args += ["--sandbox", sandbox]
+        try:
+            call_command("create_api_client", *args, stdout=out)
+        except CommandError as error:  # the engine app is not installed in this deployment
+            self.stdout.write(f"No built-in engine connection: {error}")
+            return
+        created = json.loads(out.getvalue())
+        if connection is None:
+            connection_create(
+                actor=None, name=BUILTIN_NAME, kind=ConnectionKind.BUILTIN, base_url=url,
+                ims_url=url, org_id=BUILTIN_ORG, client_id=created["client_id"],
+                client_secret=created["client_secret"], default_sandbox=BUILTIN_SANDBOXES[0],
+                sandboxes=BUILTIN_SANDBOXES)
+        else:
+            connection_update(actor=None, connection=connection, base_url=url, ims_url=url,
+                              client_id=created["client_id"],
+                              client_secret=created["client_secret"])
+        self.stdout.write(f"Built-in engine connection created at {url} "
+                          f"(org {BUILTIN_ORG}, sandboxes {', '.join(BUILTIN_SANDBOXES)})")
 
     @transaction.atomic
     def _demo_users(self, *, reset: bool) -> None:
