@@ -188,6 +188,7 @@ class AEPClient:
                              TokenManager(credentials, transport=transport, timeout=timeout,
                                           retry=self.retry))
         self.tokens = token_manager
+        self._transport = transport
         self._http = httpx.Client(base_url=self.base_url, transport=transport,
                                   timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
 
@@ -206,10 +207,8 @@ class AEPClient:
 
     def with_sandbox(self, sandbox: str) -> AEPClient:
         """The same connection in another sandbox, sharing the token manager."""
-        client = AEPClient(self.base_url, self.credentials, sandbox, timeout=self.timeout,
-                           retry=self.retry, token_manager=self.tokens)
-        client._http = self._http
-        return client
+        return AEPClient(self.base_url, self.credentials, sandbox, transport=self._transport,
+                         timeout=self.timeout, retry=self.retry, token_manager=self.tokens)
 
     # ---------------------------------------------------------------- the request loop
 
@@ -591,10 +590,10 @@ class AEPClient:
     def batches(self, *, dataset_id: str | None = None, status: str | None = None,
                 created_after: int | None = None, limit: int = 100) -> Iterator[Batch]:
         params: dict[str, Any] = {"orderBy": "desc:created"}
-        for key, value in (("dataSet", dataset_id), ("status", status),
-                           ("createdAfter", created_after)):
-            if value is not None:
-                params[key] = value
+        for name, given in (("dataSet", dataset_id), ("status", status),
+                            ("createdAfter", created_after)):
+            if given is not None:
+                params[name] = given
         for key, value in self._catalog(f"{CATALOG}/batches", params, limit):
             yield Batch.from_json(key, value)
 

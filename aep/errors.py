@@ -102,10 +102,10 @@ def error_details(body: Any) -> tuple[str | None, str]:
     if "message" in body:
         message = _text(body["message"])
         head, sep, _ = message.partition(":")
-        code = head if sep and " " not in head and head else None
-        if code is None and "statusCode" in body:
-            code = str(body["statusCode"])
-        return code, message
+        found: str | None = head if sep and " " not in head and head else None
+        if found is None and "statusCode" in body:
+            found = str(body["statusCode"])
+        return found, message
     if "errorMessage" in body:
         return None, _text(body["errorMessage"])
     return None, json.dumps(body)[:500]

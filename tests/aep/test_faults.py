@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -27,10 +28,11 @@ from aep import (
 from aep.client import API_MALFORMED, API_REFUSED_TOKEN
 from tests.aep.conftest import BASE, CREDS, ORG, FakeAEP, FakeTime, reply, ups_error
 
-JOB = {"id": "2bb6d5c7-6d0f-4b43-8c2a-3b5a1c6f2e11", "status": "PROCESSING",
+JOB_ID = "2bb6d5c7-6d0f-4b43-8c2a-3b5a1c6f2e11"
+JOB: dict[str, Any] = {"id": "2bb6d5c7-6d0f-4b43-8c2a-3b5a1c6f2e11", "status": "PROCESSING",
        "segments": [{"segmentId": "7863c010-e092-41c8-ae5e-9e533186752e"}],
        "metrics": {"totalTime": {}}, "errors": [], "creationTime": 1573203617195}
-JOB_PATH = f"/data/core/ups/segment/jobs/{JOB['id']}"
+JOB_PATH = f"/data/core/ups/segment/jobs/{JOB_ID}"
 TOO_MANY = ups_error(429, "UPAPI-113429-429", "Too many segmentation jobs in processing")
 SERVER_ERROR = {"type": "/placeholder/type/uri", "status": 500, "title": "InternalServerError",
                 "detail": "Something went wrong"}
@@ -42,7 +44,7 @@ def test_429_storm_stops_after_max_attempts_honouring_retry_after(
     fake.default = lambda request: reply(429, TOO_MANY, **{"Retry-After": "7"})
     client = make_client(max_attempts=4, base_delay=0.1, total_budget=600)
     with pytest.raises(AEPTransientError) as caught:
-        client.get_segment_job(JOB["id"])
+        client.get_segment_job(JOB_ID)
     assert len(fake.requests) == 4
     assert fake_time.sleeps == [7, 7, 7]  # the server's 7 s beat our 0.1–0.4 s backoff
     error = caught.value
@@ -56,7 +58,7 @@ def test_429_storm_stops_when_the_time_budget_is_spent(
     fake.default = lambda request: reply(429, TOO_MANY, **{"Retry-After": "25"})
     client = make_client(max_attempts=100, total_budget=60)
     with pytest.raises(AEPTransientError):
-        client.get_segment_job(JOB["id"])
+        client.get_segment_job(JOB_ID)
     assert fake_time.sleeps == [25, 25]  # a third wait would end 75 s after the start
     assert len(fake.requests) == 3
 
@@ -65,7 +67,7 @@ def test_retry_after_as_an_http_date(fake: FakeAEP, fake_time: FakeTime,
                                      aep_client: AEPClient) -> None:
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     fake.script = [reply(503, SERVER_ERROR, **{"Retry-After": later}), reply(200, JOB)]
-    assert aep_client.get_segment_job(JOB["id"]).status == "PROCESSING"
+    assert aep_client.get_segment_job(JOB_ID).status == "PROCESSING"
     assert len(fake_time.sleeps) == 1 and 28 <= fake_time.sleeps[0] <= 30
 
 
@@ -81,7 +83,7 @@ def test_profile_access_429_body_says_retry_after_ms(fake: FakeAEP, fake_time: F
 def test_500s_then_success(fake: FakeAEP, fake_time: FakeTime, aep_client: AEPClient) -> None:
     fake.script = [reply(500, SERVER_ERROR), reply(502, None), reply(503, SERVER_ERROR),
                    reply(200, JOB)]
-    job = aep_client.get_segment_job(JOB["id"])
+    job = aep_client.get_segment_job(JOB_ID)
     assert job.id == JOB["id"] and job.raw == JOB
     assert fake_time.sleeps == [0.5, 1.0, 2.0]  # full jitter at its ceiling: 0.5 * 2^n
     request_ids = [r.headers["x-request-id"] for r in fake.requests]
@@ -92,7 +94,7 @@ def test_500s_exhaust_into_a_transient_error_with_aeps_code(
         fake: FakeAEP, make_client: Callable[..., AEPClient]) -> None:
     fake.default = lambda request: reply(500, SERVER_ERROR)
     with pytest.raises(AEPTransientError) as caught:
-        make_client(max_attempts=3).get_segment_job(JOB["id"])
+        make_client(max_attempts=3).get_segment_job(JOB_ID)
     assert (caught.value.status, caught.value.code) == (500, "InternalServerError")
     assert caught.value.request_id == fake.requests[-1].headers["x-request-id"]
     assert len(fake.requests) == 3
@@ -100,10 +102,11 @@ def test_500s_exhaust_into_a_transient_error_with_aeps_code(
 
 def test_jitter_is_random_below_the_exponential_ceiling(fake: FakeAEP,
                                                         fake_time: FakeTime) -> None:
-    fake.script = [reply(500, SERVER_ERROR)] * 3 + [reply(200, JOB)]
+    fake.script = [reply(500, SERVER_ERROR), reply(500, SERVER_ERROR), reply(500, SERVER_ERROR),
+                   reply(200, JOB)]
     client = AEPClient(BASE, CREDS, transport=fake.transport(),
                        retry=fake_time.policy(random=iter([0.5, 0.25, 0.0]).__next__))
-    client.get_segment_job(JOB["id"])
+    client.get_segment_job(JOB_ID)
     assert fake_time.sleeps == [0.25, 0.25, 0.0]
 
 
@@ -129,7 +132,7 @@ def test_read_timeouts_then_success(fake: FakeAEP, fake_time: FakeTime,
                                     aep_client: AEPClient) -> None:
     fake.script = [httpx.ReadTimeout("timed out"), httpx.ReadTimeout("timed out"),
                    reply(200, JOB)]
-    assert aep_client.get_segment_job(JOB["id"]).id == JOB["id"]
+    assert aep_client.get_segment_job(JOB_ID).id == JOB["id"]
     assert len(fake_time.sleeps) == 2
 
 
@@ -140,7 +143,7 @@ def test_timeouts_exhaust_into_a_transient_error(fake: FakeAEP,
 
     fake.default = timeout
     with pytest.raises(AEPTransientError) as caught:
-        make_client(max_attempts=3).get_segment_job(JOB["id"])
+        make_client(max_attempts=3).get_segment_job(JOB_ID)
     assert not isinstance(caught.value, AEPConnectionError)
     assert str(caught.value) == f"AEP did not answer within 30 s (GET {JOB_PATH})"
     assert len(fake.requests) == 3
@@ -188,7 +191,7 @@ def test_malformed_json_is_a_permanent_error(fake: FakeAEP, aep_client: AEPClien
     fake.script = [httpx.Response(200, content=b"<html><body>Gateway says hi</body></html>",
                                   headers={"Content-Type": "text/html"})]
     with pytest.raises(AEPPermanentError) as caught:
-        aep_client.get_segment_job(JOB["id"])
+        aep_client.get_segment_job(JOB_ID)
     assert str(caught.value) == API_MALFORMED.format(method="GET", path=JOB_PATH)
     assert caught.value.request_id == fake.requests[0].headers["x-request-id"]
     assert len(fake.requests) == 1
@@ -197,18 +200,18 @@ def test_malformed_json_is_a_permanent_error(fake: FakeAEP, aep_client: AEPClien
 def test_an_expired_token_is_refreshed_once(fake: FakeAEP, fake_time: FakeTime,
                                             aep_client: AEPClient) -> None:
     fake.script = [reply(401, BAD_TOKEN), reply(200, JOB)]
-    assert aep_client.get_segment_job(JOB["id"]).id == JOB["id"]
+    assert aep_client.get_segment_job(JOB_ID).id == JOB["id"]
     assert len(fake.issued) == 2 and fake_time.sleeps == []
     assert [r.headers["Authorization"] for r in fake.requests] == [
         f"Bearer {token}" for token in fake.issued]
-    aep_client.get_segment_job(JOB["id"])
+    aep_client.get_segment_job(JOB_ID)
     assert len(fake.issued) == 2  # the fresh token is cached
 
 
 def test_401_after_a_refresh_is_an_auth_error(fake: FakeAEP, aep_client: AEPClient) -> None:
     fake.default = lambda request: reply(401, BAD_TOKEN)
     with pytest.raises(AEPAuthError) as caught:
-        aep_client.get_segment_job(JOB["id"])
+        aep_client.get_segment_job(JOB_ID)
     assert len(fake.issued) == 2 and len(fake.requests) == 2
     assert (caught.value.status, caught.value.code) == (401, "401013")
     assert str(caught.value) == API_REFUSED_TOKEN.format(
@@ -284,7 +287,7 @@ def test_404_carries_the_ups_error(fake: FakeAEP, aep_client: AEPClient) -> None
     message = "The segment job 2bb6d5c7 is not found. Use a valid entity and try again."
     fake.script = [reply(404, ups_error(404, "UPAPI-113430-404", message))]
     with pytest.raises(AEPNotFoundError) as caught:
-        aep_client.get_segment_job(JOB["id"])
+        aep_client.get_segment_job(JOB_ID)
     assert (str(caught.value), caught.value.code) == (message, "UPAPI-113430-404")
 
 
@@ -294,7 +297,7 @@ def test_400_problem_detail_is_permanent_and_not_retried(fake: FakeAEP,
                                "title": "BadRequestError",
                                "detail": "A valid content-type must be specified"})]
     with pytest.raises(AEPPermanentError) as caught:
-        aep_client.get_segment_job(JOB["id"])
+        aep_client.get_segment_job(JOB_ID)
     assert not isinstance(caught.value, AEPNotFoundError | AEPAuthError)
     assert (caught.value.code, str(caught.value)) == (
         "BadRequestError", "A valid content-type must be specified")
