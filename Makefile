@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STUDIO_HOST ?= 127.0.0.1
 STUDIO_PORT ?= 8000
-export STUDIO_HOST STUDIO_PORT
+# The built-in engine is served by this same web server; bootstrap points the "Built-in engine"
+# connection at it (0.0.0.0 is where to listen, not an address to call).
+BUILTIN_ENGINE_URL ?= http://$(if $(filter 0.0.0.0,$(STUDIO_HOST)),127.0.0.1,$(STUDIO_HOST)):$(STUDIO_PORT)
+export STUDIO_HOST STUDIO_PORT BUILTIN_ENGINE_URL
 
 .DEFAULT_GOAL := help
 .PHONY: help run setup test lint bench demo-passwords clean
