@@ -124,9 +124,12 @@ class TokenManager:
 
     def _fetch(self) -> _Cached:
         credentials = self.credentials
-        url = credentials.ims_url.rstrip("/") + TOKEN_PATH
+        url = credentials.ims_url.rstrip("/")
+        if not url.endswith(TOKEN_PATH):  # an IMS base URL, as the Developer Console shows it
+            url += TOKEN_PATH
         form = {"grant_type": "client_credentials", "client_id": credentials.client_id,
-                "client_secret": credentials.client_secret, "scope": credentials.scopes}
+                "client_secret": credentials.client_secret,
+                "scope": credentials.scopes or DEFAULT_SCOPES}
         started = self._retry.clock()
         attempt = 0
         while True:

@@ -88,3 +88,12 @@ def test_a_token_answer_without_a_token_is_permanent(fake: FakeAEP) -> None:
     fake.ims_script = [httpx.Response(200, json={"token_type": "bearer"})]
     with pytest.raises(AEPPermanentError):
         TokenManager(CREDS, transport=fake.transport()).token()
+
+
+def test_an_ims_url_with_the_token_path_and_empty_scopes(fake: FakeAEP) -> None:
+    creds = Credentials(ims_url="https://ims-na1.adobelogin.com/ims/token/v3/",
+                        client_id="id", client_secret="s", org_id="o", scopes="")
+    TokenManager(creds, transport=fake.transport()).token()
+    request = fake.ims_requests[0]
+    assert request.url.path == "/ims/token/v3"
+    assert dict(httpx.QueryParams(request.read().decode()))["scope"].startswith("openid,")

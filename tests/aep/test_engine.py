@@ -300,3 +300,10 @@ def test_a_sandbox_the_client_may_not_use_is_refused(engine: Engine) -> None:
     with pytest.raises(AEPPermanentError) as caught:
         list(engine.client.with_sandbox("elsewhere").definitions())
     assert caught.value.status in (403, 404, 400)
+
+
+def test_preview_of_pql_json(engine: Engine, engine_tasks: Any) -> None:
+    tree = json.loads(engine.client.convert_pql(text=US)["expression"]["value"])
+    with engine_tasks():
+        preview = engine.client.create_preview(pql_json=tree, graph_type="none")
+    assert engine.client.get_estimate(preview.id).estimated_size == len(US_PEOPLE)
