@@ -339,7 +339,10 @@ class AEPClient:
             return collection.rsplit("/", 1)[0] + "/" + href[2:]
         url = httpx.URL(href)
         if url.is_absolute_url:
-            return url.raw_path.decode("ascii")
+            path = url.raw_path.decode("ascii")
+            prefix = self._http.base_url.raw_path.decode("ascii").rstrip("/")
+            # the client adds its base URL's path again: a link that includes it loses it here
+            return path[len(prefix):] if prefix and path.startswith(prefix + "/") else path
         if href.startswith("/data/"):
             return href
         if href.startswith("/"):

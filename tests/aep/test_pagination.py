@@ -216,3 +216,17 @@ def test_bulk_get_sends_at_most_100_ids_per_request(fake: FakeAEP,
     found = aep_client.bulk_get_segment_jobs(ids)
     assert len(found) == 250 and "gone" not in found
     assert len(fake.requests) == 3
+
+
+def test_absolute_links_under_a_base_path(fake: FakeAEP) -> None:
+    from tests.aep.conftest import CREDS
+
+    client = AEPClient("https://gateway.example.com/aep", CREDS, transport=fake.transport())
+    routed(fake, {
+        "/aep/data/core/ups/segment/jobs?start=0&limit=100": {
+            "children": [{"id": "job-1"}],
+            "_links": {"next": {"href": "https://gateway.example.com/aep/data/core/ups/"
+                                        "segment/jobs?start=1"}}},
+        "/aep/data/core/ups/segment/jobs?start=1": {"children": [{"id": "job-2"}]},
+    })
+    assert [j.id for j in client.segment_jobs()] == ["job-1", "job-2"]
