@@ -38,6 +38,13 @@ RANK = {
     JobStatus.CANCELLED: 5, JobStatus.TIMED_OUT: 5,
 }
 
+STATUS_TONES = {
+    JobStatus.PENDING: "queued", JobStatus.SUBMITTING: "queued", JobStatus.QUEUED: "queued",
+    JobStatus.RUNNING: "running", JobStatus.CANCELLING: "running",
+    JobStatus.SUCCEEDED: "succeeded", JobStatus.FAILED: "failed",
+    JobStatus.CANCELLED: "cancelled", JobStatus.TIMED_OUT: "warning",
+}
+
 
 class JobQuerySet(models.QuerySet["Job"]):
     def unfinished(self) -> JobQuerySet:
@@ -82,6 +89,10 @@ class Job(models.Model):
     last_polled_at = models.DateTimeField(null=True, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
     poll_deadline = models.DateTimeField(null=True, blank=True)
+    # When the job's next task (submit or poll) is due. Each scheduled poll carries this value;
+    # a poll whose value is no longer the row's was superseded and stops, so a job has one poll
+    # chain at a time, and the sweeper knows a chain is lost when this is long past.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -103,6 +114,40 @@ class Job(models.Model):
             return None
         return (self.finished_at or timezone.now()) - start
 
+    @property
+    def duration_text(self) -> str:
+        """'2.4 s', '3 min 05 s', '1 h 02 min'."""
+        duration = self.duration
+        if duration is None:
+            return ""
+        seconds = max(duration.total_seconds(), 0.0)
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        minutes, seconds = divmod(int(seconds), 60)
+        if minutes < 60:
+            return f"{minutes} min {seconds:02d} s"
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours} h {minutes:02d} min"
+
+    @property
+    def progress_percent(self) -> int | None:
+        return None if self.progress is None else round(min(max(self.progress, 0.0), 1.0) * 100)
+
+    @property
+    def tone(self) -> str:
+        """The status badge's colour (DESIGN.md): queued/running blue, succeeded green, failed
+        red, timed out amber, cancelled grey."""
+        return STATUS_TONES[JobStatus(self.status)]
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status == JobStatus.PENDING or (
+            bool(self.remote_id) and self.status in (JobStatus.QUEUED, JobStatus.RUNNING))
+
+    def next_poll_delay(self) -> float:
+        """Seconds until the next poll: 1, 2, 4, 8, 16, then every 30 s."""
+        return float(min(30, 2 ** min(self.poll_count, 5)))
+
 
 class JobEvent(models.Model):
     """One step of a job's timeline: submitted, a status change, a retry, an error, a timeout."""
@@ -119,3 +164,7 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} {self.kind} {self.status}"
+
+    @property
+    def tone(self) -> str:
+        return STATUS_TONES[JobStatus(self.status)] if self.status else "neutral"

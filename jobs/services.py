@@ -1,0 +1,589 @@
+"""Every write to a job: create, submit, poll, cancel, time out, sweep (issue 6).
+
+A job's truth is its row. Each state change is a compare-and-set on the status the caller
+read (`_move`), allowed only towards a higher RANK, so a late or stale answer never undoes a
+newer state, whichever worker delivers it; each change leaves a JobEvent.
+
+API calls per connection are bounded two ways, so a thousand jobs in flight cost a few dozen
+calls a minute rather than thousands (bench/bench_jobs.py measures it):
+- batching: segment jobs are read 100 per call (POST /segment/jobs/bulk-get), export jobs 100
+  per page of GET /export/jobs; a connection/sandbox/kind group is refreshed as a whole at
+  most once per slot (5 to 30 s, following the group's youngest job), and a job its group
+  refreshed a moment ago makes no call of its own;
+- a budget: at most POLL_BUDGET_PER_MINUTE polling calls per connection per clock minute,
+  counted in the cache (Redis in production); a poll beyond it waits for the next minute.
+The built-in engine answers 429 beyond ENGINE_RATE_LIMIT (600/min per API client); the budget
+keeps polling well under that, leaving room for what people do on the pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Min, Q
+from django.utils import timezone
+
+from aep import (
+    AEPClient,
+    AEPError,
+    AEPNotFoundError,
+    AEPPermanentError,
+    AEPTransientError,
+    Estimate,
+    ExportJob,
+    Preview,
+    SegmentJob,
+)
+from connections.models import Connection
+from connections.services import connection_client
+from core.services import audit_record
+from jobs.models import FINISHED, RANK, Job, JobEvent, JobKind, JobStatus
+from jobs.status import normalise
+
+logger = logging.getLogger(__name__)
+
+Remote = SegmentJob | ExportJob | Estimate | Preview
+
+# How long a job may take before we stop polling it and call it TIMED_OUT. An estimate takes
+# seconds (spec §3.5); an on-demand segment job "can take up to 4 h" (§4.1); exports follow.
+POLL_DEADLINES = {
+    JobKind.PREVIEW: timedelta(minutes=15),
+    JobKind.SEGMENT: timedelta(hours=6),
+    JobKind.EXPORT: timedelta(hours=6),
+}
+FIRST_POLL_DELAY = 1.0  # seconds after the submit; then Job.next_poll_delay(): 2, 4, … 30
+# A task due this long ago and not run was lost (worker killed, broker restarted): the sweeper
+# (every 60 s) starts a new one. Countdowns are ≤ 30 s and retries back off to ≤ 30 s.
+SWEEP_GRACE = timedelta(minutes=2)
+# A redelivered submit looks for the remote job among those created since the first attempt,
+# allowing for this much clock difference between us and the API.
+RECONCILE_SKEW = timedelta(minutes=2)
+SUBMIT_LOCK_SECONDS = 120
+POLL_BUDGET_PER_MINUTE = 240  # settings.JOBS_POLL_BUDGET_PER_MINUTE overrides it
+GROUP_MIN_INTERVAL = 5.0
+GROUP_MAX_INTERVAL = 30.0
+BULK_SIZE = 100  # ids per POST /segment/jobs/bulk-get, records per page of GET /export/jobs
+LIST_MAX_PAGES = 20
+POLLED = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
+LISTED_KINDS = (JobKind.SEGMENT, JobKind.EXPORT)
+
+CANCEL_FINISHED = "This job has already finished."
+CANCEL_SUBMITTING = "This job is being submitted; try cancelling it again in a moment."
+CANCEL_FAILED = "{connection} refused to cancel the job: {message}"
+TIMED_OUT_MESSAGE = "No final status from {connection} within {deadline}; polling stopped."
+GONE_MESSAGE = "{connection} no longer knows this job: {message}"
+SUBMIT_REFUSED = "{connection} refused the job: {message}"
+
+
+class JobActionError(Exception):
+    """A person asked for something the job cannot do now; the message says why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a submit or poll did: the job as it is now, and when its next poll is due (None:
+    no poll to schedule — finished, superseded, or someone else's chain owns it)."""
+
+    job: Job
+    poll_due: datetime | None
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _event(job: Job, kind: str, *, status: str = "", message: str = "",
+           data: dict[str, Any] | None = None, at: datetime | None = None) -> JobEvent:
+    return JobEvent.objects.create(job=job, kind=kind, status=status, message=message[:2000],
+                                   data=data, at=at or timezone.now())
+
+
+def _client(job: Job, transport: httpx.BaseTransport | None) -> AEPClient:
+    return connection_client(job.connection, sandbox=job.sandbox, transport=transport)
+
+
+def _request_id(job: Job) -> str:
+    """The x-request-id of the job's create call: the same on every attempt, so a redelivered
+    submit recognises its remote job by the requestId the API echoes."""
+    return f"segment-studio-job-{job.pk}-{int(job.created_at.timestamp())}"
+
+
+def _segment_ids(request: Any) -> list[str]:
+    items = request.get("segments") if isinstance(request, dict) else request
+    return [str(item["segmentId"]) for item in items or []
+            if isinstance(item, dict) and item.get("segmentId")]
+
+
+def _export_key(body: dict[str, Any]) -> tuple[Any, ...]:
+    destination = body.get("destination") or {}
+    segments = (body.get("filter") or {}).get("segments") or []
+    return (destination.get("datasetId") or destination.get("dataSetId"),
+            sorted(str(s.get("segmentId")) for s in segments if isinstance(s, dict)),
+            body.get("fields") or None)
+
+
+def _budget_take(connection_id: int, now: datetime, calls: int = 1) -> bool:
+    """Take `calls` from the connection's polling budget for the clock minute of `now`."""
+    key = f"jobs-budget:{connection_id}:{int(now.timestamp() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        used = cache.incr(key, calls)
+    except ValueError:  # expired between add and incr
+        cache.set(key, calls, timeout=120)
+        used = calls
+    return used <= getattr(settings, "JOBS_POLL_BUDGET_PER_MINUTE", POLL_BUDGET_PER_MINUTE)
+
+
+def _next_minute(now: datetime) -> datetime:
+    return datetime.fromtimestamp((now.timestamp() // 60 + 1) * 60, tz=now.tzinfo) + timedelta(
+        milliseconds=50)
+
+
+# --- state changes ------------------------------------------------------------------------------
+
+def _move(job: Job, target: JobStatus, *, now: datetime, values: dict[str, Any] | None = None,
+          event: str = "status", message: str = "", data: dict[str, Any] | None = None,
+          polled: bool = False) -> Job:
+    """Set `target` (and `values`) if it is not a step backwards from the row's status: a
+    compare-and-set on the status we read, re-read and judged again if another worker moved
+    the row meanwhile. A refused (stale) change stores nothing but the poll bookkeeping."""
+    bookkeeping: dict[str, Any] = (
+        {"last_polled_at": now, "poll_count": F("poll_count") + 1} if polled else {})
+    for _ in range(5):
+        current = JobStatus(job.status)
+        forward = RANK[target] > RANK[current] or (target == current and current not in FINISHED)
+        if not forward:
+            if bookkeeping:
+                Job.objects.filter(pk=job.pk).update(**bookkeeping)
+            job.refresh_from_db()
+            return job
+        update = {**(values or {}), **bookkeeping, "status": target}
+        if target in FINISHED:
+            update["finished_at"] = now
+        if Job.objects.filter(pk=job.pk, status=current).update(**update):
+            job.refresh_from_db()
+            if target != current:
+                _event(job, event, status=target, message=message, at=now,
+                       data={"from": current.value, **(data or {})})
+            return job
+        job.refresh_from_db()  # someone else moved it: judge again against the newer state
+    return job
+
+
+def _remote_values(job: Job, remote: Remote) -> tuple[JobStatus | None, dict[str, Any], str]:
+    """(our status, the row's fields, a line for the timeline) from one API answer."""
+    raw = dict(remote.raw or {})
+    remote_status = remote.state if isinstance(remote, Estimate | Preview) else remote.status
+    status = normalise(job.kind, remote_status)
+    values: dict[str, Any] = {"remote_status": remote_status[:40], "last_response": raw}
+    error_code, error_message = "", ""
+    if isinstance(remote, SegmentJob):
+        values["metrics"] = dict(remote.metrics)
+        if remote.errors:
+            error_code, error_message = remote.errors[0].code, remote.errors[0].message
+    elif isinstance(remote, ExportJob):
+        values["metrics"] = {**remote.metrics, "batchId": remote.batch_id,
+                             "batchIds": remote.batch_ids, "datasetId": remote.dataset_id}
+        if remote.errors:
+            error_code, error_message = remote.errors[0].code, remote.errors[0].message
+    elif isinstance(remote, Estimate):
+        values["metrics"] = {
+            "estimatedSize": remote.estimated_size,
+            "confidenceInterval": remote.confidence_interval,
+            "standardError": remote.standard_error,
+            "profilesReadSoFar": remote.profiles_read_so_far,
+            "profilesMatchedSoFar": remote.profiles_matched_so_far,
+            "totalRows": remote.total_rows,
+            "numRowsToRead": remote.num_rows_to_read,
+        }
+        if remote.total_rows and remote.profiles_read_so_far is not None:
+            values["progress"] = min(remote.profiles_read_so_far / remote.total_rows, 1.0)
+        if status == JobStatus.FAILED:
+            error_message = str((remote.error or {}).get("description") or "")
+    if status == JobStatus.SUCCEEDED:
+        values["progress"] = 1.0
+    if status == JobStatus.FAILED or error_code or error_message:
+        values["error_code"] = error_code[:100]
+        values["error_message"] = error_message or f"{job.connection.name} says {remote_status}."
+    line = f"{job.connection.name} says {remote_status}"
+    if error_message:
+        line += f": {error_message}"
+    return status, values, line
+
+
+def _apply(job: Job, remote: Remote, *, now: datetime, event: str = "status",
+           extra: dict[str, Any] | None = None, polled: bool = True) -> Job:
+    status, values, line = _remote_values(job, remote)
+    # AEP said something we do not know: keep our status, record what it said
+    target = status or JobStatus(job.status)
+    return _move(job, target, now=now, values={**values, **(extra or {})}, event=event,
+                 message=line, data={"remote_status": values["remote_status"]}, polled=polled)
+
+
+# --- create and submit ---------------------------------------------------------------------------
+
+@transaction.atomic
+def job_create(*, kind: str, connection: Connection, sandbox: str, request: Any, label: str,
+               created_by: Any, parent: Job | None = None) -> Job:
+    """A PENDING row and its first event; the submit task is sent once this commits.
+
+    `request` is the API's request body: for a segment job ``{"segments": [{"segmentId"}]}``
+    (or the bare list), for an export job the POST /export/jobs body, for a preview the
+    POST /preview body (predicateExpression, predicateType, predicateModel, graphType)."""
+    from jobs import tasks
+
+    now = timezone.now()
+    user = created_by if getattr(created_by, "is_authenticated", False) else None
+    job = Job.objects.create(
+        kind=kind, connection=connection, sandbox=sandbox, request=request, label=label[:200],
+        created_by=user, parent=parent, poll_deadline=now + POLL_DEADLINES[JobKind(kind)],
+        next_poll_at=now)
+    _event(job, "created", status=JobStatus.PENDING, at=now,
+           message=f"Created by {user.get_username() if user else 'the system'}")
+    tasks.job_submit.delay_on_commit(job.pk)
+    return job
+
+
+def _create_remote(client: AEPClient, job: Job) -> Remote:
+    body = job.request
+    if job.kind == JobKind.SEGMENT:
+        return client.create_segment_job(_segment_ids(body), request_id=_request_id(job))
+    if job.kind == JobKind.EXPORT:
+        return client.create_export_job(body, request_id=_request_id(job))
+    return client.create_preview(
+        pql_text=body.get("predicateExpression"), merge_policy_id=body.get("mergePolicyId"),
+        model=body.get("predicateModel") or "_xdm.context.profile",
+        graph_type=body.get("graphType"), request_id=_request_id(job))
+
+
+def _same_request(job: Job, remote: SegmentJob | ExportJob) -> bool:
+    echoed = (remote.raw or {}).get("requestId")
+    if echoed:
+        return bool(echoed == _request_id(job))
+    if isinstance(remote, SegmentJob):
+        return sorted(set(_segment_ids(job.request))) == sorted(set(remote.segment_ids))
+    return _export_key(job.request) == _export_key(remote.raw or {})
+
+
+def _find_remote(client: AEPClient, job: Job) -> SegmentJob | ExportJob | None:
+    """The remote job an earlier attempt of this submit created, if the API lists one: created
+    since our first attempt, not already some other row's, with the same request."""
+    since = (job.submitted_at or job.created_at) - RECONCILE_SKEW
+    since_ms = int(since.timestamp() * 1000)
+    taken = set(Job.objects.filter(connection=job.connection, sandbox=job.sandbox, kind=job.kind)
+                .exclude(pk=job.pk).exclude(remote_id="").values_list("remote_id", flat=True))
+    listing: Iterable[SegmentJob | ExportJob] = (
+        client.segment_jobs(limit=BULK_SIZE, sort="creationTime:desc")
+        if job.kind == JobKind.SEGMENT else client.export_jobs(limit=BULK_SIZE))
+    for index, remote in enumerate(listing):
+        if index >= BULK_SIZE * LIST_MAX_PAGES:
+            break
+        if remote.creation_time is not None and remote.creation_time < since_ms:
+            break  # newest first: everything further down is older than our first attempt
+        if remote.id not in taken and _same_request(job, remote):
+            return remote
+    return None
+
+
+def _submit_remote(job: Job, *, now: datetime, client: AEPClient) -> Job:
+    try:
+        remote = _create_remote(client, job)
+    except AEPPermanentError as error:
+        return _move(job, JobStatus.FAILED, now=now, event="error",
+                     message=SUBMIT_REFUSED.format(connection=job.connection.name,
+                                                   message=error.message),
+                     values={"error_code": (error.code or str(error.status or ""))[:100],
+                             "error_message": error.message,
+                             "last_response": error.body if isinstance(error.body, dict)
+                             else None})
+    return _apply(job, remote, now=now, event="submitted", polled=False,
+                  extra={"remote_id": str(remote.id)[:100]})
+
+
+def job_submit(*, job: Job, now: datetime | None = None,
+               transport: httpx.BaseTransport | None = None) -> Step:
+    """Send the job to the API, once.
+
+    Not atomic on purpose: SUBMITTING (with submitted_at) is committed before the remote call,
+    so a redelivered message (worker killed after the call, broker restarted) knows a call may
+    have happened, and reconciles instead of creating a second remote job."""
+    now = now or timezone.now()
+    lock = f"jobs-submit:{job.pk}"
+    if not cache.add(lock, 1, timeout=SUBMIT_LOCK_SECONDS):
+        return Step(job, None)  # another worker is submitting this job right now
+    try:
+        first = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+            status=JobStatus.SUBMITTING, submitted_at=now, next_poll_at=now)
+        job.refresh_from_db()
+        if job.status != JobStatus.SUBMITTING:
+            return Step(job, None)  # submitted already (or cancelled): nothing to send
+        if first:
+            _event(job, "submitting", status=JobStatus.SUBMITTING, at=now,
+                   message=f"Sending the request to {job.connection.name}",
+                   data={"from": JobStatus.PENDING.value})
+        client = _client(job, transport)
+        try:
+            found = None
+            if not first and job.kind in LISTED_KINDS:
+                found = _find_remote(client, job)
+            if found is not None:
+                job = _apply(job, found, now=now, event="reconciled", polled=False,
+                             extra={"remote_id": str(found.id)[:100]})
+            else:
+                # A preview cannot be looked for (AEP lists no previews): a redelivered preview
+                # submit creates it again. At worst an orphan estimate runs on a sample and
+                # expires by itself; nothing is written.
+                job = _submit_remote(job, now=now, client=client)
+        except AEPTransientError as error:
+            Job.objects.filter(pk=job.pk).update(next_poll_at=now)
+            _event(job, "retry", message=f"Submit failed, will retry: {error.message}", at=now)
+            raise
+        if job.is_finished or not job.remote_id:
+            return Step(job, None)
+        due = now + timedelta(seconds=FIRST_POLL_DELAY)
+        Job.objects.filter(pk=job.pk).update(next_poll_at=due)
+        job.next_poll_at = due
+        return Step(job, due)
+    finally:
+        cache.delete(lock)
+
+
+# --- polling ------------------------------------------------------------------------------------
+
+def _get_remote(client: AEPClient, job: Job) -> Remote:
+    if job.kind == JobKind.SEGMENT:
+        return client.get_segment_job(job.remote_id)
+    if job.kind == JobKind.EXPORT:
+        return client.get_export_job(job.remote_id)
+    return client.get_estimate(job.remote_id)
+
+
+def job_refresh(*, job: Job, now: datetime | None = None,
+                transport: httpx.BaseTransport | None = None,
+                client: AEPClient | None = None) -> Job:
+    """One poll step for one job: read its remote state (one API call) and store it."""
+    now = now or timezone.now()
+    if job.is_finished or not job.remote_id:
+        return job
+    client = client or _client(job, transport)
+    try:
+        remote = _get_remote(client, job)
+    except AEPNotFoundError as error:
+        return _move(job, JobStatus.FAILED, now=now, event="error", polled=True,
+                     message=GONE_MESSAGE.format(connection=job.connection.name,
+                                                 message=error.message),
+                     values={"error_code": (error.code or "404")[:100],
+                             "error_message": GONE_MESSAGE.format(
+                                 connection=job.connection.name, message=error.message)})
+    except AEPPermanentError as error:
+        # e.g. the connection's secret was revoked: the job is not at fault and may resume
+        # once an admin fixes the connection; the deadline ends it otherwise.
+        Job.objects.filter(pk=job.pk).update(last_polled_at=now,
+                                             poll_count=F("poll_count") + 1)
+        _event(job, "error", message=f"Poll failed: {error.message}", at=now,
+               data={"code": error.code, "status": error.status})
+        job.refresh_from_db()
+        return job
+    except AEPTransientError as error:
+        _event(job, "retry", message=f"Poll failed, will retry: {error.message}", at=now,
+               data={"code": error.code, "status": error.status})
+        raise
+    return _apply(job, remote, now=now)
+
+
+def jobs_refresh_group(*, connection: Connection, sandbox: str, kind: str,
+                       now: datetime | None = None,
+                       transport: httpx.BaseTransport | None = None) -> int:
+    """Refresh every unfinished job of one connection, sandbox and kind with as few calls as
+    the API allows: bulk-get for segment jobs (100 ids a call), the newest-first list for
+    export jobs (100 a page, stopping once every job was seen). Each call is taken from the
+    connection's budget; when it runs out the rest waits. Returns how many rows it refreshed."""
+    now = now or timezone.now()
+    rows = {job.remote_id: job for job in Job.objects.filter(
+        connection=connection, sandbox=sandbox, kind=kind, status__in=POLLED,
+    ).exclude(remote_id="").select_related("connection")}
+    if not rows or kind not in LISTED_KINDS:
+        return 0
+    client = connection_client(connection, sandbox=sandbox, transport=transport)
+    refreshed = 0
+    if kind == JobKind.SEGMENT:
+        ids = sorted(rows)
+        for start in range(0, len(ids), BULK_SIZE):
+            if not _budget_take(connection.pk, now):
+                break
+            found = client.bulk_get_segment_jobs(ids[start:start + BULK_SIZE])
+            for remote_id, remote in found.items():
+                if remote_id in rows:
+                    _apply(rows[remote_id], remote, now=now)
+                    refreshed += 1
+        return refreshed
+    oldest = min(job.submitted_at or job.created_at for job in rows.values()) - RECONCILE_SKEW
+    oldest_ms = int(oldest.timestamp() * 1000)
+    wanted = set(rows)
+    if not _budget_take(connection.pk, now):
+        return 0
+    for index, remote in enumerate(client.export_jobs(limit=BULK_SIZE)):
+        if remote.id in wanted:
+            _apply(rows[remote.id], remote, now=now)
+            wanted.discard(remote.id)
+            refreshed += 1
+        if not wanted or (remote.creation_time is not None and remote.creation_time < oldest_ms):
+            break
+        # the next item may need the next page: take it from the budget first
+        if (index + 1) % BULK_SIZE == 0 and (index + 1 >= BULK_SIZE * LIST_MAX_PAGES
+                                             or not _budget_take(connection.pk, now)):
+            break
+    return refreshed
+
+
+def _group_slot_take(job: Job, now: datetime) -> bool:
+    """Whether this poll refreshes its whole group: the first poll of the group in each slot
+    does. The slot follows the group's youngest job (its next poll delay), 5 to 30 s."""
+    youngest = Job.objects.filter(connection_id=job.connection_id, sandbox=job.sandbox,
+                                  kind=job.kind, status__in=POLLED,
+                                  ).aggregate(least=Min("poll_count"))["least"] or 0
+    interval = min(max(float(min(30, 2 ** min(youngest, 5))), GROUP_MIN_INTERVAL),
+                   GROUP_MAX_INTERVAL)
+    slot = int(now.timestamp() // interval)
+    key = f"jobs-group:{job.connection_id}:{job.sandbox}:{job.kind}:{interval:g}:{slot}"
+    return bool(cache.add(key, 1, timeout=int(interval) + 60))
+
+
+def _schedule(job: Job, due: datetime) -> Step:
+    Job.objects.filter(pk=job.pk).update(next_poll_at=due)
+    job.next_poll_at = due
+    return Step(job, due)
+
+
+def job_poll_step(*, job: Job, due: datetime | None = None, now: datetime | None = None,
+                  transport: httpx.BaseTransport | None = None) -> Step:
+    """What one job_poll task does: stop if the job finished, ran out of time or this poll was
+    superseded (`due` is no longer the row's next_poll_at); otherwise refresh it — with its
+    whole group when this poll opens a slot, not at all when its group refreshed it a moment
+    ago, alone otherwise, within the budget — and say when the next poll is due."""
+    now = now or timezone.now()
+    if job.is_finished or job.status not in POLLED:
+        return Step(job, None)  # finished, or PENDING/SUBMITTING: the submit task owns it
+    if due is not None and (job.next_poll_at is None
+                            or abs((job.next_poll_at - due).total_seconds()) > 0.001):
+        return Step(job, None)  # a newer poll (the sweeper's) owns the job now
+    if job.poll_deadline is not None and now >= job.poll_deadline:
+        job_time_out(job=job, now=now)
+        return Step(job, None)
+    if job.kind in LISTED_KINDS and _group_slot_take(job, now):
+        jobs_refresh_group(connection=job.connection, sandbox=job.sandbox, kind=job.kind,
+                           now=now, transport=transport)
+        job.refresh_from_db()
+    recently = timedelta(seconds=2 * GROUP_MIN_INTERVAL)
+    if job.last_polled_at is None or job.last_polled_at < now - recently:
+        if not _budget_take(job.connection_id, now):
+            return _schedule(job, max(_next_minute(now),
+                                      now + timedelta(seconds=job.next_poll_delay())))
+        job = job_refresh(job=job, now=now, transport=transport)
+    if job.is_finished:
+        return Step(job, None)
+    return _schedule(job, now + timedelta(seconds=job.next_poll_delay()))
+
+
+def job_time_out(*, job: Job, now: datetime | None = None) -> Job:
+    now = now or timezone.now()
+    deadline = POLL_DEADLINES[JobKind(job.kind)]
+    message = TIMED_OUT_MESSAGE.format(connection=job.connection.name,
+                                       deadline=_human(deadline))
+    return _move(job, JobStatus.TIMED_OUT, now=now, event="timeout", message=message,
+                 values={"error_code": "timed_out", "error_message": message})
+
+
+def _human(delta: timedelta) -> str:
+    minutes = math.ceil(delta.total_seconds() / 60)
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
+
+
+# --- cancel ---------------------------------------------------------------------------------------
+
+def job_cancel(*, job: Job, actor: Any, transport: httpx.BaseTransport | None = None) -> Job:
+    """Ask the API to cancel (asynchronous for segment and export jobs: CANCELLING, then the
+    polls see CANCELLED); a job not sent yet is cancelled here and never sent."""
+    now = timezone.now()
+    who = actor.get_username() if getattr(actor, "is_authenticated", False) else "the system"
+    if job.is_finished:
+        raise JobActionError(CANCEL_FINISHED)
+    if job.status == JobStatus.PENDING:
+        moved = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+            status=JobStatus.CANCELLED, finished_at=now)
+        job.refresh_from_db()
+        if not moved:
+            raise JobActionError(CANCEL_SUBMITTING)
+        _event(job, "cancel", status=JobStatus.CANCELLED, at=now,
+               message=f"Cancelled by {who} before it was sent",
+               data={"from": JobStatus.PENDING.value})
+        audit_record(actor=actor, action="job.cancel", obj=job)
+        return job
+    if not job.remote_id:
+        raise JobActionError(CANCEL_SUBMITTING)
+    client = _client(job, transport)
+    try:
+        if job.kind == JobKind.SEGMENT:
+            client.cancel_segment_job(job.remote_id)
+        elif job.kind == JobKind.EXPORT:
+            client.cancel_export_job(job.remote_id)
+        else:
+            client.delete_preview(job.remote_id)
+    except AEPError as error:
+        raise JobActionError(CANCEL_FAILED.format(connection=job.connection.name,
+                                                  message=error.message)) from error
+    target = JobStatus.CANCELLED if job.kind == JobKind.PREVIEW else JobStatus.CANCELLING
+    job = _move(job, target, now=now, event="cancel", message=f"Cancelled by {who}")
+    audit_record(actor=actor, action="job.cancel", obj=job)
+    return job
+
+
+# --- the sweeper ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sweep:
+    timed_out: int
+    submits: int
+    polls: int
+
+
+def jobs_sweep(*, now: datetime | None = None) -> Sweep:
+    """Heal what was lost: time out jobs past their deadline, and restart the submit or poll
+    of every unfinished job whose next task is long overdue (its message died with a worker
+    or a broker). The new poll carries a new due time, so an old one that turns up after all
+    stops by itself."""
+    from jobs import tasks
+
+    now = now or timezone.now()
+    timed_out = 0
+    for job in Job.objects.unfinished().filter(poll_deadline__lt=now).select_related(
+            "connection"):
+        if job_time_out(job=job, now=now).status == JobStatus.TIMED_OUT:
+            timed_out += 1
+    overdue = now - SWEEP_GRACE
+    submits = polls = 0
+    lost = Q(next_poll_at__lt=overdue) | Q(next_poll_at__isnull=True, created_at__lt=overdue)
+    for job in Job.objects.filter(lost, status__in=(JobStatus.PENDING, JobStatus.SUBMITTING)):
+        if Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(next_poll_at=now):
+            tasks.job_submit.delay(job.pk)
+            submits += 1
+    for job in Job.objects.filter(lost, status__in=POLLED):
+        if Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(next_poll_at=now):
+            _event(job, "resumed", at=now, message="The sweeper resumed polling: no poll had "
+                   "run for over two minutes")
+            tasks.job_poll.apply_async((job.pk, now.isoformat()), eta=now)
+            polls += 1
+    if timed_out or submits or polls:
+        logger.info("jobs sweep: %d timed out, %d submits and %d polls resumed",
+                    timed_out, submits, polls)
+    return Sweep(timed_out, submits, polls)
