@@ -17,5 +17,6 @@ urlpatterns = [
     # The built-in engine's AEP-compatible REST API (/data/..., /ims/...): bearer tokens, JSON.
     path("", include("engine.api.urls")),
     path("connections/", include("connections.urls")),
+    path("jobs/", include("jobs.urls")),
     path("", include("core.urls")),
 ]

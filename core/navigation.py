@@ -38,7 +38,7 @@ SECTIONS: tuple[Section, ...] = (
             "Send audiences to datasets and read the exported members back.", icon="exports"),
     Section("jobs", "Jobs", "Workspace", EVERYONE,
             "Every preview, segment and export job: who ran what, when, how long, what failed.",
-            icon="jobs"),
+            url_name="jobs:list", icon="jobs"),
     Section("schedules", "Schedules", "Workspace", LEADS,
             "Run segments and exports on time without anyone clicking.", icon="schedules"),
     Section("connections", "Connections", "Admin", ADMINS,

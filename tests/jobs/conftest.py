@@ -16,7 +16,9 @@ START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def private_cache(settings: Any) -> None:
-    """A cache per test: the polling budget and group slots never leak between tests."""
+    """A cache per test: the polling budget and group slots never leak between tests.
+    (And cheap password hashing: the view tests sign in a lot.)"""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": "jobs-tests"}}
     from django.core.cache import cache
