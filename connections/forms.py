@@ -72,6 +72,13 @@ class ConnectionForm(forms.Form):
         else:
             secret.help_text = "Stored encrypted; it is never shown again."
 
+    @property
+    def secret_needs_retyping(self) -> bool:
+        """A secret was typed but the form came back with errors elsewhere: the field is empty
+        again (it is never rendered with a value), so say so."""
+        return (self.is_bound and bool(self.errors) and "client_secret" not in self.errors
+                and bool(self.data.get("client_secret")))
+
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
         others = Connection.objects.filter(name__iexact=name)

@@ -53,7 +53,9 @@ def _form_page(request: HttpRequest, form: ConnectionForm,
                              partial="connection-form")
     context = {"form": form, "connection": connection,
                "builtin_engine_url": settings.BUILTIN_ENGINE_URL}
-    return TemplateResponse(request, template, context, status=400 if form.errors else 200)
+    # htmx 2 swaps only 2xx answers, so the form with its errors comes back as a 200 to htmx
+    status = 400 if form.errors and not getattr(request, "htmx", False) else 200
+    return TemplateResponse(request, template, context, status=status)
 
 
 @role_required(ADMINS)
