@@ -39,6 +39,10 @@ BODY_METHODS = ("POST", "PUT", "PATCH")
 
 View = Callable[..., HttpResponse]
 MAX_BULK_IDS = 100  # "Cannot be 0 or exceed 100" (Adobe's bulk-get error message)
+# The largest offset or page size a query parameter may name: beyond it SQLite's integers
+# overflow (an OFFSET past 2**63 is an error, not an empty page).
+MAX_PARAM = 2**31 - 1
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, datetime's last millisecond
 
 
 def token_digest(token: str) -> str:
@@ -195,11 +199,21 @@ def bulk_get(request: HttpRequest, fetch: Callable[[str], Any],
     return JsonResponse({"results": results}, status=errors.MULTI_STATUS)
 
 
-def int_param(request: HttpRequest, name: str, default: int) -> int:
-    """A non-negative integer query parameter, or a 400."""
+def natural(raw: str, maximum: int = MAX_PARAM) -> int | None:
+    """``raw`` as a non-negative integer of ASCII digits up to ``maximum``, or None (``str.isdigit``
+    also accepts '²' and other digits ``int`` refuses or reads)."""
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > len(str(maximum)):
+        return None
+    value = int(raw)
+    return value if value <= maximum else None
+
+
+def int_param(request: HttpRequest, name: str, default: int, maximum: int = MAX_PARAM) -> int:
+    """A non-negative integer query parameter (at most ``maximum``), or a 400."""
     raw = request.GET.get(name) or ""
     if not raw:
         return default
-    if not raw.isdigit():
-        raise errors.invalid(errors.NUMBER_INVALID.format(name=name))
-    return int(raw)
+    value = natural(raw, maximum)
+    if value is None:
+        raise errors.invalid(errors.NUMBER_INVALID.format(name=name, maximum=maximum))
+    return value

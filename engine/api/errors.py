@@ -79,7 +79,7 @@ MERGE_POLICY_EDGE_TAKEN = "Only one merge policy may be active on edge; {name!r}
 BULK_IDS_INVALID = "The number of requested IDs is invalid. Cannot be 0 or exceed 100."
 SORT_INVALID = ("The sort {sort!r} is not valid: "
                 "use field:asc or field:desc with field one of {fields}.")
-NUMBER_INVALID = "The parameter {name} must be a non-negative integer."
+NUMBER_INVALID = "The parameter {name} must be an integer from 0 to {maximum}."
 SCHEMA_NOT_FOUND = "The schema {id} is not found."
 ACCEPT_INVALID = ("The Accept header {accept!r} is not supported: use "
                   "application/vnd.adobe.xed-full+json;version=1.")

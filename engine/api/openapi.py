@@ -131,7 +131,8 @@ PATHS: dict[str, Any] = {
         "A union schema, resolved (Accept: application/vnd.adobe.xed-full+json;version=1)", {
             "200": {"description": "JSON Schema with properties, items, additionalProperties "
                                    "(maps) and format date/date-time."},
-            "406": {"description": "Unsupported Accept header."}, **NOT_FOUND},
+            "404": _json("ProblemError", "No such union (Schema Registry's error shape)."),
+            "406": _json("ProblemError", "Unsupported Accept header.")},
         params=[{"name": "SCHEMA_ID", "in": "path", "required": True,
                  "description": "URL-encoded $id or meta:altId of the union.",
                  "schema": {"type": "string"}}])},
@@ -186,9 +187,13 @@ COMPONENTS: dict[str, Any] = {
             "expires_in": {"type": "integer", "description": "seconds"}}},
         "ImsError": {"type": "object", "properties": {"error": _STR,
                                                       "error_description": _STR}},
-        "GatewayError": {"type": "object", "properties": {"error_code": _STR,
-                                                          "message": _STR}},
-        "UpsError": {"type": "object", "properties": {
+        "GatewayError": {"type": "object", "required": ["error_code", "message"],
+                         "properties": {"error_code": _STR, "message": _STR}},
+        "ProblemError": {"type": "object", "required": ["type", "status", "title", "detail"],
+                         "properties": {"type": _STR, "status": {"type": "integer"},
+                                        "title": _STR, "detail": _STR}},
+        "UpsError": {"type": "object", "required": ["requestId", "errors", "type", "title",
+                                                    "status"], "properties": {
             "requestId": _STR, "type": _STR, "title": _STR, "status": {"type": "integer"},
             "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {
                 "type": "object", "properties": {
@@ -196,7 +201,8 @@ COMPONENTS: dict[str, Any] = {
                     "column": {"type": "integer"}, "endColumn": {"type": "integer"},
                     "path": _STR}}}}}},
         "Error": {"oneOf": [{"$ref": "#/components/schemas/GatewayError"},
-                            {"$ref": "#/components/schemas/UpsError"}]},
+                            {"$ref": "#/components/schemas/UpsError"},
+                            {"$ref": "#/components/schemas/ProblemError"}]},
         "MessageResponse": {"type": "object", "properties": {"status": {"type": "boolean"},
                                                              "message": _STR}},
         "Expression": {"type": "object", "required": ["type", "format", "value"], "properties": {

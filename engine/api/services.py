@@ -205,6 +205,26 @@ def definition_fields(body: dict[str, Any], *, sandbox: str) -> dict[str, Any]:
     }
 
 
+def conversion_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields a conversion answer echoes (spec §2.8), read as a definition's are: of the
+    documented types, or a 400 — nothing is stored, and nothing else is echoed."""
+    fields: dict[str, Any] = {
+        "name": _text(body, "name"),
+        "description": _text(body, "description"),
+        "schema": {"name": schema_name_read(body["schema"]) if "schema" in body
+                   else PROFILE_SCHEMA},
+    }
+    if "payloadSchema" in body:
+        fields["payloadSchema"] = _text(body, "payloadSchema")
+    if "ttlInDays" in body:
+        fields["ttlInDays"] = _ttl_read(body["ttlInDays"])
+    if "mergePolicyId" in body:
+        fields["mergePolicyId"] = _text(body, "mergePolicyId")
+    if "evaluationInfo" in body:
+        fields["evaluationInfo"] = evaluation_info_read(body["evaluationInfo"])
+    return fields
+
+
 def _name_taken(sandbox: str, name: str) -> errors.ApiError:
     return errors.ups_error(errors.UNPROCESSABLE, errors.ALREADY_EXISTS_TYPE,
                             errors.DEFINITION_EXISTS.format(name=name, sandbox=sandbox))

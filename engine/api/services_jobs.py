@@ -16,6 +16,7 @@ from django.http import HttpRequest
 
 from engine import xdm
 from engine.api import errors
+from engine.api.auth import natural
 from engine.models import (
     FINISHED_STATUSES,
     ApiClient,
@@ -29,6 +30,8 @@ from engine.models import (
     epoch_ms,
 )
 from engine.snapshot import union_tree
+
+MAX_ID = 2**63 - 1  # SQLite's largest integer key
 
 MAX_SEGMENTS_PER_JOB = 100  # ours; AEP's flexible evaluation allows 20, scheduled jobs more
 SEGMENT_NAMESPACE = "ups"
@@ -353,8 +356,8 @@ def export_job_create(*, sandbox: str, client: ApiClient, body: dict[str, Any],
 
 
 def export_job_get(*, sandbox: str, job_id: str) -> ExportJob:
-    job = (ExportJob.objects.filter(sandbox=sandbox, pk=int(job_id)).first()
-           if job_id.isdigit() else None)
+    key = natural(job_id, MAX_ID)
+    job = ExportJob.objects.filter(sandbox=sandbox, pk=key).first() if key is not None else None
     if job is None:
         raise errors.not_found(EXPORT_JOB_NOT_FOUND.format(id=job_id))
     return job

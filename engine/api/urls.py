@@ -29,7 +29,7 @@ ups = [
 
 schema_registry = [
     re_path(r"^tenant/unions/?$", schemas.unions, name="unions"),
-    re_path(r"^tenant/schemas/(?P<schema_id>.+?)/?$", schemas.union_schema, name="schema"),
+    re_path(r"^tenant/schemas/(?P<schema_id>[\s\S]+?)/?$", schemas.union_schema, name="schema"),
 ]
 
 sandbox_management = [
@@ -51,5 +51,5 @@ urlpatterns = [
     re_path(r"^data/foundation/sandbox-management/", include(sandbox_management)),
     re_path(r"^data/foundation/", include([*urls_preview.foundation, *urls_jobs.foundation])),
     re_path(r"^ims/", include(ims_routes)),
-    re_path(r"^(?:data|ims)(?:/.*)?$", misc.route_not_found, name="not-found"),
+    re_path(r"^(?:data|ims)(?:/[\s\S]*)?$", misc.route_not_found, name="not-found"),
 ]

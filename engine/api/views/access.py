@@ -18,7 +18,7 @@ import duckdb
 from django.http import HttpRequest, JsonResponse
 
 from engine.api import errors, services
-from engine.api.auth import api_view, int_param
+from engine.api.auth import MAX_EPOCH_MS, api_view, int_param
 from engine.models import CLASS_SCHEMA_NAMES, IdentityGraph, MergePolicy, XdmClass
 from engine.previews import arrow_rows, bucket_of, identities_of, profile_rows
 from engine.profiles import HIDDEN
@@ -166,7 +166,7 @@ def _events(request: HttpRequest, con: duckdb.DuckDBPyConnection,
         if name in request.GET:
             # in whole milliseconds, as the client sees the events' timestamps
             conditions.append(f'epoch_ms("timestamp") {operator} ?')
-            params.append(int_param(request, name, 0))
+            params.append(int_param(request, name, 0, MAX_EPOCH_MS))
     table = q(events_table(policy))
     found = con.sql(
         f"""SELECT * FROM {table} WHERE {' AND '.join(conditions)}

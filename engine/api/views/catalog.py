@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 
 from engine.api import errors, services_jobs
-from engine.api.auth import api_view, json_body
+from engine.api.auth import MAX_EPOCH_MS, api_view, json_body, natural
 from engine.api.shapes_jobs import CATALOG_PATH, batch_json, dataset_json
 from engine.models import Batch, BatchStatus, Dataset
 
@@ -22,7 +22,7 @@ MAX_LIMIT = 100
 LIMIT_INVALID = f"limit must be an integer from 1 to {MAX_LIMIT}."
 START_INVALID = "start must be a non-negative integer."
 ORDER_INVALID = "orderBy must be asc:created, desc:created, asc:updated or desc:updated."
-TIME_INVALID = "{name} must be epoch milliseconds."
+TIME_INVALID = "{name} must be epoch milliseconds (before the year 10000)."
 STATUS_INVALID = "status must be one of " + ", ".join(BatchStatus.values) + "."
 BATCH_NOT_FOUND = "Batch not found."
 
@@ -33,13 +33,13 @@ def _bad(detail: str) -> errors.ApiError:
 
 def _page(request: HttpRequest) -> tuple[int, int]:
     """Catalog paging: limit default 20, at most 100; 0 or garbage is a 400 (spec §7.2)."""
-    raw_limit = request.GET.get("limit", str(DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 0 < int(raw_limit) <= MAX_LIMIT:
+    limit = natural(request.GET.get("limit", str(DEFAULT_LIMIT)), MAX_LIMIT)
+    if not limit:
         raise _bad(LIMIT_INVALID)
-    raw_start = request.GET.get("start", "0")
-    if not raw_start.isdigit():
+    start = natural(request.GET.get("start", "0"))
+    if start is None:
         raise _bad(START_INVALID)
-    return int(raw_limit), int(raw_start)
+    return limit, start
 
 
 def _order(request: HttpRequest, columns: dict[str, str]) -> list[str]:
@@ -61,9 +61,10 @@ def _time_filter(request: HttpRequest, rows: QuerySet[Any], column: str) -> Quer
         raw = request.GET.get(name)
         if raw is None:
             continue
-        if not raw.isdigit():
+        millis = natural(raw, MAX_EPOCH_MS)
+        if millis is None:
             raise _bad(TIME_INVALID.format(name=name))
-        moment = datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
+        moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
         rows = rows.filter(**{f"{column}__{lookup}": moment})
     return rows
 

@@ -21,8 +21,8 @@ from engine.api.views.catalog import batch_get
 from engine.ingest import batch_path
 from engine.models import Batch, BatchStatus
 
-FILE_ID_RE = re.compile(r"^([0-9a-f]{32})-([1-9][0-9]*)$")
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+FILE_ID_RE = re.compile(r"^([0-9a-f]{32})-([1-9][0-9]{0,8})$")
+RANGE_RE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 PAGE_LIMIT = 100
 FILE_NOT_FOUND = "File not found."
 CHUNK = 1024 * 1024

@@ -118,16 +118,15 @@ def conversion(request: HttpRequest) -> JsonResponse:
     """The posted definition with its expression in the other format (spec §2.8); not stored."""
     body = json_body(request)
     expression = services.expression_read(body.get("expression"))
+    fields = services.conversion_fields(body)
     answer: dict[str, Any] = {
-        "name": body.get("name", ""),
-        "description": body.get("description", ""),
-        "schema": body.get("schema") or {"name": services.PROFILE_SCHEMA},
+        "name": fields.pop("name"),
+        "description": fields.pop("description"),
+        "schema": fields.pop("schema"),
         "profileInstanceId": "ups",
         "imsOrgId": request.api_client.org_id,  # type: ignore[attr-defined]
         "sandbox": sandbox_json(request.sandbox),  # type: ignore[attr-defined]
         "expression": services.expression_convert(expression),
+        **fields,
     }
-    for field in ("payloadSchema", "ttlInDays", "mergePolicyId", "evaluationInfo"):
-        if field in body:
-            answer[field] = body[field]
     return JsonResponse(answer)

@@ -15,7 +15,7 @@ from engine.api.shapes_jobs import EXPORT_JOBS_PATH, export_job_json
 from engine.models import ExportJob, JobStatus
 
 DEFAULT_LIMIT = 100
-OFFSET_RE = re.compile(r"^(\d+)_(\d+)$")
+OFFSET_RE = re.compile(r"^([0-9]{1,18})_([0-9]{1,18})$")  # creationTime_id, both within int64
 OFFSET_INVALID = "The offset must be a cursor from link.next: <creationTimeMs>_<jobId>."
 STATUS_INVALID = "The status must be one of " + ", ".join(JobStatus.values) + "."
 CANCEL_MESSAGE = "Export job has been marked for cancelling"

@@ -86,14 +86,14 @@ def preview_link(preview: Preview) -> str:
 def _create(request: HttpRequest) -> JsonResponse:
     body = json_body(request)
     raw_type = body.get("predicateType") or "pql/text"
-    if raw_type not in PREDICATE_TYPES:
+    if not isinstance(raw_type, str) or raw_type not in PREDICATE_TYPES:
         raise errors.invalid(PREDICATE_TYPE_INVALID.format(value=raw_type))
     predicate_type = PREDICATE_TYPES[raw_type]
     model = body.get("predicateModel") or PROFILE_MODELS[0]
-    if model not in PROFILE_MODELS:
+    if not isinstance(model, str) or model not in PROFILE_MODELS:
         raise errors.invalid(MODEL_INVALID.format(value=model))
     raw_graph = body.get("graphType") or IdentityGraph.PDG
-    if raw_graph not in GRAPH_TYPES:
+    if not isinstance(raw_graph, str) or raw_graph not in GRAPH_TYPES:
         raise errors.invalid(GRAPH_TYPE_INVALID.format(value=raw_graph))
     value = body.get("predicateExpression")
     if not isinstance(value, str) or not value.strip():

@@ -8,6 +8,7 @@ import pytest
 
 import pql
 from engine.api import errors
+from engine.api.auth import MAX_PARAM
 from engine.models import SegmentDefinition
 from tests.engine.api.conftest import DEFINITIONS, UPS, Api, definition_body
 
@@ -291,7 +292,7 @@ def test_conversion_of_bad_pql_is_400(api: Api) -> None:
 def test_list_rejects_a_paging_parameter_that_is_not_a_number(api: Api, param: str) -> None:
     response = api.get(DEFINITIONS, {param: "-1"})
     assert response.status_code == 400
-    assert response.json()["title"] == errors.NUMBER_INVALID.format(name=param)
+    assert response.json()["title"] == errors.NUMBER_INVALID.format(name=param, maximum=MAX_PARAM)
 
 
 def test_name_longer_than_1024_characters_is_400(api: Api) -> None:

@@ -1,0 +1,72 @@
+"""Schemathesis against our own OpenAPI document (/data/openapi.json), through the WSGI app.
+
+Every operation gets a small, deterministic set of generated requests (valid and invalid ones)
+with a real API client's headers; no answer may be a 5xx, and every answer must have a status,
+content type and body that the document declares for the operation. The ids in paths are
+mostly unknown ones (404), so a store with one of each resource is seeded too, and its ids are
+offered to the generator as explicit examples.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.engine.api.conftest import Api
+from tests.engine.api.seeded import seed
+
+pytestmark = pytest.mark.django_db
+
+schema = schemathesis.openapi.from_wsgi("/data/openapi.json", get_wsgi_application())
+# A few per operation keeps the suite fast; SCHEMATHESIS_EXAMPLES=250 for a longer hunt.
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance]
+
+
+@pytest.fixture
+def api_client(make_api: Any, settings: Any) -> Api:
+    settings.ENGINE_RATE_LIMIT = 100_000  # generated requests are many; 429 is tested elsewhere
+    api: Api = make_api(sandboxes=("prod",))
+    return api
+
+
+@pytest.fixture
+def gateway_headers(api_client: Api) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_client.token}", "x-api-key": api_client.client_id,
+            "x-gw-ims-org-id": api_client.org, "x-sandbox-name": "prod"}
+
+
+@pytest.fixture
+def seeded_ids(api_client: Api, tmp_path: Path) -> dict[str, Any]:
+    return seed(api_client, tmp_path / "input").path_parameters()
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+          phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+def test_api_answers_as_documented(case: Any, gateway_headers: dict[str, str],
+                                   request: Any) -> None:
+    # The gateway's headers are a valid client's (their checks are tests/engine/api/
+    # test_headers.py), so that generated requests reach the views.
+    if case.operation.path.startswith(("/data/core/", "/data/foundation/")):
+        case.headers = {**(case.headers or {}), **gateway_headers}
+    case.call_and_validate(checks=CHECKS)
+    if case.path_parameters:  # the same request once more, for resources that exist
+        seeded = request.getfixturevalue("seeded_ids")
+        case.path_parameters = {name: seeded[name] for name in case.path_parameters}
+        response = case.call_and_validate(checks=CHECKS)
+        if case.method == "GET" and "path" not in (case.query or {}):  # ?path= names a file
+            assert response.status_code != 404, (case.path, response.text)
