@@ -311,3 +311,26 @@ def test_no_retry_policy(fake: FakeAEP) -> None:
     with pytest.raises(AEPTransientError):
         client.sandboxes()
     assert len(fake.requests) == 1
+
+
+def test_concurrent_401s_fetch_one_new_token(fake: FakeAEP, aep_client: AEPClient) -> None:
+    import threading
+
+    aep_client.token()  # every thread starts with the same, soon refused, token
+    fake.default = lambda request: (
+        reply(401, BAD_TOKEN) if request.headers["Authorization"].endswith(fake.issued[0])
+        else reply(200, JOB))
+    errors: list[BaseException] = []
+
+    def poll() -> None:
+        try:
+            aep_client.get_segment_job(JOB_ID)
+        except BaseException as error:  # reported by the assert below
+            errors.append(error)
+
+    threads = [threading.Thread(target=poll) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == [] and len(fake.issued) == 2
