@@ -620,6 +620,25 @@ class AEPClient:
         return [FileEntry.from_json(item) for item in body.get("data") or []
                 if isinstance(item, dict)]
 
+    def batch_downloads(self, batch_id: str) -> list[tuple[str, FileEntry]]:
+        """Every downloadable file of a batch as (dataSetFileId, entry), following listings
+        whose entries are further file ids (directories, §7.3). Download each with
+        ``download(file_id, entry.name)``."""
+        found: list[tuple[str, FileEntry]] = []
+        pending = [item.id for item in self.batch_files(batch_id)]
+        seen: set[str] = set()
+        while pending:
+            file_id = pending.pop(0)
+            if file_id in seen:
+                continue
+            seen.add(file_id)
+            for entry in self.file_listing(file_id):
+                if entry.name:
+                    found.append((file_id, entry))
+                elif entry.file_id:
+                    pending.append(entry.file_id)
+        return found
+
     def download(self, file_id: str, path: str) -> bytes:
         """The raw bytes of one file of a dataSetFileId."""
         return self.request("GET", f"{DATA_ACCESS}/files/{quote(file_id)}",

@@ -225,6 +225,9 @@ def test_dataset_export_batches_files_and_download(engine: Engine, engine_tasks:
             assert buffer.getvalue() == content
             rows.extend(pq.read_table(io.BytesIO(content)).to_pylist())
     assert first_names(rows) == RICH_US
+    downloads = client.batch_downloads(batch.id)
+    assert [(file_id, entry.name) for file_id, entry in downloads] == [
+        (f.id, e.name) for f in client.batch_files(batch.id) for e in client.file_listing(f.id)]
 
     with pytest.raises(AEPNotFoundError):
         client.download(batch_file.id, "../../etc/passwd")

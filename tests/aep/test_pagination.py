@@ -230,3 +230,21 @@ def test_absolute_links_under_a_base_path(fake: FakeAEP) -> None:
         "/aep/data/core/ups/segment/jobs?start=1": {"children": [{"id": "job-2"}]},
     })
     assert [j.id for j in client.segment_jobs()] == ["job-1", "job-2"]
+
+
+def test_batch_downloads_follow_nested_file_ids(fake: FakeAEP, aep_client: AEPClient) -> None:
+    files = "/data/foundation/export/files"
+    routed(fake, {
+        "/data/foundation/export/batches/b1/files?start=0&limit=100": {
+            "data": [{"dataSetFileId": "dir-1"}], "_links": {}},
+        f"{files}/dir-1": {"data": [
+            {"dataSetFileId": "part-1", "_links": {"self": {"href": f"{files}/part-1"}}},
+            {"name": "top.parquet", "length": "10",
+             "_links": {"self": {"href": f"{files}/dir-1?path=top.parquet"}}}]},
+        f"{files}/part-1": {"data": [{"name": "a.parquet", "length": "20"},
+                                     {"name": "b.parquet", "length": "30"}]},
+    })
+    found = [(file_id, entry.name, entry.length)
+             for file_id, entry in aep_client.batch_downloads("b1")]
+    assert found == [("dir-1", "top.parquet", 10), ("part-1", "a.parquet", 20),
+                     ("part-1", "b.parquet", 30)]
