@@ -720,7 +720,10 @@ class AEPClient:
 
     def union_schema(self, class_name: str = PROFILE) -> dict[str, Any]:
         """The resolved union schema of an XDM class, cached per (base URL, org, sandbox,
-        class) for SCHEMA_TTL seconds in this process (``clear_schema_cache()`` empties it)."""
+        class) for SCHEMA_TTL seconds in this process (``clear_schema_cache()`` empties it).
+
+        The dict is shared by every caller until it expires: read it, do not change it.
+        """
         key = (self.base_url, self.credentials.org_id, self.sandbox, class_name)
         cached = union_schema_cache.get(key)
         if cached is not None:

@@ -44,9 +44,19 @@ class AEPError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only fields survive pickling (Celery hands exceptions between processes)
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.message!r}, status={self.status!r}, "
                 f"code={self.code!r}, request_id={self.request_id!r})")
+
+
+def _rebuild(cls: type[AEPError], message: str, state: dict[str, Any]) -> AEPError:
+    error = cls(message)
+    error.__dict__.update(state)
+    return error
 
 
 class AEPTransientError(AEPError):

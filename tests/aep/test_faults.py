@@ -334,3 +334,34 @@ def test_concurrent_401s_fetch_one_new_token(fake: FakeAEP, aep_client: AEPClien
     for thread in threads:
         thread.join(10)
     assert errors == [] and len(fake.issued) == 2
+
+
+def test_each_request_is_logged_without_its_query(fake: FakeAEP, aep_client: AEPClient,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="aep")
+    fake.script = [reply(200, {"ann@example.com": {"entity": {}}}), reply(404, None)]
+    aep_client.entity("ann@example.com", "Email")
+    with pytest.raises(AEPNotFoundError):
+        aep_client.get_segment_job(JOB_ID)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "aep"
+             and r.getMessage().startswith("aep ")]
+    first, second = (request.headers["x-request-id"] for request in fake.requests)
+    assert lines[0][0] == "DEBUG" and lines[0][1].startswith(
+        "aep GET /data/core/ups/access/entities -> 200 in ")
+    assert lines[0][1].endswith(f"ms request_id={first} sandbox=prod")
+    assert lines[1][0] == "INFO" and lines[1][1].startswith(f"aep GET {JOB_PATH} -> 404 in ")
+    assert second in lines[1][1]
+    assert "ann@example.com" not in caplog.text
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    error = AEPAuthError("refused", status=401, code="401013", request_id="r-1",
+                         body={"error_code": "401013"}, retry_after=None)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is AEPAuthError and str(copy) == "refused"
+    assert (copy.status, copy.code, copy.request_id, copy.body) == (
+        401, "401013", "r-1", {"error_code": "401013"})
