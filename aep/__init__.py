@@ -2,8 +2,22 @@
 method per endpoint of spec/aep-api.md, typed results, pagination, retries with backoff,
 AEPTransientError/AEPPermanentError.
 
-    creds = Credentials(ims_url=..., client_id=..., client_secret=..., org_id=...)
+    creds = Credentials(ims_url="https://ims-na1.adobelogin.com", client_id=..., client_secret=...,
+                        org_id="...@AdobeOrg")
     client = AEPClient(base_url="https://platform.adobe.io", credentials=creds, sandbox="prod")
+    for definition in client.definitions():       # follows the API's own next links
+        ...
+
+Errors: ``AEPTransientError`` (429, 5xx, timeouts, connection errors once the RetryPolicy is
+spent; ``retry_after`` holds the server's hint, if any) is worth retrying later;
+``AEPPermanentError`` (other 4xx, unreadable answers) is not. ``AEPAuthError`` (IMS refused the
+credentials, or 401 after one token refresh, or 403) and ``AEPNotFoundError`` (404) are
+permanent. Every error has ``message`` (AEP's own text where it sent one), ``status``, ``code``
+(AEP's error code), ``request_id`` (our x-request-id) and ``body``.
+
+Creates (definitions, previews, segment and export jobs, datasets) are retried only when AEP
+surely did not act (connection refused, 429); pass ``request_id=`` to reconcile a job later.
+Without an injected transport, clients of one credential share a process-wide TokenManager.
 """
 
 from __future__ import annotations

@@ -282,7 +282,8 @@ def test_another_sandbox_sees_its_own_definitions(engine: Engine) -> None:
 def test_a_wrong_secret_is_an_auth_error(engine: Engine) -> None:
     creds = Credentials(ims_url="http://testserver", client_id=engine.client_id,
                         client_secret="wrong", org_id=engine.client.credentials.org_id)
-    client = AEPClient("http://testserver", creds, "prod", transport=engine.transport)
+    client = AEPClient("http://testserver", creds, "prod", transport=engine.transport,
+                       retry=engine.client.retry)
     with pytest.raises(AEPAuthError) as caught:
         client.sandboxes()
     assert caught.value.code == "invalid_client"
