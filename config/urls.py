@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include("engine.api.urls")),
     path("connections/", include("connections.urls")),
     path("jobs/", include("jobs.urls")),
+    path("segments/", include("segments.urls")),
     path("", include("core.urls")),
 ]

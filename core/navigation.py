@@ -33,7 +33,7 @@ class Section:
 SECTIONS: tuple[Section, ...] = (
     Section("segments", "Segments", "Workspace", EVERYONE,
             "Write PQL segment definitions, estimate and preview audiences, run segment jobs.",
-            icon="segments"),
+            url_name="segments:list", icon="segments"),
     Section("exports", "Exports", "Workspace", EVERYONE,
             "Send audiences to datasets and read the exported members back.", icon="exports"),
     Section("jobs", "Jobs", "Workspace", EVERYONE,
