@@ -274,7 +274,8 @@ COMPONENTS: dict[str, Any] = {
             "updateEpoch": {"type": "integer"}}}]},
         "MergePolicyList": {"type": "object", "properties": {
             "_page": {"type": "object", "properties": {"totalCount": {"type": "integer"},
-                                                       "pageSize": {"type": "integer"}}},
+                                                       "pageSize": {"type": "integer"},
+                                                       "count": {"type": "integer"}}},
             "children": {"type": "array", "items": {"$ref": "#/components/schemas/MergePolicy"}},
             "_links": {"type": "object", "properties": {"next": {
                 "type": "object", "properties": {"href": _STR}}}}}},

@@ -131,13 +131,15 @@ SCHEMAS: dict[str, Any] = {
         "error": {"type": "object", "properties": {"description": _STR, "traceback": _STR}},
         "_links": {"type": "object", "properties": {"preview": _STR}}}},
     "PreviewSampleStatus": {"type": "object", "properties": {
-        "numRowsToRead": _INT, "totalRows": _INT, "totalFragmentCount": _INT,
+        "numRowsToRead": {**_STR, "description": "A count, as a string (as on AEP)."},
+        "totalRows": {**_STR, "description": "A count, as a string (as on AEP)."},
+        "totalFragmentCount": _INT,
         "samplingRatio": {"type": "number"},
         "status": {"type": "string", "enum": ["TASK_FINISHED", "NO_SAMPLE"]},
         "mergeStrategy": _STR, "lastSampledTimestamp": _STR,
         "lastSuccessfulBatchTimestamp": _STR, "lastBatchId": _STR,
         "sampleJobRunning": {"type": "object", "properties": {
-            "status": {"type": "string", "enum": ["RUNNING", "NOT_RUNNING"]},
+            "status": {"type": "boolean", "description": "true while a snapshot builds"},
             "submissionTimestamp": _STR}},
         "snapshotFile": {**_STR, "description": "Ours: the snapshot file read."}}},
     "ProfileEntities": {"type": "object", "additionalProperties": {

@@ -49,7 +49,10 @@ def _list(request: HttpRequest) -> JsonResponse:
                                  if key != "start"}
         query.update({"start": start + len(rows), "limit": limit})
         links["next"] = {"href": f"@/mergePolicies?{urlencode(query)}"}
-    return JsonResponse({"_page": {"totalCount": total, "pageSize": len(rows)},
+    # totalCount and pageSize as documented; count as Adobe's schema requires (Page.count,
+    # "number of merge policies per page"): docs/adobe-schema-deviations.md, answered both ways
+    return JsonResponse({"_page": {"totalCount": total, "pageSize": len(rows),
+                                   "count": len(rows)},
                          "children": [merge_policy_json(row, org) for row in rows],
                          "_links": links})
 

@@ -251,8 +251,9 @@ def preview_sample_status(request: HttpRequest) -> JsonResponse:
                 rows_to_read = round(total * plan.ratio)
     last_event = batches.aggregate(at=Max("completed_at"))["at"]
     return JsonResponse({
-        "numRowsToRead": rows_to_read,
-        "totalRows": total,
+        # strings, as Adobe's schema and documented example have them ("41003")
+        "numRowsToRead": str(rows_to_read),
+        "totalRows": str(total),
         "totalFragmentCount": fragments,
         "samplingRatio": round(rows_to_read / total, 6) if total else 0.0,
         "status": "TASK_FINISHED" if snapshot else "NO_SAMPLE",
@@ -261,7 +262,7 @@ def preview_sample_status(request: HttpRequest) -> JsonResponse:
         "lastSuccessfulBatchTimestamp": _iso(last_event),
         "lastBatchId": last_batch.id if last_batch else "",
         "sampleJobRunning": {
-            "status": "RUNNING" if building else "NOT_RUNNING",
+            "status": building is not None,  # a boolean on AEP
             "submissionTimestamp": _iso(building.started_at if building else None)},
         "snapshotFile": snapshot.file_name if snapshot else "",  # ours
     })

@@ -23,7 +23,7 @@ def test_list_always_has_the_sandbox_default(api: Api) -> None:
     response = api.get(POLICIES)
     assert response.status_code == 200
     body = response.json()
-    assert body["_page"] == {"totalCount": 1, "pageSize": 1}
+    assert body["_page"] == {"totalCount": 1, "pageSize": 1, "count": 1}
     assert body["_links"] == {}
     (policy,) = body["children"]
     assert policy["default"] is True
@@ -65,7 +65,7 @@ def test_list_pages_with_a_next_link(api: Api) -> None:
     for name in ("A", "B", "C"):
         api.post(POLICIES, policy_body(name=name))
     first = api.get(POLICIES, {"limit": 2, "orderBy": "+name"}).json()
-    assert first["_page"] == {"totalCount": 4, "pageSize": 2}
+    assert first["_page"] == {"totalCount": 4, "pageSize": 2, "count": 2}
     assert [p["name"] for p in first["children"]] == ["A", "B"]
     href = first["_links"]["next"]["href"]
     assert href.startswith("@/mergePolicies?")
