@@ -108,7 +108,8 @@ class ConnectionForm(forms.Form):
         return secret
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         from connections.services import default_urls
 
         base_default, ims_default = default_urls(data.get("kind") or ConnectionKind.ADOBE)

@@ -152,9 +152,10 @@ def connection_update(*, actor: Any, connection: Connection, client_secret: str 
     secret_replaced = bool(client_secret)
     if secret_replaced:
         connection.set_client_secret(client_secret)
-    if before["default_sandbox"] != connection.default_sandbox or before["base_url"] != \
-            connection.base_url or before["org_id"] != connection.org_id:
-        # what the last test said no longer describes these settings
+    settings_changed = secret_replaced or any(
+        before[name] != getattr(connection, name) for name in EDITABLE_FIELDS if name != "name")
+    if settings_changed and connection.last_tested_at is not None:
+        # what the last test said no longer describes these settings: "test again"
         connection.last_test_ok = None
     connection.save()
     old, new = _changes(before, connection_snapshot(connection))

@@ -29,7 +29,9 @@ SWITCHED = "Now working in {name} · {sandbox}."
 def _row_target(request: HttpRequest, connection: Connection) -> bool:
     """Whether htmx asked for the list's row (rather than the edit page's test panel)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and htmx.target == f"connection-{connection.pk}"
+    if not htmx:
+        return False
+    return bool(htmx.target == f"connection-{connection.pk}")
 
 
 @role_required(ADMINS)

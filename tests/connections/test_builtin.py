@@ -44,7 +44,7 @@ def test_bootstrap_creates_the_builtin_connection_once(settings: Any) -> None:
         connection.client_id, BUILTIN_ORG, ["prod", "dev"])
     assert connection.client_secret().startswith("p8e-")
     entry = AuditEntry.objects.get(action="connection.create")
-    assert entry.actor_repr == "system" and entry.after["client_secret"] == "••••••"
+    assert entry.actor_repr == "system" and (entry.after or {})["client_secret"] == "••••••"
     secret, audits = connection.client_secret_encrypted, AuditEntry.objects.count()
 
     assert "Built-in engine connection ready" in bootstrap()

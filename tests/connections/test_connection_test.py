@@ -103,7 +103,7 @@ def test_a_working_connection_passes_every_step_and_remembers_its_sandboxes(
         assert request.headers["Authorization"] == f"Bearer {TOKEN['access_token']}"
     assert api_requests[-1].headers["x-sandbox-name"] == "prod"
     entry = AuditEntry.objects.get(action="connection.test")
-    assert entry.actor == admin_user and entry.after["ok"] is True
+    assert entry.actor == admin_user and (entry.after or {})["ok"] is True
 
 
 def test_bad_secret(make_connection: Any) -> None:
@@ -211,3 +211,14 @@ def test_the_secret_never_reaches_the_stored_result_or_the_audit_log(
         stored = json.dumps([connection.last_test_message, connection.last_test_steps])
         assert "TOPSECRET" not in stored
     assert "TOPSECRET" not in json.dumps(list(AuditEntry.objects.values("before", "after")))
+
+
+def test_changing_the_settings_marks_the_last_result_as_stale(make_connection: Any) -> None:
+    connection = make_connection()
+    run(connection, aep())
+    services.connection_update(actor=None, connection=connection, name="Renamed")
+    connection.refresh_from_db()
+    assert connection.last_test_ok is True  # a new name changes nothing that was tested
+    services.connection_update(actor=None, connection=connection, client_secret="new-one")
+    connection.refresh_from_db()
+    assert connection.last_test_ok is None and connection.last_test_steps
