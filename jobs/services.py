@@ -571,17 +571,19 @@ def jobs_sweep(*, now: datetime | None = None) -> Sweep:
         if job_time_out(job=job, now=now).status == JobStatus.TIMED_OUT:
             timed_out += 1
     overdue = now - SWEEP_GRACE
+    # what it restarts runs at once, whatever time the sweep judged by (`now`)
+    due = timezone.now()
     submits = polls = 0
     lost = Q(next_poll_at__lt=overdue) | Q(next_poll_at__isnull=True, created_at__lt=overdue)
     for job in Job.objects.filter(lost, status__in=(JobStatus.PENDING, JobStatus.SUBMITTING)):
-        if Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(next_poll_at=now):
+        if Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(next_poll_at=due):
             tasks.job_submit.delay(job.pk)
             submits += 1
     for job in Job.objects.filter(lost, status__in=POLLED):
-        if Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(next_poll_at=now):
-            _event(job, "resumed", at=now, message="The sweeper resumed polling: no poll had "
+        if Job.objects.filter(pk=job.pk, next_poll_at=job.next_poll_at).update(next_poll_at=due):
+            _event(job, "resumed", at=due, message="The sweeper resumed polling: no poll had "
                    "run for over two minutes")
-            tasks.job_poll.apply_async((job.pk, now.isoformat()), eta=now)
+            tasks.job_poll.apply_async((job.pk, due.isoformat()), eta=due)
             polls += 1
     if timed_out or submits or polls:
         logger.info("jobs sweep: %d timed out, %d submits and %d polls resumed",

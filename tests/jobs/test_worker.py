@@ -1,0 +1,346 @@
+"""Real Celery workers over a real Redis drive jobs against the built-in engine served by
+the live server; a worker killed with SIGKILL mid-poll, and a Redis restart, lose no job.
+
+The workers are subprocesses sharing the test database (a file when it is SQLite, see
+`shared_test_database` below) and ENGINE_DATA_DIR. Redis is a redis-server of our own on a
+free port when the binary exists (so it can be restarted, and no other worker on the
+machine's Redis takes our messages), else the configured Redis on database 15.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.db import connection as db_connection
+from django.utils import timezone
+
+from tests.test_celery_worker import isolated_redis_url
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+US = 'homeAddress.countryCode = "US"'  # ann, bo, di and flo in tests/engine/api/store.py
+
+
+def _shared_test_database() -> None:
+    """Subprocesses cannot open SQLite's in-memory test database: when this module is
+    collected, the test database of an SQLite run is a file instead (PostgreSQL's test
+    database is shared as it is)."""
+    database = django_settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        test = database.setdefault("TEST", {})
+        if not test.get("NAME"):
+            test["NAME"] = str(Path(tempfile.gettempdir())
+                               / f"segment-studio-test-{os.getpid()}.sqlite3")
+
+
+_shared_test_database()
+
+
+def database_url() -> str:
+    """The test database, as DATABASE_URL for a subprocess."""
+    db = db_connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db.get("USER") or "")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"])
+    return (f"postgres://{auth}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
+            f"/{db['NAME']}")
+
+
+def wait_until(check: Callable[[], Any], seconds: float, what: str,
+               logs: Callable[[], str] = lambda: "") -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}\n{logs()[-4000:]}")
+
+
+# --- Redis ---------------------------------------------------------------------------------------
+
+@dataclass
+class Redis:
+    url: str
+    port: int | None = None  # set when it is our own redis-server, which can be restarted
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert self.port is not None
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self.answers, 10, "redis-server to answer")
+
+    def answers(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping())
+        except redis.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        """Everything it held (queues, unacknowledged messages, the cache) is gone."""
+        self.stop()
+        self.start()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[Redis]:
+    if shutil.which("redis-server"):
+        port = free_port()
+        server = Redis(f"redis://127.0.0.1:{port}/0", port)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    server = Redis(isolated_redis_url())
+    if not server.answers():
+        pytest.fail(f"No Redis answers at {server.url}: start redis-server or set REDIS_URL.")
+    yield server
+
+
+@pytest.fixture
+def broker(redis_server: Redis) -> Iterator[Redis]:
+    """This process sends its tasks (the engine's, ours, the sweep's) to that Redis too."""
+    from kombu import pools
+
+    from config.celery import app
+
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+
+    def reset() -> None:  # forget pooled connections to the previous broker
+        pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    app.conf.broker_url = redis_server.url
+    app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    reset()
+    if redis_server.port is None:  # the shared Redis: start from empty queues
+        redis.Redis.from_url(redis_server.url).flushdb()
+    try:
+        yield redis_server
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = saved
+        reset()
+
+
+# --- workers -------------------------------------------------------------------------------------
+
+@dataclass
+class Workers:
+    redis_url: str
+    folder: Path
+    env: dict[str, str]
+    started: list[tuple[subprocess.Popen[bytes], Path, str]] = field(default_factory=list)
+
+    def start(self, queues: str) -> subprocess.Popen[bytes]:
+        number = len(list(self.folder.glob("worker-*")))
+        log = self.folder / f"worker-{number}-{queues.replace(',', '-')}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "--queues", queues,
+                 "--pool", "solo", "--loglevel", "INFO",
+                 "--hostname", f"jobs-test-{uuid.uuid4().hex[:8]}@%h",
+                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.started.append((process, log, queues))
+        wait_until(lambda: " ready." in log.read_text(), 30, f"a worker for {queues}",
+                   self.logs)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}"
+                         for _, log, _ in self.started)
+
+    def revive(self) -> int:
+        """What a process supervisor (compose's restart policy, systemd) does: start again the
+        workers that exited. A worker may exit when its broker vanishes under it (kombu gives
+        up with "Unrecoverable error" while restoring its unacknowledged messages)."""
+        dead = [(p, q) for p, _, q in self.started if p.poll() is not None
+                and p.returncode != -signal.SIGKILL]
+        for process, queues in dead:
+            self.started = [entry for entry in self.started if entry[0] is not process]
+            self.start(queues)
+        return len(dead)
+
+    def stop_all(self) -> None:
+        for process, _, _ in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process, _, _ in self.started:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def workers(broker: Redis, tmp_path: Path, settings: Any) -> Iterator[Workers]:
+    settings.ENGINE_DATA_DIR = tmp_path / "engine"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings",
+           "REDIS_URL": broker.url, "DATABASE_URL": database_url(),
+           "ENGINE_DATA_DIR": str(settings.ENGINE_DATA_DIR),
+           "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+           "SECRET_KEY": settings.SECRET_KEY, "LOG_LEVEL": "INFO"}
+    running = Workers(broker.url, tmp_path, env)
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+# --- the built-in engine, and a connection to it ------------------------------------------------
+
+@pytest.fixture
+def engine_connection(live_server: Any, settings: Any, tmp_path: Path) -> Any:
+    """A Connection to the built-in engine served by the live server, with a small store
+    and one definition (people in the US)."""
+    from connections.models import Connection, ConnectionKind
+    from connections.services import connection_client
+    from engine.api.services import api_client_create
+    from tests.engine.api.store import build_store
+
+    settings.ENGINE_DATA_DIR = tmp_path / "engine"
+    build_store(tmp_path / "input")
+    row, secret = api_client_create(name="jobs worker test", org_id="JOBS@AdobeOrg",
+                                    sandboxes=["prod"])
+    connection = Connection(name="Built-in engine", kind=ConnectionKind.BUILTIN,
+                            base_url=live_server.url, ims_url=live_server.url,
+                            org_id="JOBS@AdobeOrg", client_id=row.client_id)
+    connection.set_client_secret(secret)
+    connection.save()
+    definition = connection_client(connection).create_definition(name="US", pql_text=US)
+    connection.definition_id = definition.id  # type: ignore[attr-defined]
+    return connection
+
+
+def start_job(connection: Any, user: Any) -> Any:
+    from jobs.models import JobKind
+    from jobs.services import job_create
+
+    return job_create(kind=JobKind.SEGMENT, connection=connection, sandbox="prod",
+                      request={"segments": [{"segmentId": connection.definition_id}]},
+                      label="US", created_by=user)
+
+
+def fresh(job: Any) -> Any:
+    job.refresh_from_db()
+    return job
+
+
+def engine_job_status(remote_id: str) -> str:
+    from engine.models import SegmentJob
+
+    return str(SegmentJob.objects.get(pk=remote_id).status)
+
+
+# --- the tests -----------------------------------------------------------------------------------
+
+def test_a_worker_drives_a_segment_job_from_submit_to_succeeded(
+        workers: Workers, engine_connection: Any, marketer: Any) -> None:
+    from jobs.models import JobStatus
+
+    workers.start("default,engine")
+    job = start_job(engine_connection, marketer)
+
+    wait_until(lambda: fresh(job).is_finished, 30, "the job to finish", workers.logs)
+
+    assert job.status == JobStatus.SUCCEEDED, (job.error_message, workers.logs())
+    assert job.remote_status == "SUCCEEDED" and job.remote_id
+    assert job.metrics["segmentedProfileCounter"] == {engine_connection.definition_id: 4}
+    assert job.progress == 1.0 and job.finished_at is not None and job.poll_count >= 1
+    kinds = [(e.kind, e.status) for e in job.events.all()]
+    assert kinds[:3] == [("created", JobStatus.PENDING), ("submitting", JobStatus.SUBMITTING),
+                         ("submitted", JobStatus.QUEUED)]
+    assert kinds[-1] == ("status", JobStatus.SUCCEEDED)
+
+
+def test_a_worker_killed_mid_poll_loses_no_job(workers: Workers, engine_connection: Any,
+                                               marketer: Any) -> None:
+    from jobs.models import JobStatus
+    from jobs.services import SWEEP_GRACE, jobs_sweep
+
+    workers.start("engine")  # the engine's own worker lives on
+    dashboard = workers.start("default")
+    job = start_job(engine_connection, marketer)
+    # submitted: the first poll is due in a second, held by the worker as an ETA task
+    wait_until(lambda: fresh(job).remote_id, 20, "the submit", workers.logs)
+    dashboard.send_signal(signal.SIGKILL)
+    dashboard.wait(timeout=10)
+    assert not fresh(job).is_finished, "the poll ran before the kill; nothing was tested"
+
+    wait_until(lambda: engine_job_status(job.remote_id) == "SUCCEEDED", 20,
+               "the engine to finish the job", workers.logs)
+    workers.start("default")
+    time.sleep(2)  # the lost poll stays lost: its message is unacknowledged for an hour
+    assert fresh(job).status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    swept = jobs_sweep(now=timezone.now() + SWEEP_GRACE + timedelta(seconds=1))
+
+    assert swept.polls == 1
+    wait_until(lambda: fresh(job).is_finished, 20, "the resumed job to finish", workers.logs)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.events.filter(kind="resumed").count() == 1
+
+
+def test_a_redis_restart_loses_no_job(workers: Workers, broker: Redis,
+                                      engine_connection: Any, marketer: Any) -> None:
+    from jobs.models import JobStatus
+    from jobs.services import SWEEP_GRACE, jobs_sweep
+
+    if broker.port is None:
+        pytest.skip("needs a redis-server binary to run a Redis of its own to restart")
+    workers.start("engine")
+    workers.start("default")
+    job = start_job(engine_connection, marketer)
+    wait_until(lambda: fresh(job).remote_id and engine_job_status(job.remote_id) != "NEW",
+               20, "the submit, and the engine to take the job", workers.logs)
+    broker.restart()
+    assert not fresh(job).is_finished, "the poll ran before the restart; nothing was tested"
+
+    wait_until(lambda: engine_job_status(job.remote_id) == "SUCCEEDED", 20,
+               "the engine to finish the job", workers.logs)
+    time.sleep(3)  # workers reconnect (or exit: see Workers.revive); the poll Redis held is gone
+    workers.revive()
+    assert fresh(job).status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    swept = jobs_sweep(now=timezone.now() + SWEEP_GRACE + timedelta(seconds=1))
+
+    assert swept.polls == 1
+    wait_until(lambda: fresh(job).is_finished, 30, "the resumed job to finish", workers.logs)
+    assert job.status == JobStatus.SUCCEEDED
