@@ -78,6 +78,8 @@ class Command(BaseCommand):
                                                    org_id=BUILTIN_ORG).order_by("pk").first())
         if connection is not None and connection.has_secret:
             if (connection.base_url, connection.ims_url) != (url, url):
+                self.stdout.write(f"Built-in engine connection moved from {connection.base_url} "
+                                  f"to BUILTIN_ENGINE_URL={url}")
                 connection_update(actor=None, connection=connection, base_url=url, ims_url=url)
             self.stdout.write(f"Built-in engine connection ready at {url}")
             return
