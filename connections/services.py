@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -63,6 +63,11 @@ SANDBOXES_OK = "{count} sandbox{plural}: {names}."
 SANDBOX_OK = "Sandbox {sandbox} exists."
 DEFINITIONS_OK = "Read {count} segment definition{plural} in {sandbox}{more}."
 TEST_OK = "Connected: token, {count} sandbox{plural}, definitions in {sandbox}."
+TEST_OK_UNLISTED = ("Connected: token and definitions in {sandbox}; the sandboxes could not be "
+                    "listed, so the switcher offers only {sandbox}.")
+SANDBOXES_UNLISTED = ("Could not list the sandboxes ({detail}): these credentials may not view "
+                      "sandboxes. The default sandbox is checked by reading it instead.")
+SANDBOX_READ = "Sandbox {sandbox} answered (checked by reading its definitions)."
 SKIPPED = "Not run: an earlier step failed."
 
 BAD_SECRET = ("Bad secret: IMS refused the client secret for client id {client_id}. "
@@ -208,11 +213,27 @@ def connection_client(connection: Connection, *, sandbox: str | None = None,
 
 # --- test connection ------------------------------------------------------------------------
 
+class Failure(models.TextChoices):
+    """What a failed test names, so the page (and tests) can tell the cases apart."""
+
+    NO_SECRET = "no_secret", "No secret"
+    BAD_SECRET = "bad_secret", "Bad secret"
+    BAD_CLIENT_ID = "bad_client_id", "Bad client id"
+    CREDENTIALS = "credentials", "Credentials refused"
+    WRONG_ORG = "wrong_org", "Wrong org"
+    ACCESS = "access", "Access refused"
+    UNREACHABLE = "unreachable", "Unreachable host"
+    MISSING_SANDBOX = "missing_sandbox", "Missing sandbox"
+    API = "api", "API error"
+    UNEXPECTED = "unexpected", "Unexpected error"
+
+
 @dataclass
 class Step:
     name: str
-    ok: bool | None = None  # None: not run
+    ok: bool | None = None  # None: not run, or could not tell (then `warning`)
     detail: str = ""
+    warning: bool = False
 
 
 @dataclass
@@ -221,6 +242,14 @@ class ConnectionTestResult:
     message: str
     steps: list[Step] = field(default_factory=list)
     sandboxes: list[str] = field(default_factory=list)
+    failure: Failure | None = None
+
+
+class _Failed(Exception):
+    def __init__(self, failure: Failure, message: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.message = message
 
 
 def _plural(count: int, suffix: str = "es") -> str:
@@ -239,36 +268,42 @@ def _host(url: str) -> str:
     return parts.netloc or url
 
 
-def _ims_failure(error: AEPError, connection: Connection) -> str:
+def _ims_failure(error: AEPError, connection: Connection) -> _Failed:
     if isinstance(error, AEPConnectionError):
-        return UNREACHABLE.format(host=_host(connection.ims_url))
+        return _Failed(Failure.UNREACHABLE, UNREACHABLE.format(host=_host(connection.ims_url)))
     if isinstance(error, AEPAuthError):
         body = error.body if isinstance(error.body, dict) else {}
         description = str(body.get("error_description", "")).lower()
         if "client_secret" in description:
-            return BAD_SECRET.format(client_id=connection.client_id)
+            return _Failed(Failure.BAD_SECRET,
+                           BAD_SECRET.format(client_id=connection.client_id))
         if "client_id" in description:
-            return BAD_CLIENT_ID.format(client_id=connection.client_id)
-        return CREDENTIALS_REFUSED.format(detail=_detail(error))
-    return API_ERROR.format(detail=_detail(error))
+            return _Failed(Failure.BAD_CLIENT_ID,
+                           BAD_CLIENT_ID.format(client_id=connection.client_id))
+        return _Failed(Failure.CREDENTIALS, CREDENTIALS_REFUSED.format(detail=_detail(error)))
+    return _Failed(Failure.API, API_ERROR.format(detail=_detail(error)))
 
 
-def _api_failure(error: AEPError, connection: Connection, *, sandbox_step: bool) -> str:
+def _api_failure(error: AEPError, connection: Connection, *, in_sandbox: bool) -> _Failed:
+    """What an API answer means; `in_sandbox`: the call reads the default sandbox's data, so
+    a refusal naming the sandbox (or a 404) means the sandbox is missing."""
     if isinstance(error, AEPConnectionError):
-        return UNREACHABLE.format(host=_host(connection.base_url))
+        return _Failed(Failure.UNREACHABLE, UNREACHABLE.format(host=_host(connection.base_url)))
     code = error.code or ""
     text = error.message.lower()
+    sandbox, detail = connection.default_sandbox, _detail(error)
     if error.status in (401, 403) or isinstance(error, AEPAuthError):
-        if code in SANDBOX_ERROR_CODES or "sandbox" in text:
-            return MISSING_SANDBOX_API.format(sandbox=connection.default_sandbox,
-                                              detail=_detail(error))
-        if code in ORG_ERROR_CODES or "org" in text or "profile is not valid" in text:
-            return WRONG_ORG.format(org_id=connection.org_id, detail=_detail(error))
-        return ACCESS_REFUSED.format(detail=_detail(error))
-    if sandbox_step and isinstance(error, AEPNotFoundError):
-        return MISSING_SANDBOX_API.format(sandbox=connection.default_sandbox,
-                                          detail=_detail(error))
-    return API_ERROR.format(detail=_detail(error))
+        if code in ORG_ERROR_CODES or "profile is not valid" in text or " org" in text:
+            return _Failed(Failure.WRONG_ORG,
+                           WRONG_ORG.format(org_id=connection.org_id, detail=detail))
+        if in_sandbox and (code in SANDBOX_ERROR_CODES or "sandbox" in text):
+            return _Failed(Failure.MISSING_SANDBOX,
+                           MISSING_SANDBOX_API.format(sandbox=sandbox, detail=detail))
+        return _Failed(Failure.ACCESS, ACCESS_REFUSED.format(detail=detail))
+    if in_sandbox and isinstance(error, AEPNotFoundError):
+        return _Failed(Failure.MISSING_SANDBOX,
+                       MISSING_SANDBOX_API.format(sandbox=sandbox, detail=detail))
+    return _Failed(Failure.API, API_ERROR.format(detail=detail))
 
 
 def _run_test(connection: Connection, transport: httpx.BaseTransport | None
@@ -277,60 +312,85 @@ def _run_test(connection: Connection, transport: httpx.BaseTransport | None
              Step(STEP_DEFINITIONS)]
     token_step, list_step, sandbox_step, definitions_step = steps
     result = ConnectionTestResult(ok=False, message="", steps=steps)
-
-    def fail(step: Step, message: str) -> ConnectionTestResult:
-        step.ok, step.detail = False, message
-        for later in steps[steps.index(step) + 1:]:
-            later.detail = SKIPPED
-        result.message = message
-        return result
-
+    sandbox = connection.default_sandbox
+    current = token_step
     if not connection.has_secret:
-        return fail(token_step, NO_SECRET)
+        return _fail(result, current, _Failed(Failure.NO_SECRET, NO_SECRET))
     credentials = connection_credentials(connection)
     tokens = TokenManager(credentials, transport=transport, timeout=TEST_TIMEOUT,
                           retry=TEST_RETRY)
     client = AEPClient(base_url=connection.base_url, credentials=credentials,
-                       sandbox=connection.default_sandbox, transport=transport,
-                       timeout=TEST_TIMEOUT, retry=TEST_RETRY, token_manager=tokens)
+                       sandbox=sandbox, transport=transport, timeout=TEST_TIMEOUT,
+                       retry=TEST_RETRY, token_manager=tokens)
     try:
         try:
             tokens.token()
         except AEPError as error:
-            return fail(token_step, _ims_failure(error, connection))
+            raise _ims_failure(error, connection) from None
         token_step.ok, token_step.detail = True, TOKEN_OK
 
+        current = list_step
+        names: list[str] | None
         try:
-            names = [sandbox.name for sandbox in client.sandboxes()]
+            names = [item.name for item in client.sandboxes()]
         except AEPError as error:
-            return fail(list_step, _api_failure(error, connection, sandbox_step=False))
-        result.sandboxes = names
-        list_step.ok = True
-        list_step.detail = SANDBOXES_OK.format(count=len(names), plural=_plural(len(names)),
-                                               names=", ".join(names) or "none")
+            failed = _api_failure(error, connection, in_sandbox=False)
+            if failed.failure != Failure.ACCESS and not isinstance(error, AEPNotFoundError):
+                raise failed from None
+            # Listing sandboxes needs a permission of its own (or an API that has the
+            # endpoint); reading the default sandbox below still tells whether it is usable.
+            names = None
+            list_step.warning = True
+            list_step.detail = SANDBOXES_UNLISTED.format(detail=_detail(error))
+        else:
+            result.sandboxes = names
+            list_step.ok = True
+            list_step.detail = SANDBOXES_OK.format(count=len(names),
+                                                   plural=_plural(len(names)),
+                                                   names=", ".join(names) or "none")
 
-        sandbox = connection.default_sandbox
-        if sandbox not in names:
-            return fail(sandbox_step, MISSING_SANDBOX.format(
-                sandbox=sandbox, available=", ".join(names) or "none"))
-        sandbox_step.ok, sandbox_step.detail = True, SANDBOX_OK.format(sandbox=sandbox)
+        current = sandbox_step
+        if names is not None:
+            if sandbox not in names:
+                raise _Failed(Failure.MISSING_SANDBOX, MISSING_SANDBOX.format(
+                    sandbox=sandbox, available=", ".join(names) or "none"))
+            sandbox_step.ok, sandbox_step.detail = True, SANDBOX_OK.format(sandbox=sandbox)
 
+        current = definitions_step
         try:
             page = client.definitions_page(start=0, limit=TEST_DEFINITIONS)
         except AEPError as error:
-            return fail(definitions_step, _api_failure(error, connection, sandbox_step=True))
+            failed = _api_failure(error, connection, in_sandbox=True)
+            if names is None and failed.failure == Failure.MISSING_SANDBOX:
+                current = sandbox_step
+            raise failed from None
+        if names is None:
+            sandbox_step.ok, sandbox_step.detail = True, SANDBOX_READ.format(sandbox=sandbox)
         count = len(page.items)
         total = page.total_count
         more = f" (of {total:,})" if isinstance(total, int) and total > count else ""
         definitions_step.ok = True
         definitions_step.detail = DEFINITIONS_OK.format(count=count, plural=_plural(count, "s"),
                                                         sandbox=sandbox, more=more)
+    except _Failed as failed:
+        return _fail(result, current, failed)
     finally:
         client.close()
         tokens.close()
     result.ok = True
-    result.message = TEST_OK.format(count=len(names), plural=_plural(len(names)),
-                                    sandbox=connection.default_sandbox)
+    if names is None:
+        result.message = TEST_OK_UNLISTED.format(sandbox=sandbox)
+    else:
+        result.message = TEST_OK.format(count=len(names), plural=_plural(len(names)),
+                                        sandbox=sandbox)
+    return result
+
+
+def _fail(result: ConnectionTestResult, step: Step, failed: _Failed) -> ConnectionTestResult:
+    step.ok, step.detail = False, failed.message
+    for later in result.steps[result.steps.index(step) + 1:]:
+        later.ok, later.detail = None, SKIPPED
+    result.ok, result.failure, result.message = False, failed.failure, failed.message
     return result
 
 
@@ -342,9 +402,10 @@ def connection_test(*, connection: Connection, transport: httpx.BaseTransport | 
         result = _run_test(connection, transport)
     except Exception as error:  # a test reports; it never turns into a 500 page
         logger.exception("connection test of %r failed unexpectedly", connection)
-        result = ConnectionTestResult(ok=False, message=UNEXPECTED.format(
-            error=type(error).__name__), steps=[Step(STEP_TOKEN, False, "")])
-        result.steps[0].detail = result.message
+        message = UNEXPECTED.format(error=type(error).__name__)
+        result = ConnectionTestResult(ok=False, message=message,
+                                      steps=[Step(STEP_TOKEN, False, message)],
+                                      failure=Failure.UNEXPECTED)
     _store_test(connection=connection, result=result, actor=actor)
     return result
 

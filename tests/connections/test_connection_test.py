@@ -112,6 +112,7 @@ def test_bad_secret(make_connection: Any) -> None:
         "error": "invalid_client", "error_description": "invalid client_secret parameter"})))
     assert not result.ok
     assert result.message == services.BAD_SECRET.format(client_id=connection.client_id)
+    assert result.failure == services.Failure.BAD_SECRET
     assert [step.ok for step in result.steps] == [False, None, None, None]
     assert result.steps[1].detail == services.SKIPPED
     assert connection.last_test_ok is False
@@ -135,6 +136,7 @@ def test_wrong_org(make_connection: Any, body: dict[str, str]) -> None:
     result = run(connection, aep(sandboxes=answer(403, body)))
     detail = f"403 {body['error_code']}: {body['message']}"
     assert result.message == services.WRONG_ORG.format(org_id=ORG, detail=detail)
+    assert result.failure == services.Failure.WRONG_ORG
     assert [step.ok for step in result.steps] == [True, False, None, None]
 
 
@@ -147,6 +149,7 @@ def test_unreachable_ims_host(make_connection: Any) -> None:
     result = run(connection, aep(token=refuse))
     assert result.message == services.UNREACHABLE.format(host="ims.unreachable.example")
     assert result.message.startswith("Unreachable host:")
+    assert result.failure == services.Failure.UNREACHABLE
     assert [step.ok for step in result.steps] == [False, None, None, None]
 
 
@@ -167,6 +170,7 @@ def test_missing_sandbox_not_among_the_listed_ones(make_connection: Any) -> None
     result = run(connection, aep())
     assert result.message == services.MISSING_SANDBOX.format(sandbox="staging",
                                                              available="prod, dev")
+    assert result.failure == services.Failure.MISSING_SANDBOX
     assert [step.ok for step in result.steps] == [True, True, False, None]
     # what the sandbox list said is still remembered, for the switcher and the form
     assert connection.sandboxes == ["prod", "dev"]
@@ -183,7 +187,50 @@ def test_missing_sandbox_the_api_refuses(make_connection: Any) -> None:
     result = run(connection, aep(definitions=answer(403, body)))
     assert result.message == services.MISSING_SANDBOX_API.format(
         sandbox="dev", detail=f"403 UPAPI-113752-403: {message}")
+    assert result.failure == services.Failure.MISSING_SANDBOX
     assert [step.ok for step in result.steps] == [True, True, True, False]
+
+
+ABAC_DENIED = {"requestId": "q8K1jzQm0pTtYcYxKXqKx1", "type":
+               "https://ns.adobe.com/aep/errors/UPAPI-113752-403",
+               "errors": {"403": [{"code": "UPAPI-113752-403",
+                                   "message": "Access denied: missing permission View Sandboxes"}]},
+               "title": "Access denied: missing permission View Sandboxes", "status": 403}
+
+
+def test_credentials_that_may_not_list_sandboxes_are_checked_by_reading_the_sandbox(
+        make_connection: Any) -> None:
+    connection = make_connection(default_sandbox="dev", sandboxes=["dev"])
+    result = run(connection, aep(sandboxes=answer(403, ABAC_DENIED)))
+    assert result.ok, result.message
+    assert result.message == services.TEST_OK_UNLISTED.format(sandbox="dev")
+    assert [step.ok for step in result.steps] == [True, None, True, True]
+    assert result.steps[1].detail.startswith("Could not list the sandboxes (403 UPAPI-113752")
+    assert result.steps[1].warning
+    assert connection.sandboxes == ["dev"]  # what was known stays
+
+
+def test_an_api_without_sandbox_listing_is_checked_the_same_way(make_connection: Any) -> None:
+    connection = make_connection()
+    body = {"requestId": "x", "errors": {"404": [{"code": 404, "message": "No resource"}]},
+            "type": "https://ns.adobe.com/aep/errors/UPAPI-113430-404", "title": "No resource",
+            "status": 404}
+    result = run(connection, aep(sandboxes=answer(404, body)))
+    assert result.ok and [step.ok for step in result.steps] == [True, None, True, True]
+
+
+def test_unlisted_sandboxes_and_a_refused_sandbox_is_a_missing_sandbox(
+        make_connection: Any) -> None:
+    connection = make_connection(default_sandbox="qa")
+    message = "The sandbox qa is not available to this API client."
+    refused = {"requestId": "x", "errors": {"403": [{"code": "UPAPI-113752-403",
+                                                    "message": message}]},
+               "type": "https://ns.adobe.com/aep/errors/UPAPI-113752-403", "title": message,
+               "status": 403}
+    result = run(connection, aep(sandboxes=answer(403, ABAC_DENIED),
+                                 definitions=answer(403, refused)))
+    assert result.failure == services.Failure.MISSING_SANDBOX
+    assert [step.ok for step in result.steps] == [True, None, False, None]
 
 
 def test_no_stored_secret_is_said_before_any_call(make_connection: Any) -> None:
