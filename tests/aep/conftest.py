@@ -143,13 +143,52 @@ def reply(status: int, body: Any = None, **headers: str) -> httpx.Response:
 # --------------------------------------------------------------------------- the built-in engine
 
 
+class InTestTransaction:
+    """The WSGI application, minus Django's closing of the database connection when a request
+    starts and ends — as Django's test Client does. The engine answers inside the test's
+    transaction; closing the connection would end it (with a file-based SQLite test database,
+    e.g. whenever tests/jobs/test_worker.py is collected)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        from django.core.signals import request_started
+        from django.db import close_old_connections
+
+        request_started.disconnect(close_old_connections)
+        try:
+            return _ClosingWithoutDatabase(self.app(environ, start_response))
+        finally:
+            request_started.connect(close_old_connections)
+
+
+class _ClosingWithoutDatabase:
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.result)
+
+    def close(self) -> None:
+        from django.core.signals import request_finished
+        from django.db import close_old_connections
+
+        request_finished.disconnect(close_old_connections)
+        try:
+            if hasattr(self.result, "close"):
+                self.result.close()
+        finally:
+            request_finished.connect(close_old_connections)
+
+
 class CountingTransport(httpx.BaseTransport):
     """WSGITransport to the engine, counting the requests per path."""
 
     def __init__(self) -> None:
         from config.wsgi import application
 
-        self.inner = httpx.WSGITransport(app=application)
+        self.inner = httpx.WSGITransport(app=InTestTransaction(application))
         self.paths: list[str] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
