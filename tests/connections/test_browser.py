@@ -104,3 +104,24 @@ def test_admin_creates_tests_and_switches_to_a_connection(
                            ".innerText.includes('Failed')")
     assert page.url.endswith("/connections/")
     assert page.inner_text(".switcher-sandbox strong") == "dev"
+
+
+def test_a_marketer_switches_connection_and_sandbox_without_seeing_admin_pages(
+        page: Any, live_server: Any, marketer: Any, shot: Any) -> None:
+    from connections.services import connection_create
+
+    for name, sandboxes in (("Acme production", ["prod", "dev"]), ("Acme staging", ["prod"])):
+        connection_create(actor=None, name=name, kind="adobe", org_id=ORG, client_id="id",
+                          client_secret="s3cr3t", sandboxes=sandboxes)
+    sign_in(page, live_server, "maya")
+    assert page.inner_text(".switcher-name") == "Acme production"
+    options = page.locator("#switcher-choice option").all_inner_texts()
+    assert options == ["prod · Acme production", "dev · Acme production",
+                       "prod · Acme staging"]
+    page.select_option("#switcher-choice", label="prod · Acme staging")
+    page.wait_for_selector(".switcher-name:text-is('Acme staging')")
+    assert page.inner_text(".switcher-sandbox strong") == "prod"
+    shot("switcher-marketer")
+    page.reload()
+    assert page.inner_text(".switcher-name") == "Acme staging"  # kept in the session
+    assert page.locator("[data-nav=connections]").count() == 0
