@@ -419,33 +419,54 @@ def jobs_refresh_group(*, connection: Connection, sandbox: str, kind: str,
             if not _budget_take(connection.pk, now):
                 break
             found = client.bulk_get_segment_jobs(ids[start:start + BULK_SIZE])
-            for remote_id, remote in found.items():
-                if remote_id in rows:
-                    _apply(rows[remote_id], remote, now=now)
-                    refreshed += 1
+            refreshed += _apply_many(rows, found.values(), now=now)
         return refreshed
     oldest = min(job.submitted_at or job.created_at for job in rows.values()) - RECONCILE_SKEW
     oldest_ms = int(oldest.timestamp() * 1000)
     wanted = set(rows)
     if not _budget_take(connection.pk, now):
         return 0
+    seen: list[ExportJob] = []
     for index, remote in enumerate(client.export_jobs(limit=BULK_SIZE)):
         if remote.id in wanted:
-            _apply(rows[remote.id], remote, now=now)
+            seen.append(remote)
             wanted.discard(remote.id)
-            refreshed += 1
         if not wanted or (remote.creation_time is not None and remote.creation_time < oldest_ms):
             break
         # the next item may need the next page: take it from the budget first
         if (index + 1) % BULK_SIZE == 0 and (index + 1 >= BULK_SIZE * LIST_MAX_PAGES
                                              or not _budget_take(connection.pk, now)):
             break
-    return refreshed
+    return _apply_many(rows, seen, now=now)
 
 
-def _group_slot_take(job: Job, now: datetime) -> bool:
-    """Whether this poll refreshes its whole group: the first poll of the group in each slot
-    does. The slot follows the group's youngest job (its next poll delay), 5 to 30 s."""
+def _apply_many(rows: dict[str, Job], found: Iterable[SegmentJob | ExportJob], *,
+                now: datetime) -> int:
+    """Store a batch of answers: those that change nothing a person sees (status, metrics,
+    errors) cost one UPDATE for all of them; the others go through _apply one by one."""
+    unchanged: list[int] = []
+    count = 0
+    for remote in found:
+        job = rows.get(remote.id)
+        if job is None:
+            continue
+        count += 1
+        status, values, _ = _remote_values(job, remote)
+        if (status == job.status and values["remote_status"] == job.remote_status
+                and values.get("metrics") == job.metrics
+                and values.get("error_message", "") == job.error_message):
+            unchanged.append(job.pk)
+        else:
+            _apply(job, remote, now=now)
+    Job.objects.filter(pk__in=unchanged, status__in=POLLED).update(
+        last_polled_at=now, poll_count=F("poll_count") + 1)
+    return count
+
+
+def _group_slot_take(job: Job, now: datetime) -> tuple[bool, datetime]:
+    """Whether this poll refreshes its whole group — the first poll of the group in each slot
+    does — and when the next slot starts. The slot follows the group's youngest job (its next
+    poll delay), 5 to 30 s."""
     youngest = Job.objects.filter(connection_id=job.connection_id, sandbox=job.sandbox,
                                   kind=job.kind, status__in=POLLED,
                                   ).aggregate(least=Min("poll_count"))["least"] or 0
@@ -453,7 +474,9 @@ def _group_slot_take(job: Job, now: datetime) -> bool:
                    GROUP_MAX_INTERVAL)
     slot = int(now.timestamp() // interval)
     key = f"jobs-group:{job.connection_id}:{job.sandbox}:{job.kind}:{interval:g}:{slot}"
-    return bool(cache.add(key, 1, timeout=int(interval) + 60))
+    following = datetime.fromtimestamp((slot + 1) * interval, tz=now.tzinfo)
+    return bool(cache.add(key, 1, timeout=int(interval) + 60)), following + timedelta(
+        milliseconds=50)
 
 
 def _schedule(job: Job, due: datetime) -> Step:
@@ -477,11 +500,17 @@ def job_poll_step(*, job: Job, due: datetime | None = None, now: datetime | None
     if job.poll_deadline is not None and now >= job.poll_deadline:
         job_time_out(job=job, now=now)
         return Step(job, None)
-    if job.kind in LISTED_KINDS and _group_slot_take(job, now):
-        jobs_refresh_group(connection=job.connection, sandbox=job.sandbox, kind=job.kind,
-                           now=now, transport=transport)
-        job.refresh_from_db()
-    recently = timedelta(seconds=2 * GROUP_MIN_INTERVAL)
+    # refreshed (by its group) within its own cadence, or within the group's shortest slot:
+    # nothing to ask the API
+    recently = timedelta(seconds=max(job.next_poll_delay(), GROUP_MIN_INTERVAL))
+    if job.kind in LISTED_KINDS:
+        ours, next_slot = _group_slot_take(job, now)
+        if ours:
+            jobs_refresh_group(connection=job.connection, sandbox=job.sandbox, kind=job.kind,
+                               now=now, transport=transport)
+            job.refresh_from_db()
+        elif job.last_polled_at is None or job.last_polled_at < now - recently:
+            return _schedule(job, next_slot)  # the group's next refresh will include it
     if job.last_polled_at is None or job.last_polled_at < now - recently:
         if not _budget_take(job.connection_id, now):
             return _schedule(job, max(_next_minute(now),
