@@ -252,6 +252,8 @@ def segment_validate(request: HttpRequest) -> HttpResponse:
     """The editor's live check: the diagnostics fragment for the posted text."""
     connection, sandbox = _connection_from_post(request)
     text = request.POST.get("pql", "")
+    if not text.strip():  # an empty editor is not an error yet; saving it is
+        return TemplateResponse(request, "segments/segment_edit.html#pql-diagnostics", {})
     schema, schema_message = (None, "") if connection is None else _union_schemas(connection,
                                                                                    sandbox)
     context = {"diagnostics": diagnose(text, schema), "schema_message": schema_message,
