@@ -413,6 +413,7 @@ def jobs_refresh_group(*, connection: Connection, sandbox: str, kind: str,
         return 0
     client = connection_client(connection, sandbox=sandbox, transport=transport)
     refreshed = 0
+    missing: list[Job] = []  # rows the API's answer left out: asked one by one
     if kind == JobKind.SEGMENT:
         ids = sorted(rows)
         for start in range(0, len(ids), BULK_SIZE):
@@ -420,7 +421,8 @@ def jobs_refresh_group(*, connection: Connection, sandbox: str, kind: str,
                 break
             found = client.bulk_get_segment_jobs(ids[start:start + BULK_SIZE])
             refreshed += _apply_many(rows, found.values(), now=now)
-        return refreshed
+            missing.extend(rows[key] for key in ids[start:start + BULK_SIZE] if key not in found)
+        return refreshed + _refresh_missing(missing, now=now, client=client)
     oldest = min(job.submitted_at or job.created_at for job in rows.values()) - RECONCILE_SKEW
     oldest_ms = int(oldest.timestamp() * 1000)
     wanted = set(rows)
@@ -437,7 +439,20 @@ def jobs_refresh_group(*, connection: Connection, sandbox: str, kind: str,
         if (index + 1) % BULK_SIZE == 0 and (index + 1 >= BULK_SIZE * LIST_MAX_PAGES
                                              or not _budget_take(connection.pk, now)):
             break
-    return _apply_many(rows, seen, now=now)
+    missing = [rows[key] for key in wanted]
+    return _apply_many(rows, seen, now=now) + _refresh_missing(missing, now=now, client=client)
+
+
+def _refresh_missing(jobs: list[Job], *, now: datetime, client: AEPClient) -> int:
+    """Jobs a bulk answer or a list walk did not include (the API forgot them, or they are
+    beyond the pages walked): one GET each, within the budget, so none starves."""
+    done = 0
+    for job in jobs:
+        if not _budget_take(job.connection_id, now):
+            break
+        job_refresh(job=job, now=now, client=client)
+        done += 1
+    return done
 
 
 def _apply_many(rows: dict[str, Job], found: Iterable[SegmentJob | ExportJob], *,

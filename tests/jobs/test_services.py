@@ -318,3 +318,15 @@ def test_a_finished_job_cannot_be_cancelled(make_job: Any, marketer: Any) -> Non
     job = make_job(status=JobStatus.SUCCEEDED, remote_id="x")
     with pytest.raises(services.JobActionError, match=services.CANCEL_FINISHED):
         services.job_cancel(job=job, actor=marketer)
+
+
+def test_a_job_missing_from_the_bulk_answer_is_asked_alone(make_job: Any, fake: FakeAEP,
+                                                          clock: Clock) -> None:
+    known = make_job(status=JobStatus.QUEUED, remote_id=fake.add(
+        "segment", request=[{"segmentId": "a"}]).id)
+    forgotten = make_job(status=JobStatus.QUEUED, remote_id="seg-gone")
+    services.job_poll_step(job=known, now=clock.advance(2), transport=fake.transport())
+    assert [(r.method, r.url.path.rsplit("/", 1)[1]) for r in fake.requests] == [
+        ("POST", "bulk-get"), ("GET", "seg-gone")]
+    forgotten.refresh_from_db()
+    assert forgotten.status == JobStatus.FAILED
