@@ -269,7 +269,8 @@ def _updated_since(sandbox: str, since: str) -> str:
 
 def export_sql(con: duckdb.DuckDBPyConnection, job: ExportJob, policy: MergePolicy
                ) -> tuple[str, str]:
-    """The export's SELECT, and its FROM … WHERE part (the exported profiles, alias p)."""
+    """The export's SELECT, and the FROM … WHERE of the exported profiles (alias p) without the
+    SELECT's joins — what counting their identities needs (the joins only add columns)."""
     table = profiles_table(policy)
     columns = _columns(con, table)
     request = job.request
@@ -313,9 +314,9 @@ def export_sql(con: duckdb.DuckDBPyConnection, job: ExportJob, policy: MergePoli
         # by default only profiles with record attributes, not those made of events alone
         has_record = " OR ".join(f"p.{q(c)} IS NOT NULL" for c in attributes) or "false"
         where.append(f"({has_record})")
-    source = (f"FROM {q(table)} p {' '.join(joins)} "
-              f"{'WHERE ' + ' AND '.join(where) if where else ''}")
-    return f"SELECT {', '.join(select)} {source} ORDER BY p._profile_id", source
+    condition = f"WHERE {' AND '.join(where)}" if where else ""
+    return (f"SELECT {', '.join(select)} FROM {q(table)} p {' '.join(joins)} {condition} "
+            "ORDER BY p._profile_id", f"FROM {q(table)} p {condition}")
 
 
 def _write(job: ExportJob, dataset: Dataset, batch: Batch, started: int) -> None:
@@ -341,7 +342,7 @@ def _write(job: ExportJob, dataset: Dataset, batch: Batch, started: int) -> None
         written = int(row[0]) if row else 0
         by_namespace = dict(con.execute(f"""
             SELECT namespace, count(DISTINCT i._profile_id) FROM identities i
-            WHERE i._profile_id IN (SELECT p._profile_id {source})
+            SEMI JOIN (SELECT p._profile_id {source}) x ON x._profile_id = i._profile_id
             GROUP BY namespace ORDER BY 1""").fetchall())
     export_ended = epoch_ms()
     if _cancelled(job):
