@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -53,7 +54,7 @@ class JobQuerySet(models.QuerySet["Job"]):
     def finished(self) -> JobQuerySet:
         return self.filter(status__in=FINISHED)
 
-    def visible_to(self, user: object) -> JobQuerySet:
+    def visible_to(self, user: Any) -> JobQuerySet:
         if has_role(user, LEADS):
             return self
         return self.filter(created_by=user)

@@ -251,7 +251,7 @@ def job_create(*, kind: str, connection: Connection, sandbox: str, request: Any,
     return job
 
 
-def _create_remote(client: AEPClient, job: Job) -> Remote:
+def _create_remote(client: AEPClient, job: Job) -> SegmentJob | ExportJob | Preview:
     body = job.request
     if job.kind == JobKind.SEGMENT:
         return client.create_segment_job(_segment_ids(body), request_id=_request_id(job))

@@ -198,8 +198,8 @@ class FakeAEP:
                       key=lambda j: (-j.created, -int(j.id)))
         if offset:
             created, last = offset.split("_")
-            cursor = (int(created), int(last))
-            rows = [j for j in rows if (int(j.created * 1000), int(j.id)) < cursor]
+            after = (int(created), int(last))
+            rows = [j for j in rows if (int(j.created * 1000), int(j.id)) < after]
         page = rows[:limit]
         link: dict[str, Any] = {}
         if len(rows) > limit:

@@ -284,6 +284,7 @@ def test_the_budget_bounds_polling_calls_per_minute(settings: Any, make_job: Any
     assert [s.poll_due is not None and s.poll_due >= next_minute for s in steps] == [
         False, False, False, True, True]
 
+    assert steps[-1].poll_due is not None
     clock.now = steps[-1].poll_due
     services.job_poll_step(job=jobs[-1], due=steps[-1].poll_due, now=clock.now,
                            transport=fake.transport())
