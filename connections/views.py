@@ -3,6 +3,8 @@ them (and their sandboxes) in the navigation."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -16,8 +18,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from connections import services
 from connections.forms import ConnectionForm
 from connections.models import Connection
+from core.context_processors import switcher
 from core.htmx import htmx_template
-from core.roles import ADMINS, EVERYONE, role_required
+from core.roles import ADMINS, EVERYONE, role_required, user_role
 
 SAVED = "Connection {name} saved. Test it to check the credentials and fetch its sandboxes."
 UPDATED = "Connection {name} saved."
@@ -40,6 +43,13 @@ def connection_list(request: HttpRequest) -> HttpResponse:
     connections = Connection.objects.order_by("-is_enabled", "name")
     return TemplateResponse(request, "connections/connection_list.html",
                             {"connections": connections})
+
+
+def _with_switcher(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
+    """A fragment's context plus the switcher, sent along out of band: a test can bring new
+    sandboxes and a disable removes a connection (fragments get no navigation context)."""
+    return {**context, **switcher(request), "user_role": user_role(request.user),
+            "switcher_oob": True}
 
 
 def _saved(request: HttpRequest, connection: Connection) -> HttpResponse:
@@ -90,7 +100,7 @@ def _toggle(request: HttpRequest, pk: int, *, enabled: bool) -> HttpResponse:
                                                  enabled=enabled)
     if _row_target(request, connection):
         return TemplateResponse(request, "connections/connection_list.html#connection-row",
-                                {"connection": connection, "switcher_oob": True})
+                                _with_switcher(request, {"connection": connection}))
     text = ENABLED if enabled else DISABLED
     messages.success(request, text.format(name=connection.name))
     return redirect("connections:list")
@@ -117,10 +127,10 @@ def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
     services.connection_test(connection=connection, actor=request.user)
     if _row_target(request, connection):
         return TemplateResponse(request, "connections/connection_list.html#connection-row",
-                                {"connection": connection, "switcher_oob": True})
+                                _with_switcher(request, {"connection": connection}))
     if getattr(request, "htmx", False):
         return TemplateResponse(request, "connections/connection_form.html#test-panel",
-                                {"connection": connection, "switcher_oob": True})
+                                _with_switcher(request, {"connection": connection}))
     return redirect("connections:edit", pk=connection.pk)
 
 

@@ -14,6 +14,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    htmx = getattr(request, "htmx", None)
+    if htmx and not htmx.boosted:
+        return {}  # a fragment has no sidebar: skip its queries (fragments poll every second)
     role = user_role(user)
     sections = sections_for(role)
     current = request.path

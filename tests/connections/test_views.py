@@ -245,6 +245,9 @@ def test_test_button_with_htmx_swaps_in_the_panel(client: Client, admin_user: An
     assert "Failed" in html
     assert UNREACHABLE.format(host="127.0.0.1:9") in html
     assert "Fetch an access token" in html and "Not run: an earlier step failed." in html
+    # the sidebar's switcher comes along, out of band, still offering this connection
+    assert 'id="switcher" class="switcher" hx-swap-oob="true"' in html
+    assert f'value="{connection.pk}:prod" selected' in html
 
 
 def test_test_button_on_the_list_swaps_in_the_row(client: Client, admin_user: Any,
