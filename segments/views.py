@@ -69,12 +69,12 @@ def _union_schemas(connection: Connection, sandbox: str) -> tuple[Any, str]:
     """The checker's schema for the connection's sandbox (the aep client caches the union
     schemas), and a message when it could not be read."""
     try:
-        client = connection_client(connection, sandbox=sandbox)
-        profile = client.union_schema(PROFILE_UNION)
-        try:
-            events = client.union_schema(EVENT_UNION)
-        except AEPError:
-            events = None
+        with connection_client(connection, sandbox=sandbox) as client:
+            profile = client.union_schema(PROFILE_UNION)
+            try:
+                events = client.union_schema(EVENT_UNION)
+            except AEPError:
+                events = None
         return schema_from_unions(profile, events), ""
     except AEPError as error:
         return None, SCHEMA_UNAVAILABLE.format(connection=connection.name, message=error.message)
@@ -85,7 +85,8 @@ def _merge_policies(connection: Connection, sandbox: str) -> list[tuple[str, str
     found = cache.get(key)
     if found is None:
         try:
-            policies = connection_client(connection, sandbox=sandbox).merge_policies()
+            with connection_client(connection, sandbox=sandbox) as client:
+                policies = client.merge_policies()
             found = [(policy.id, policy.name + (" (default)" if policy.is_default else ""))
                      for policy in policies]
         except AEPError:
@@ -281,30 +282,30 @@ def segment_convert(request: HttpRequest) -> HttpResponse:
     if connection is None:
         context["convert_error"] = NO_CONNECTION
     else:
-        client = connection_client(connection, sandbox=sandbox)
         try:
-            if "pql_json" in request.POST:
-                raw = request.POST["pql_json"]
-                try:
-                    tree = json.loads(raw)
-                except json.JSONDecodeError as error:
-                    context["convert_error"] = (f"This is not JSON (line {error.lineno}, column "
-                                                f"{error.colno}): {error.msg}.")
-                else:
-                    converted = client.convert_pql(json=tree)
-                    context["imported_text"] = converted.get("value", "")
-            else:
-                text = request.POST.get("pql", "")
-                pql.parse(text)
-                converted = client.convert_pql(text=text)
-                value = converted.get("value", "")
-                context["pql_json"] = json.dumps(json.loads(value), indent=2) if isinstance(
-                    value, str) else json.dumps(value, indent=2)
+            with connection_client(connection, sandbox=sandbox) as client:
+                context.update(_convert(request, client))
         except pql.PQLSyntaxError as error:
             context["convert_error"] = f"Fix the definition first: {error}"
         except AEPError as error:
             context["convert_error"] = f"{connection.name} could not convert it: {error.message}"
     return TemplateResponse(request, "segments/segment_edit.html#pql-json", context)
+
+
+def _convert(request: HttpRequest, client: Any) -> dict[str, Any]:
+    if "pql_json" in request.POST:
+        try:
+            tree = json.loads(request.POST["pql_json"])
+        except json.JSONDecodeError as error:
+            return {"convert_error": f"This is not JSON (line {error.lineno}, column "
+                                     f"{error.colno}): {error.msg}."}
+        expression = client.convert_pql(json=tree).get("expression") or {}
+        return {"imported_text": expression.get("value", "")}
+    text = request.POST.get("pql", "")
+    pql.parse(text)
+    value = (client.convert_pql(text=text).get("expression") or {}).get("value", "")
+    tree = json.loads(value) if isinstance(value, str) else value
+    return {"pql_json": json.dumps(tree, indent=2)}
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -438,8 +439,8 @@ def segment_preview_page(request: HttpRequest, job_id: int) -> HttpResponse:
     if not job.remote_id:
         raise Http404("This preview has not started yet.")
     try:
-        page = connection_client(job.connection, sandbox=job.sandbox).get_preview(
-            job.remote_id, offset=offset, limit=PREVIEW_PAGE)
+        with connection_client(job.connection, sandbox=job.sandbox) as client:
+            page = client.get_preview(job.remote_id, offset=offset, limit=PREVIEW_PAGE)
     except AEPError as error:
         context["preview_error"] = error.message
     else:
@@ -460,12 +461,12 @@ def segment_profile(request: HttpRequest, job_id: int) -> HttpResponse:
     namespace = request.GET.get("ns", "")
     if not entity_id or not namespace:
         raise Http404("Which profile?")
-    client = connection_client(job.connection, sandbox=job.sandbox)
     context: dict[str, Any] = {"job": job, "entity_id": entity_id, "namespace": namespace}
     try:
-        profile = client.entity(entity_id, namespace).entity
-        events = [event.entity for event in islice(
-            client.entity_events(entity_id, namespace, newest_first=True), MAX_EVENTS)]
+        with connection_client(job.connection, sandbox=job.sandbox) as client:
+            profile = client.entity(entity_id, namespace).entity
+            events = [event.entity for event in islice(
+                client.entity_events(entity_id, namespace, newest_first=True), MAX_EVENTS)]
     except AEPError as error:
         context["profile_error"] = error.message
         return TemplateResponse(request, "segments/segment_edit.html#profile-drawer", context)

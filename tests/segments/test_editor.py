@@ -231,3 +231,20 @@ def test_segment_pages_need_a_role(client: Client, make_user: Any) -> None:
         assert client.get(url).status_code == 403
     assert client.post("/segments/validate/", {"pql": US}).status_code == 403
     assert client.post("/segments/estimate/", {"pql": US}).status_code == 403
+
+
+def test_pql_json_view_and_import_go_through_the_conversion_endpoint(studio: Any,
+                                                                      marketer: Any) -> None:
+    import json
+
+    client = signed_in(marketer)
+    body = client.post("/segments/convert/", {"pql": US},
+                       headers={"HX-Request": "true"}).content.decode()
+    assert 'data-testid="pql-json"' in body and "fieldLookup" in body
+    tree = json.loads(__import__("html").unescape(
+        body.split('data-testid="pql-json">')[1].split("</pre>")[0]))
+    imported = client.post("/segments/convert/", {"pql_json": json.dumps(tree)}).content.decode()
+    assert 'data-testid="imported-text"' in imported
+    assert "homeAddress.countryCode = &quot;US&quot;" in imported
+    broken = client.post("/segments/convert/", {"pql_json": "{nope"}).content.decode()
+    assert "This is not JSON (line 1, column 2)" in broken
