@@ -35,6 +35,7 @@ from aep.errors import (
     retry_after_seconds,
 )
 from aep.retry import RetryPolicy
+from aep.tls import ssl_context
 
 __all__ = ["DEFAULT_SCOPES", "MS_THRESHOLD", "Credentials", "TokenManager", "expires_in_seconds"]
 
@@ -92,8 +93,8 @@ class TokenManager:
         self._margin = refresh_margin
         self._lock = threading.Lock()
         self._cached: _Cached | None = None
-        self._http = httpx.Client(transport=transport, timeout=httpx.Timeout(
-            timeout, connect=min(timeout, 10.0)))
+        self._http = httpx.Client(transport=transport, verify=ssl_context(),
+                                  timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
         self.fetch_count = 0  # IMS requests that returned a token (tests and metrics read it)
 
     def __repr__(self) -> str:

@@ -44,6 +44,7 @@ from aep.errors import (
     retry_after_seconds,
 )
 from aep.retry import RetryPolicy
+from aep.tls import ssl_context
 from aep.types import (
     Batch,
     BatchFile,
@@ -190,6 +191,7 @@ class AEPClient:
         self.tokens = token_manager
         self._transport = transport
         self._http = httpx.Client(base_url=self.base_url, transport=transport,
+                                  verify=ssl_context(),
                                   timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
 
     def __repr__(self) -> str:
