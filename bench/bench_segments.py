@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 
 POLLERS = 50
 SECONDS = 10.0
-POLL_EVERY = 1.0
 VALIDATIONS = 200
 PQL = ('homeAddress.countryCode = "US" and person.birthDate.year > 1980 and '
        'select X from xEvent where X.commerce.order.priceTotal > 50')
@@ -47,12 +48,18 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def poller(base: str, cookies: dict[str, str], urls: dict[str, float], stop_at: float,
+def poller(base: str, cookies: dict[str, str], urls: dict[str, float], ready: threading.Barrier,
            out: list[tuple[str, float, int]]) -> None:
-    """One open tab: each fragment every `urls[url]` seconds, as its hx-trigger asks."""
-    due = dict.fromkeys(urls, time.monotonic())
+    """One open tab: each fragment every `urls[url]` seconds, as its hx-trigger asks. The tab
+    is open (client made, connection up) before the clock starts: a browser's tab is too."""
     with httpx.Client(base_url=base, cookies=cookies, headers={"HX-Request": "true"},
                       timeout=10) as client:
+        client.get(next(iter(urls)))
+        ready.wait()
+        # tabs were opened at different moments: spread them over the longest interval
+        offset = random.random() * max(urls.values())
+        due = {url: time.monotonic() + offset for url in urls}
+        stop_at = time.monotonic() + SECONDS
         while time.monotonic() < stop_at:
             url = min(due, key=due.__getitem__)
             time.sleep(max(0.0, due[url] - time.monotonic()))
@@ -63,15 +70,17 @@ def poller(base: str, cookies: dict[str, str], urls: dict[str, float], stop_at: 
 
 
 def pollers_process(base: str, cookies: dict[str, str], urls: dict[str, float],
-                    queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+                    queue: multiprocessing.Queue,  # type: ignore[type-arg]
+                    started: Any) -> None:
     """The second process: 50 threads polling like 50 open tabs."""
-    stop_at = time.monotonic() + SECONDS
     samples: list[tuple[str, float, int]] = []
-    threads = [threading.Thread(target=poller, args=(base, cookies, urls, stop_at, samples))
+    ready = threading.Barrier(POLLERS + 1)
+    threads = [threading.Thread(target=poller, args=(base, cookies, urls, ready, samples))
                for _ in range(POLLERS)]
     for thread in threads:
         thread.start()
-        time.sleep(POLL_EVERY / POLLERS)  # spread the tabs over the second
+    ready.wait()
+    started.set()
     for thread in threads:
         thread.join()
     queue.put(samples)
@@ -159,10 +168,12 @@ def main() -> None:
 
             urls = {f"/jobs/{running.pk}/row/": 2.0, f"/segments/estimate/{estimate.pk}/": 1.0}
             queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+            started = multiprocessing.Event()
             second = multiprocessing.Process(target=pollers_process,
-                                             args=(base, cookies, urls, queue))
+                                             args=(base, cookies, urls, queue, started))
             second.start()
-            time.sleep(1.5)
+            started.wait(timeout=60)
+            time.sleep(1.0)
             loaded = validate_round_trips(VALIDATIONS // 4)
             samples = queue.get(timeout=SECONDS + 60)
             second.join()
