@@ -126,6 +126,17 @@ class PreviewRow:
     identities: list[dict[str, str]]
     attributes: dict[str, Any]
 
+    @property
+    def name(self) -> str:
+        """The person's name when the API sent the profile's attributes (the built-in engine
+        does; AEP's preview lists identities only)."""
+        person = self.attributes.get("person") if isinstance(self.attributes, Mapping) else None
+        name = person.get("name") if isinstance(person, Mapping) else None
+        if isinstance(name, Mapping):
+            return " ".join(str(name[key]) for key in ("firstName", "lastName")
+                            if name.get(key)).strip()
+        return ""
+
 
 def preview_rows(results: list[Any]) -> list[PreviewRow]:
     rows = []

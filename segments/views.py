@@ -444,7 +444,9 @@ def segment_preview_page(request: HttpRequest, job_id: int) -> HttpResponse:
     except AEPError as error:
         context["preview_error"] = error.message
     else:
-        context["rows"] = preview_rows(page.results)
+        context["rows"] = rows = preview_rows(page.results)
+        context["first_number"] = offset + 1
+        context["last_number"] = offset + len(rows)
         context["has_next"] = page.has_next
         context["next_offset"] = offset + PREVIEW_PAGE
         context["prev_offset"] = max(offset - PREVIEW_PAGE, 0)

@@ -12,7 +12,8 @@
     "sum", "average", "min", "max", "count", "WHAT", "WHEN", "COUNT", "WHERE"
   ]);
   var UNITS = /^(milli)?seconds?$|^minutes?$|^hours?$|^days?$|^weeks?$|^months?$|^years?$|^decades?$|^centur(y|ies)$|^millenn?i(um|a|ums)$/;
-  var TOKEN = /("(?:[^"\\\n]|\\.)*"?)|(\b\d+(?:\.\d+)?\b)|([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)|(\s+)|([\s\S])/g;
+  // one path segment at a time, so that in a.b.startsWith( only the method is a function
+  var TOKEN = /("(?:[^"\\\n]|\\.)*"?)|(\b\d+(?:\.\d+)?\b)|([A-Za-z_][A-Za-z0-9_]*)|(\s+)|([\s\S])/g;
 
   function escapeHtml(text) {
     return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

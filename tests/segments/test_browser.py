@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from tests.jobs.test_worker import broker, redis_server, workers  # noqa: F401 — fixtures
+from tests.jobs.test_worker import (  # noqa: F401 — fixtures
+    broker,
+    redis_server,
+    shared_database,
+    workers,
+)
 from tests.test_browser_shell import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
