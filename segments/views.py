@@ -169,11 +169,11 @@ def segment_run(request: HttpRequest) -> HttpResponse:
     except SegmentError as error:
         messages.error(request, error.message)
         return redirect("segments:list")
-    names = ", ".join(segment.name for segment in segments)
-    messages.success(request, f"Segment job started for {names}.")
-    if request.htmx:
+    if request.htmx:  # the job rows appear in place and say it themselves
         return TemplateResponse(request, "segments/segment_list.html#run-result",
                                 {"jobs": jobs})
+    names = ", ".join(segment.name for segment in segments)
+    messages.success(request, f"Segment job started for {names}.")
     return redirect("segments:list")
 
 

@@ -32,6 +32,8 @@ ICONS = {
     "dot": '<circle cx="10" cy="10" r="3"/>',
     "check": '<path d="M5 10l3 3 7-7"/>',
     "alert": '<path d="M10 3l8 14H2z"/><path d="M10 8v4M10 14.5v.5"/>',
+    "plus": '<path d="M10 4v12M4 10h12"/>',
+    "play": '<path d="M6 4l10 6-10 6z"/>',
 }
 
 
