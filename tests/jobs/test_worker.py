@@ -27,6 +27,8 @@ from urllib.parse import quote
 
 import pytest
 import redis
+from django.core import signals
+from django.db import close_old_connections
 from django.db import connection as db_connection
 from django.utils import timezone
 
@@ -59,9 +61,15 @@ def shared_database(live_server: Any, tmp_path: Path) -> Iterator[str]:
     copy.close()
     db_connection.settings_dict["NAME"] = str(path)
     db_connection.close()  # the in-memory connection; the next query opens the file
+    # The live server's thread shares this connection; at the end of each request Django
+    # would close it (harmless in memory, not on a file) under this thread's feet.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
     try:
         yield database_url()
     finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
         db_connection.close()
         db_connection.settings_dict["NAME"] = memory
         db_connection.ensure_connection()
