@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -34,6 +36,17 @@ schema = schemathesis.openapi.from_wsgi("/data/openapi.json", get_wsgi_applicati
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection() -> Any:
+    """The WSGI handler closes the database connection after each request when it finds it in a
+    transaction — the test's. Django's test Client stops that the same way (ClientHandler)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
