@@ -179,6 +179,27 @@ def segment_run(request: HttpRequest) -> HttpResponse:
 
 # --- editor -----------------------------------------------------------------------------------
 
+def _save(request: HttpRequest, form: SegmentForm, *, segment: Segment | None,
+          connection: Connection, sandbox: str) -> HttpResponse | None:
+    """Save a valid form (remote definition, our row, a version) and go to the editor; None
+    when the form or the save has errors, which are then on the form."""
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    try:
+        segment = segment_save(segment=segment, connection=connection, sandbox=sandbox,
+                               name=data["name"], description=data["description"],
+                               pql_text=data["pql"], merge_policy_id=data["merge_policy_id"],
+                               evaluation_method=data["evaluation_method"], actor=request.user)
+    except SegmentError as error:
+        form.add_error(error.field, error.message)
+        return None
+    version = segment.versions.first()
+    messages.success(request, f"Saved “{segment.name}” as version {version.number}."
+                     if version else f"Saved “{segment.name}”.")
+    return redirect("segments:edit", segment.pk)
+
+
 @require_http_methods(["GET", "POST"])
 @role_required(EVERYONE)
 def segment_create(request: HttpRequest) -> HttpResponse:
@@ -189,20 +210,8 @@ def segment_create(request: HttpRequest) -> HttpResponse:
     policies = _merge_policies(connection, sandbox)
     if request.method == "POST":
         form = SegmentForm(request.POST, merge_policies=policies)
-        if form.is_valid():
-            try:
-                segment = segment_save(segment=None, connection=connection, sandbox=sandbox,
-                                       name=form.cleaned_data["name"],
-                                       description=form.cleaned_data["description"],
-                                       pql_text=form.cleaned_data["pql"],
-                                       merge_policy_id=form.cleaned_data["merge_policy_id"],
-                                       evaluation_method=form.cleaned_data["evaluation_method"],
-                                       actor=request.user)
-            except SegmentError as error:
-                form.add_error(error.field, error.message)
-            else:
-                messages.success(request, f"Saved “{segment.name}” as version 1.")
-                return redirect("segments:edit", segment.pk)
+        if saved := _save(request, form, segment=None, connection=connection, sandbox=sandbox):
+            return saved
     else:
         form = SegmentForm(initial={"pql": request.GET.get("pql", "")}, merge_policies=policies)
     context = _editor_context(request, connection=connection, sandbox=sandbox, form=form,
@@ -218,22 +227,8 @@ def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     policies = _merge_policies(connection, sandbox)
     if request.method == "POST":
         form = SegmentForm(request.POST, merge_policies=policies)
-        if form.is_valid():
-            try:
-                segment = segment_save(segment=segment, connection=connection, sandbox=sandbox,
-                                       name=form.cleaned_data["name"],
-                                       description=form.cleaned_data["description"],
-                                       pql_text=form.cleaned_data["pql"],
-                                       merge_policy_id=form.cleaned_data["merge_policy_id"],
-                                       evaluation_method=form.cleaned_data["evaluation_method"],
-                                       actor=request.user)
-            except SegmentError as error:
-                form.add_error(error.field, error.message)
-            else:
-                number = segment.versions.first()
-                messages.success(request, f"Saved “{segment.name}”"
-                                 + (f" as version {number.number}." if number else "."))
-                return redirect("segments:edit", segment.pk)
+        if saved := _save(request, form, segment=segment, connection=connection, sandbox=sandbox):
+            return saved
     else:
         form = SegmentForm(initial={
             "name": segment.name, "description": segment.description, "pql": segment.pql,
