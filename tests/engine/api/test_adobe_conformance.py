@@ -99,7 +99,7 @@ def matches(pattern: str, pointer: str) -> bool:
 def resolve(document: Any, pattern: str) -> list[Any]:
     nodes = [document]
     for part in (part for part in pattern.split("/") if part):
-        found = []
+        found: list[Any] = []
         for node in nodes:
             if isinstance(node, dict):
                 found.extend(node.values() if part == "*" else [node[part]] if part in node else [])

@@ -33,7 +33,7 @@ DATASET_BODY = {"name": "Exports", "schemaRef": {
 # Every route that takes a body: (method, path, a valid body, the same with a wrongly typed field).
 # "{definition}" and "{dataset}" are the seeded store's ids.
 WRITES: list[tuple[str, str, Any, Any]] = [
-    ("POST", DEFINITIONS, definition_body(name="New"), definition_body(name=5)),
+    ("POST", DEFINITIONS, definition_body(name="New"), {**definition_body(), "name": 5}),
     ("PATCH", f"{DEFINITIONS}/{{definition}}", definition_body(name="Renamed"),
      definition_body(description=["x"])),
     ("POST", f"{DEFINITIONS}/bulk-get", {"ids": [{"id": "{definition}"}]}, {"ids": "all"}),
@@ -50,7 +50,7 @@ WRITE_IDS = [f"{method} {path}" for method, path, _, _ in WRITES]
 
 
 def row_counts() -> dict[str, int]:
-    return {model.__name__: model.objects.count()
+    return {model.__name__: model._default_manager.count()
             for model in apps.get_app_config("engine").get_models()}
 
 
