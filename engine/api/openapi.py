@@ -258,7 +258,8 @@ COMPONENTS: dict[str, Any] = {
                                                        "count": {"type": "integer"}}},
             "_links": {"type": "object", "properties": {"page": {
                 "type": "object", "properties": {"href": _STR,
-                                                 "templated": {"type": "boolean"}}}}}}},
+                                                 "templated": {"type": "boolean"}}},
+                "next": {"type": "object", "properties": {"href": _STR}}}}}},
         "MergePolicyInput": {"type": "object", "required": ["name", "schema"], "properties": {
             "name": _STR, "schema": {"type": "object", "properties": {"name": _STR}},
             "identityGraph": {"type": "object", "properties": {

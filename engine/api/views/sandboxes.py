@@ -50,13 +50,17 @@ def sandboxes(request: HttpRequest) -> JsonResponse:
     client: ApiClient = request.api_client  # type: ignore[attr-defined]
     limit = int_param(request, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
     offset = int_param(request, "offset", 0)
-    names = sandbox_names(client)[offset:offset + limit]
+    every = sandbox_names(client)
+    names = every[offset:offset + limit]
+    base = request.build_absolute_uri(SANDBOXES_PATH)
+    links: dict[str, Any] = {"page": {"href": base + "/?limit={limit}&offset={offset}",
+                                      "templated": True}}
+    if offset + limit < len(every):  # ours: the next page, for clients that follow links
+        links["next"] = {"href": f"{base}/?limit={limit}&offset={offset + limit}"}
     return JsonResponse({
         "sandboxes": [sandbox_json(name, client) for name in names],
         "_page": {"limit": limit, "count": len(names)},
-        "_links": {"page": {"href": request.build_absolute_uri(SANDBOXES_PATH)
-                                    + "/?limit={limit}&offset={offset}",
-                            "templated": True}},
+        "_links": links,
     })
 
 
