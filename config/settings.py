@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "connections",
     "jobs",
     "segments",
+    "exports",
     "engine",
 ]
 

@@ -19,5 +19,6 @@ urlpatterns = [
     path("connections/", include("connections.urls")),
     path("jobs/", include("jobs.urls")),
     path("segments/", include("segments.urls")),
+    path("exports/", include("exports.urls")),
     path("", include("core.urls")),
 ]

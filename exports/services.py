@@ -1,0 +1,391 @@
+"""Every write and API read of the exports app: export datasets (Catalog), export jobs (started
+now, or once a segment job succeeds), and the audience data of a finished export (Data Access),
+read through the connection's aep client only.
+
+Downloads stream from the API through our server: the browser never sees a credential, a
+token or a path of the engine's store, only our own URLs naming a job and a file of its batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow.parquet as pq
+from django.db import transaction
+
+from aep import AEPClient, AEPError, Dataset
+from connections.models import Connection
+from connections.services import connection_client
+from core.services import audit_record
+from exports.models import ExportPlan, PlanState
+from jobs.models import Job, JobKind, JobStatus
+from jobs.services import job_create
+from segments.models import Segment
+from segments.services import SegmentError, segments_run
+
+PROFILE_UNION_ID = "https://ns.adobe.com/xdm/context/profile__union"
+PROFILE_SCHEMA = "_xdm.context.profile"
+DATA_ACCESS = "/data/foundation/export"
+PREVIEW_ROWS = 20
+CHUNK = 1 << 16
+
+# User-facing texts (tests assert them)
+DATASETS_UNAVAILABLE = "Could not read the datasets of {connection}: {message}"
+DATASET_REFUSED = "{connection} did not create the dataset: {message}"
+NO_SEGMENTS = "Pick at least one saved segment to export."
+NOT_FINISHED = "The export has not succeeded, so there is no audience data to read yet."
+NO_BATCH = "The export finished without a batch to read."
+FILE_UNKNOWN = "That file is not part of this export's batch."
+READ_FAILED = "{connection} could not send the file: {message}"
+PLAN_ABANDONED = "The export did not start: the segment job {status}."
+
+
+class ExportError(Exception):
+    """A refused action, with the message for the person who asked."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# --- datasets -------------------------------------------------------------------------------
+
+def is_export_dataset(dataset: Dataset) -> bool:
+    """A dataset an export can write to: on the profile union schema, not enabled for Profile
+    (spec §7.1)."""
+    tags = dataset.raw.get("tags") or {}
+    profile_tags = [str(tag).replace(" ", "") for tag in tags.get("unifiedProfile") or []]
+    return dataset.schema_ref == PROFILE_UNION_ID and "enabled:true" not in profile_tags
+
+
+def export_datasets(*, connection: Connection, sandbox: str) -> list[Dataset]:
+    """The connection's datasets that exports can write to, newest first (one Catalog walk)."""
+    try:
+        with connection_client(connection, sandbox=sandbox) as client:
+            return [dataset for dataset in client.datasets() if is_export_dataset(dataset)]
+    except AEPError as error:
+        raise ExportError(DATASETS_UNAVAILABLE.format(connection=connection.name,
+                                                      message=error.message)) from error
+
+
+def dataset_create(*, connection: Connection, sandbox: str, name: str, description: str,
+                   actor: Any) -> str:
+    """A new export dataset on the profile union schema, through the Catalog API; its id."""
+    try:
+        with connection_client(connection, sandbox=sandbox) as client:
+            dataset_id = client.create_dataset(name=name, description=description,
+                                               schema_ref=PROFILE_UNION_ID)
+    except AEPError as error:
+        raise ExportError(DATASET_REFUSED.format(connection=connection.name,
+                                                 message=error.message),
+                          field="name") from error
+    audit_record(actor=actor, action="dataset.create", obj=connection,
+                 after={"dataset_id": dataset_id, "name": name, "description": description,
+                        "sandbox": sandbox})
+    return dataset_id
+
+
+# --- the export request ---------------------------------------------------------------------
+
+def _rfc3339(moment: datetime) -> str:
+    """RFC 3339 in UTC; a naive time is taken as UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def export_body(*, segment_ids: list[str], dataset_id: str, fields: list[str] | None = None,
+                merge_policy: tuple[str, int | None] | None = None,
+                from_ingest: datetime | None = None, include_events: bool = False,
+                event_fields: list[str] | None = None,
+                events_from: datetime | None = None) -> dict[str, Any]:
+    """The POST /export/jobs body (spec §5.1) for the form's choices."""
+    body: dict[str, Any] = {
+        "filter": {"segments": [{"segmentId": sid, "segmentNs": "ups",
+                                 "status": ["realized", "existing"]} for sid in segment_ids]},
+        "destination": {"datasetId": dataset_id, "segmentPerBatch": False},
+        "schema": {"name": PROFILE_SCHEMA},
+    }
+    if fields:
+        body["fields"] = ",".join(fields)
+    if merge_policy:
+        policy_id, version = merge_policy
+        body["mergePolicy"] = {"id": policy_id, **({"version": version} if version else {})}
+    if from_ingest is not None:
+        body["filter"]["fromIngestTimestamp"] = _rfc3339(from_ingest)
+    if include_events:
+        event_list: dict[str, Any] = {}
+        if event_fields:
+            event_list["fields"] = ",".join(event_fields)
+        if events_from is not None:
+            event_list["filter"] = {"fromIngestTimestamp": _rfc3339(events_from)}
+        body["additionalFields"] = {"eventList": event_list}
+    return body
+
+
+def export_label(segments: list[Segment], dataset_name: str) -> str:
+    names = segments[0].name if len(segments) == 1 else (
+        f"{segments[0].name} and {len(segments) - 1} more")
+    return f"{names} → {dataset_name}"[:200]
+
+
+def _check_segments(segments: list[Segment]) -> None:
+    if not segments or any(not segment.remote_id for segment in segments):
+        raise ExportError(NO_SEGMENTS, field="segments")
+
+
+def export_start(*, connection: Connection, sandbox: str, segments: list[Segment],
+                 body: dict[str, Any], label: str, actor: Any) -> Job:
+    """An export job of the segments' current members, sent by the jobs app's worker."""
+    _check_segments(segments)
+    with transaction.atomic():
+        job = job_create(kind=JobKind.EXPORT, connection=connection, sandbox=sandbox,
+                         request=body, label=label, created_by=actor)
+        audit_record(actor=actor, action="export.start", obj=job, after={"request": body})
+    return job
+
+
+@transaction.atomic
+def export_plan_create(*, segments: list[Segment], body: dict[str, Any], label: str,
+                       actor: Any) -> ExportPlan:
+    """Segment → export in one click: a segment job for the segments now, and a plan that
+    starts the export (linked to it as its parent) once that job succeeds."""
+    _check_segments(segments)
+    try:
+        parent = segments_run(segments=segments, actor=actor)[0]
+    except SegmentError as error:
+        raise ExportError(error.message, field="segments") from error
+    plan = ExportPlan.objects.create(parent=parent, body=body, label=label, created_by=actor)
+    audit_record(actor=actor, action="export.plan", obj=parent,
+                 after={"request": body, "label": label})
+    return plan
+
+
+def export_plan_advance(*, parent: Job) -> Job | None:
+    """Start the export a plan waits for, if its segment job has succeeded; give the plan up if
+    that job failed, was cancelled or timed out. Idempotent: the plan is claimed with a
+    conditional update inside the transaction that creates the job, so however many times
+    this runs (signal, resume), one export job is created."""
+    plan = ExportPlan.objects.filter(parent=parent, state=PlanState.WAITING).first()
+    if plan is None or not parent.is_finished:
+        return None
+    with transaction.atomic():
+        if parent.status != JobStatus.SUCCEEDED:
+            ExportPlan.objects.filter(pk=plan.pk, state=PlanState.WAITING).update(
+                state=PlanState.ABANDONED)
+            return None
+        if not ExportPlan.objects.filter(pk=plan.pk, state=PlanState.WAITING).update(
+                state=PlanState.STARTED):
+            return None  # someone else started it
+        job = job_create(kind=JobKind.EXPORT, connection=parent.connection,
+                         sandbox=parent.sandbox, request=plan.body, label=plan.label,
+                         created_by=plan.created_by, parent=parent)
+        ExportPlan.objects.filter(pk=plan.pk).update(export_job=job)
+        audit_record(actor=plan.created_by, action="export.start", obj=job,
+                     after={"request": plan.body, "parent": parent.pk})
+    return job
+
+
+def export_plans_resume() -> int:
+    """Start the exports whose segment job finished while nobody was listening (a worker died
+    between the job's last event and our receiver). Cheap: waiting plans are few."""
+    started = 0
+    for plan in ExportPlan.objects.filter(state=PlanState.WAITING).select_related("parent"):
+        if plan.parent.is_finished and export_plan_advance(parent=plan.parent) is not None:
+            started += 1
+    return started
+
+
+# --- audience data ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One downloadable file of an export's batch."""
+
+    file_id: str  # the dataSetFileId
+    name: str
+    size: int | None
+    records: int | None
+
+    @property
+    def key(self) -> str:
+        """How our URLs name it: the dataSetFileId and the file name."""
+        return f"{self.file_id}/{self.name}"
+
+
+def _batch_id(job: Job) -> str:
+    if job.kind != JobKind.EXPORT or job.status != JobStatus.SUCCEEDED:
+        raise ExportError(NOT_FINISHED)
+    batch_id = (job.metrics or {}).get("batchId")
+    if not batch_id:
+        raise ExportError(NO_BATCH)
+    return str(batch_id)
+
+
+def _files(client: AEPClient, batch_id: str) -> list[ExportFile]:
+    """Every file of the batch: its dataSetFileIds (with their row counts), each listed for
+    the file names it holds, following nested ids (directories, spec §7.3)."""
+    found = []
+    pending = [(item.id, item.records, item.size) for item in client.batch_files(batch_id)]
+    seen: set[str] = set()
+    while pending:
+        file_id, records, size = pending.pop(0)
+        if file_id in seen:
+            continue
+        seen.add(file_id)
+        for entry in client.file_listing(file_id):
+            if entry.name:
+                found.append(ExportFile(file_id=file_id, name=entry.name,
+                                        size=entry.length if entry.length is not None else size,
+                                        records=records))
+            elif entry.file_id:
+                pending.append((entry.file_id, None, None))
+    return found
+
+
+def export_files(*, job: Job) -> list[ExportFile]:
+    """The files of a succeeded export's batch: name, size and rows (Data Access)."""
+    batch_id = _batch_id(job)
+    try:
+        with connection_client(job.connection, sandbox=job.sandbox) as client:
+            return _files(client, batch_id)
+    except AEPError as error:
+        raise ExportError(READ_FAILED.format(connection=job.connection.name,
+                                             message=error.message)) from error
+
+
+def _export_file(client: AEPClient, job: Job, file_id: str, name: str) -> ExportFile:
+    """The file if it belongs to the job's batch (never any other id or path we are sent)."""
+    for item in _files(client, _batch_id(job)):
+        if item.file_id == file_id and item.name == name:
+            return item
+    raise ExportError(FILE_UNKNOWN)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Preview:
+    columns: list[str]
+    rows: list[list[str]]
+    total: int | None
+
+
+def _spool(client: AEPClient, file_id: str, name: str) -> Any:
+    """The file, downloaded into a temporary file (a Parquet reader needs to seek)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115 - caller closes
+    client.stream_download(file_id, name, spool)
+    spool.seek(0)
+    return spool
+
+
+def export_preview(*, job: Job, file_id: str, name: str, limit: int = PREVIEW_ROWS) -> Preview:
+    """The first rows of one exported Parquet file, read here with pyarrow; nested values
+    (identityMap, segmentMembership, events) as JSON text."""
+    try:
+        with connection_client(job.connection, sandbox=job.sandbox) as client:
+            item = _export_file(client, job, file_id, name)
+            with _spool(client, item.file_id, item.name) as spool:
+                parquet = pq.ParquetFile(spool)
+                columns = list(parquet.schema_arrow.names)
+                rows: list[list[str]] = []
+                for batch in parquet.iter_batches(batch_size=limit):
+                    rows.extend([_cell(record.get(c)) for c in columns]
+                                for record in batch.to_pylist())
+                    break
+                return Preview(columns, rows[:limit], parquet.metadata.num_rows)
+    except AEPError as error:
+        raise ExportError(READ_FAILED.format(connection=job.connection.name,
+                                             message=error.message)) from error
+
+
+@dataclass
+class Download:
+    """An open download: its file name, size when known, and the byte chunks (the iterator
+    closes the API response and the client when exhausted or closed)."""
+
+    filename: str
+    size: int | None
+    chunks: Iterator[bytes]
+
+
+def _close_after(chunks: Iterator[bytes], *closers: Any) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    finally:
+        for thing in closers:
+            thing.close()
+
+
+def export_download(*, job: Job, file_id: str, name: str, actor: Any) -> Download:
+    """The file's bytes as they come from the API, for a StreamingHttpResponse."""
+    client = connection_client(job.connection, sandbox=job.sandbox)
+    try:
+        item = _export_file(client, job, file_id, name)
+        response = client.request("GET", f"{DATA_ACCESS}/files/{file_id}",
+                                  params={"path": item.name}, stream=True)
+    except AEPError as error:
+        client.close()
+        raise ExportError(READ_FAILED.format(connection=job.connection.name,
+                                             message=error.message)) from error
+    except ExportError:
+        client.close()
+        raise
+    audit_record(actor=actor, action="export.download", obj=job,
+                 after={"file": item.name, "file_id": item.file_id, "format": "parquet"})
+    return Download(item.name, item.size,
+                    _close_after(response.iter_bytes(CHUNK), response, client))
+
+
+def _csv_rows(spool: Any, client: AEPClient) -> Iterator[bytes]:
+    try:
+        parquet = pq.ParquetFile(spool)
+        columns = list(parquet.schema_arrow.names)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for batch in parquet.iter_batches(batch_size=2000):
+            for record in batch.to_pylist():
+                writer.writerow([_cell(record.get(c)) for c in columns])
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+        if out.getvalue():
+            yield out.getvalue().encode()
+    finally:
+        spool.close()
+        client.close()
+
+
+def export_csv(*, job: Job, file_id: str, name: str, actor: Any) -> Download:
+    """The same rows as CSV, converted here batch by batch (nested values as JSON text)."""
+    client = connection_client(job.connection, sandbox=job.sandbox)
+    try:
+        item = _export_file(client, job, file_id, name)
+        spool = _spool(client, item.file_id, item.name)
+    except AEPError as error:
+        client.close()
+        raise ExportError(READ_FAILED.format(connection=job.connection.name,
+                                             message=error.message)) from error
+    except ExportError:
+        client.close()
+        raise
+    audit_record(actor=actor, action="export.download", obj=job,
+                 after={"file": item.name, "file_id": item.file_id, "format": "csv"})
+    filename = item.name.rsplit(".", 1)[0] + ".csv"
+    return Download(filename, None, _csv_rows(spool, client))
+

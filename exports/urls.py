@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from exports import views
+
+app_name = "exports"
+
+urlpatterns = [
+    path("", views.export_list, name="list"),
+    path("new/", views.export_create, name="create"),
+    path("datasets/", views.dataset_list, name="datasets"),
+    path("<int:pk>/", views.export_detail, name="detail"),
+    path("<int:pk>/files/<str:file_id>/<str:name>/preview/", views.export_preview,
+         name="preview"),
+    path("<int:pk>/files/<str:file_id>/<str:name>/download/", views.export_download,
+         name="download"),
+    path("<int:pk>/files/<str:file_id>/<str:name>/csv/", views.export_download_csv,
+         name="csv"),
+]

@@ -1,0 +1,276 @@
+"""Pages of the exports app: export jobs, the export form, datasets, and the audience data of a
+finished export. Every view checks the role; writes and API reads go through
+exports.services. Status fragments read our database only; the audience data is read from the
+API when a person opens it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from aep import AEPError
+from connections.models import Connection
+from connections.services import connection_client, current_connection
+from core.htmx import htmx_template
+from core.roles import EVERYONE, LEADS, has_role, role_required
+from exports import services
+from exports.forms import DatasetForm, ExportForm
+from exports.models import ExportPlan
+from jobs.models import Job, JobKind
+from segments.models import Segment
+from segments.pql_support import EVENT_UNION, PROFILE_UNION, field_catalog, schema_from_unions
+
+NO_CONNECTION = ("There is no connection yet. An admin adds one under Connections "
+                 "(make run creates the built-in engine's).")
+EXPORT_STARTED = "Export started: “{label}”."
+PLAN_STARTED = ("Segment job started for “{label}”; the export starts by itself when it "
+                "succeeds.")
+DATASET_CREATED = "Dataset “{name}” created."
+SCHEMA_UNAVAILABLE = ("Field suggestions are off: the union schema could not be read "
+                      "({message}). The paths you type are checked when the export starts.")
+CACHE_SECONDS = 300
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _export_job(request: HttpRequest, pk: int) -> Job:
+    """An export job this user may see (marketers: their own; leads and admins: all)."""
+    jobs = Job.objects.visible_to(request.user).select_related("connection", "created_by",
+                                                                "parent")
+    return get_object_or_404(jobs, pk=pk, kind=JobKind.EXPORT)
+
+
+def _merge_policies(connection: Connection, sandbox: str) -> list[tuple[str, str]]:
+    key = f"exports:merge-policies:{connection.pk}:{sandbox}"
+    found = cache.get(key)
+    if found is None:
+        try:
+            with connection_client(connection, sandbox=sandbox) as client:
+                found = [(policy.id, policy.name + (" (default)" if policy.is_default else ""))
+                         for policy in client.merge_policies()]
+        except AEPError:
+            found = []
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
+def _catalogs(connection: Connection, sandbox: str) -> tuple[set[str], set[str], str]:
+    """The profile and event field paths of the union schemas (the client caches them)."""
+    try:
+        with connection_client(connection, sandbox=sandbox) as client:
+            profile = client.union_schema(PROFILE_UNION)
+            try:
+                events = client.union_schema(EVENT_UNION)
+            except AEPError:
+                events = None
+    except AEPError as error:
+        return set(), set(), SCHEMA_UNAVAILABLE.format(message=error.message)
+    entries = field_catalog(schema_from_unions(profile, events))
+    return ({e.path for e in entries if e.collection == "profile"},
+            {e.path for e in entries if e.collection == "xEvent"}, "")
+
+
+def _plan_for(job: Job) -> ExportPlan | None:
+    return ExportPlan.objects.filter(export_job=job).first()
+
+
+# --- export jobs ------------------------------------------------------------------------------
+
+@require_GET
+@role_required(EVERYONE)
+def export_list(request: HttpRequest) -> HttpResponse:
+    services.export_plans_resume()
+    connection, sandbox = current_connection(request)
+    jobs = Job.objects.visible_to(request.user).filter(kind=JobKind.EXPORT).select_related(
+        "connection", "created_by")
+    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    waiting = ExportPlan.objects.filter(state="waiting").select_related(
+        "parent", "parent__connection", "parent__created_by")
+    if not has_role(request.user, LEADS):
+        waiting = waiting.filter(created_by=request.user)
+    template = htmx_template(request, "exports/export_list.html", partial="export-table")
+    return TemplateResponse(request, template, {
+        "page": page, "connection": connection, "sandbox": sandbox,
+        "waiting": list(waiting[:10]), "user_sees_all": has_role(request.user, LEADS),
+        "no_connection": NO_CONNECTION})
+
+
+def _form_context(request: HttpRequest, connection: Connection, sandbox: str
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    segments = list(Segment.objects.in_sandbox(connection, sandbox).exclude(remote_id=""))
+    context: dict[str, Any] = {"connection": connection, "sandbox": sandbox,
+                               "segment_count": len(segments)}
+    try:
+        datasets = services.export_datasets(connection=connection, sandbox=sandbox)
+    except services.ExportError as error:
+        datasets = []
+        context["datasets_error"] = error.message
+    context["dataset_count"] = len(datasets)
+    profile_fields, event_fields, schema_message = _catalogs(connection, sandbox)
+    context.update(schema_message=schema_message, profile_paths=sorted(profile_fields),
+                   event_paths=sorted(event_fields))
+    kwargs = {"segments": segments,
+              "datasets": [(dataset.id, dataset.name) for dataset in datasets],
+              "merge_policies": _merge_policies(connection, sandbox),
+              "profile_fields": profile_fields, "event_fields": event_fields}
+    return context, kwargs
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(EVERYONE)
+def export_create(request: HttpRequest) -> HttpResponse:
+    connection, sandbox = current_connection(request)
+    if connection is None:
+        messages.error(request, NO_CONNECTION)
+        return redirect("exports:list")
+    context, kwargs = _form_context(request, connection, sandbox)
+    if request.method != "POST":
+        initial = {"segments": request.GET.getlist("segment"),
+                   "dataset": request.GET.get("dataset", "")}
+        context["form"] = ExportForm(initial=initial, **kwargs)
+        return TemplateResponse(request, "exports/export_form.html", context)
+    form = ExportForm(request.POST, **kwargs)
+    context["form"] = form
+    if form.is_valid():
+        data = form.cleaned_data
+        segments = form.chosen_segments
+        policy = data["merge_policy"]
+        body = services.export_body(
+            segment_ids=[segment.remote_id for segment in segments],
+            dataset_id=data["dataset"], fields=data["profile_fields"],
+            merge_policy=(policy, None) if policy else None, from_ingest=data["from_ingest"],
+            include_events=data["include_events"], event_fields=data["event_fields"],
+            events_from=data["events_from"])
+        label = services.export_label(segments, form.dataset_names.get(data["dataset"], ""))
+        try:
+            if request.POST.get("then") == "run-first":
+                services.export_plan_create(segments=segments, body=body, label=label,
+                                            actor=request.user)
+                messages.success(request, PLAN_STARTED.format(label=label))
+                return redirect("exports:list")
+            job = services.export_start(connection=connection, sandbox=sandbox,
+                                        segments=segments, body=body, label=label,
+                                        actor=request.user)
+        except services.ExportError as error:
+            form.add_error(error.field, error.message)
+        else:
+            messages.success(request, EXPORT_STARTED.format(label=label))
+            return redirect("exports:detail", job.pk)
+    return TemplateResponse(request, "exports/export_form.html", context, status=400)
+
+
+@require_GET
+@role_required(EVERYONE)
+def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _export_job(request, pk)
+    context = {"job": job, "plan": _plan_for(job)}
+    template = htmx_template(request, "exports/export_detail.html", partial="export-data")
+    if request.htmx and not job.is_finished:  # type: ignore[attr-defined]
+        return TemplateResponse(request, template, context)
+    if job.status == "succeeded":
+        try:
+            context["files"] = services.export_files(job=job)
+        except services.ExportError as error:
+            context["files_error"] = error.message
+    return TemplateResponse(request, template, context)
+
+
+@require_GET
+@role_required(EVERYONE)
+def export_preview(request: HttpRequest, pk: int, file_id: str, name: str) -> HttpResponse:
+    job = _export_job(request, pk)
+    context: dict[str, Any] = {"job": job, "file_name": name}
+    try:
+        context["preview"] = services.export_preview(job=job, file_id=file_id, name=name)
+    except services.ExportError as error:
+        if error.message == services.FILE_UNKNOWN:
+            raise Http404(error.message) from error
+        context["preview_error"] = error.message
+    template = htmx_template(request, "exports/export_preview.html", partial="preview-table")
+    return TemplateResponse(request, template, context)
+
+
+def _stream(download: services.Download, content_type: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(download.chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{download.filename}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    if download.size is not None:
+        response["Content-Length"] = str(download.size)
+    return response
+
+
+def _download(request: HttpRequest, pk: int, file_id: str, name: str, *,
+              as_csv: bool) -> HttpResponse:
+    job = _export_job(request, pk)
+    try:
+        if as_csv:
+            return _stream(services.export_csv(job=job, file_id=file_id, name=name,
+                                               actor=request.user), "text/csv; charset=utf-8")
+        return _stream(services.export_download(job=job, file_id=file_id, name=name,
+                                                actor=request.user),
+                       "application/vnd.apache.parquet")
+    except services.ExportError as error:
+        if error.message == services.FILE_UNKNOWN:
+            raise Http404(error.message) from error
+        messages.error(request, error.message)
+        return redirect("exports:detail", job.pk)
+
+
+@require_GET
+@role_required(EVERYONE)
+def export_download(request: HttpRequest, pk: int, file_id: str, name: str) -> HttpResponse:
+    return _download(request, pk, file_id, name, as_csv=False)
+
+
+@require_GET
+@role_required(EVERYONE)
+def export_download_csv(request: HttpRequest, pk: int, file_id: str, name: str) -> HttpResponse:
+    return _download(request, pk, file_id, name, as_csv=True)
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@role_required(EVERYONE)
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    connection, sandbox = current_connection(request)
+    context: dict[str, Any] = {"connection": connection, "sandbox": sandbox,
+                               "no_connection": NO_CONNECTION}
+    if connection is None:
+        return TemplateResponse(request, "exports/dataset_list.html", context)
+    form = DatasetForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.dataset_create(connection=connection, sandbox=sandbox,
+                                        name=form.cleaned_data["name"],
+                                        description=form.cleaned_data["description"],
+                                        actor=request.user)
+            except services.ExportError as error:
+                form.add_error(error.field, error.message)
+            else:
+                created = DATASET_CREATED.format(name=form.cleaned_data["name"])
+                if not request.htmx:  # type: ignore[attr-defined]
+                    messages.success(request, created)
+                    return redirect("exports:datasets")
+                context["created"] = created
+                form = DatasetForm()
+        if form.errors:
+            status = 400
+    try:
+        context["datasets"] = services.export_datasets(connection=connection, sandbox=sandbox)
+    except services.ExportError as error:
+        context["datasets"] = []
+        context["datasets_error"] = error.message
+    context["form"] = form
+    template = htmx_template(request, "exports/dataset_list.html", partial="dataset-panel")
+    return TemplateResponse(request, template, context, status=status)
