@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.export_list, name="list"),
     path("new/", views.export_create, name="create"),
     path("datasets/", views.dataset_list, name="datasets"),
+    path("plans/<int:pk>/", views.export_plan, name="plan"),
     path("<int:pk>/", views.export_detail, name="detail"),
     path("<int:pk>/files/<str:file_id>/<str:name>/preview/", views.export_preview,
          name="preview"),

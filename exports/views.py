@@ -22,7 +22,7 @@ from core.htmx import htmx_template
 from core.roles import EVERYONE, LEADS, has_role, role_required
 from exports import services
 from exports.forms import DatasetForm, ExportForm
-from exports.models import ExportPlan
+from exports.models import ExportPlan, PlanState
 from jobs.models import Job, JobKind
 from segments.models import Segment
 from segments.pql_support import EVENT_UNION, PROFILE_UNION, field_catalog, schema_from_unions
@@ -91,7 +91,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
     jobs = Job.objects.visible_to(request.user).filter(kind=JobKind.EXPORT).select_related(
         "connection", "created_by")
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
-    waiting = ExportPlan.objects.filter(state="waiting").select_related(
+    waiting = ExportPlan.objects.filter(state=PlanState.WAITING).select_related(
         "parent", "parent__connection", "parent__created_by")
     if not has_role(request.user, LEADS):
         waiting = waiting.filter(created_by=request.user)
@@ -151,10 +151,10 @@ def export_create(request: HttpRequest) -> HttpResponse:
         label = services.export_label(segments, form.dataset_names.get(data["dataset"], ""))
         try:
             if request.POST.get("then") == "run-first":
-                services.export_plan_create(segments=segments, body=body, label=label,
-                                            actor=request.user)
+                plan = services.export_plan_create(segments=segments, body=body,
+                                                   label=label, actor=request.user)
                 messages.success(request, PLAN_STARTED.format(label=label))
-                return redirect("exports:list")
+                return redirect("exports:plan", plan.pk)
             job = services.export_start(connection=connection, sandbox=sandbox,
                                         segments=segments, body=body, label=label,
                                         actor=request.user)
@@ -164,6 +164,20 @@ def export_create(request: HttpRequest) -> HttpResponse:
             messages.success(request, EXPORT_STARTED.format(label=label))
             return redirect("exports:detail", job.pk)
     return TemplateResponse(request, "exports/export_form.html", context, status=400)
+
+
+@require_GET
+@role_required(EVERYONE)
+def export_plan(request: HttpRequest, pk: int) -> HttpResponse:
+    """A segment job, then its export: the page polls (our database) until the export starts
+    or is given up."""
+    plans = ExportPlan.objects.select_related("parent", "parent__connection",
+                                              "parent__created_by", "export_job")
+    if not has_role(request.user, LEADS):
+        plans = plans.filter(created_by=request.user)
+    plan = get_object_or_404(plans, pk=pk)
+    template = htmx_template(request, "exports/export_plan.html", partial="plan-status")
+    return TemplateResponse(request, template, {"plan": plan, "parent": plan.parent})
 
 
 @require_GET

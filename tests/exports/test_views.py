@@ -297,8 +297,8 @@ def test_run_then_export_makes_two_linked_jobs_and_starts_the_export_once(
 
     response = signed_in(client).post("/exports/new/", {
         "segments": [str(segment.pk)], "dataset": dataset_id, "then": "run-first"})
-    assert response["Location"] == "/exports/"
     plan = ExportPlan.objects.get()
+    assert response["Location"] == f"/exports/plans/{plan.pk}/"
     parent = plan.parent
     assert parent.kind == JobKind.SEGMENT and parent.status == JobStatus.SUCCEEDED
     export = Job.objects.get(kind=JobKind.EXPORT)
@@ -312,6 +312,9 @@ def test_run_then_export_makes_two_linked_jobs_and_starts_the_export_once(
     assert Job.objects.filter(kind=JobKind.EXPORT).count() == 1
     page = client.get(f"/exports/{export.pk}/").content.decode()
     assert f'id="job-{parent.pk}"' in page and f'id="job-{export.pk}"' in page
+    status = client.get(f"/exports/plans/{plan.pk}/", **HX).content.decode()
+    assert status.lstrip().startswith('<section id="plan-status"') and "every 2s" not in status
+    assert f'href="/exports/{export.pk}/"' in status
     assert {"export.plan", "export.start", "segment.run"} <= set(
         AuditEntry.objects.values_list("action", flat=True))
 
