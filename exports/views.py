@@ -278,8 +278,8 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
                     return redirect("exports:datasets")
                 context["created"] = created
                 form = DatasetForm()
-        if form.errors:
-            status = 400
+        if form.errors and not request.htmx:  # type: ignore[attr-defined]
+            status = 400  # htmx swaps only 2xx answers: the errors come back as a 200 panel
     try:
         context["datasets"] = services.export_datasets(connection=connection, sandbox=sandbox)
     except services.ExportError as error:

@@ -1,0 +1,151 @@
+"""A marketer, in a real Chromium, against the live server and real Celery workers: creates an
+export dataset, fills the export form (with its mistakes first), runs the segment job and the
+export after it in one click, previews the exported rows and downloads the Parquet file, which
+holds exactly the segment's members as the engine's own tables know them."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from django.core.management import call_command
+
+from tests.jobs.test_worker import (  # noqa: F401 — fixtures
+    broker,
+    redis_server,
+    shared_database,
+    workers,
+)
+from tests.test_browser_shell import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+US = 'homeAddress.countryCode = "US"'
+
+
+@pytest.fixture
+def shot(page: Any, screenshot: Any) -> Any:
+    def take(name: str) -> None:
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(name)
+
+    return take
+
+
+@pytest.fixture
+def engine(live_server: Any, settings: Any, workers: Any) -> Any:  # noqa: F811
+    settings.BUILTIN_ENGINE_URL = live_server.url
+    call_command("bootstrap", "--no-demo-users", stdout=StringIO())
+    call_command("generate_demo", "--profiles", "150", "--seed", "7", stdout=StringIO())
+    workers.start("default,engine")
+    return workers
+
+
+def engine_members(sandbox: str, segment_id: str) -> set[tuple[str, str]]:
+    """The (namespace, id) identities of the segment's members, from the engine's snapshot
+    and memberships tables."""
+    from engine.memberships import ALIAS, attach_memberships
+    from engine.snapshot import open_snapshot
+
+    with open_snapshot(sandbox) as con:
+        attach_memberships(con, sandbox)
+        rows = con.execute(f"""
+            SELECT upper(namespace), id FROM identities WHERE _profile_id IN (
+              SELECT _profile_id FROM {ALIAS}.memberships
+              WHERE segment_id = ? AND status IN ('realized', 'existing'))""",
+                           [segment_id]).fetchall()
+    return {(str(ns), str(value)) for ns, value in rows}
+
+
+def exported_identities(path: Path) -> tuple[int, set[tuple[str, str]]]:
+    table = pq.read_table(path)
+    found: set[tuple[str, str]] = set()
+    for identity_map in table.column("identityMap").to_pylist():
+        items = identity_map.items() if isinstance(identity_map, dict) else identity_map
+        for namespace, identities in items:
+            for identity in identities:
+                found.add((namespace.upper(), str(identity["id"])))
+    return table.num_rows, found
+
+
+def test_marketer_exports_a_segment_previews_and_downloads_its_members(
+        page: Any, live_server: Any, marketer: Any, engine: Any, shot: Any,
+        tmp_path: Path) -> None:
+    from connections.models import Connection
+    from jobs.models import Job, JobKind, JobStatus
+    from segments.services import segment_save
+
+    connection = Connection.objects.get()
+    segment = segment_save(segment=None, connection=connection,
+                           sandbox=connection.default_sandbox, name="US customers",
+                           description="", pql_text=US, merge_policy_id="",
+                           evaluation_method="batch", actor=marketer)
+
+    sign_in(page, live_server, "maya")
+    page.click("[data-nav=exports]")
+    page.wait_for_selector("[data-testid=exports-empty]")
+    shot("exports-empty")
+
+    page.click("[data-testid=datasets-link]")
+    page.wait_for_selector("[data-testid=datasets-empty]")
+    page.click("[data-testid=create-dataset]")  # no name: the error says what to do
+    page.wait_for_selector("[data-testid=dataset-name-error]")
+    page.fill("[data-testid=dataset-name]", "Spring audience")
+    page.fill("#id_description", "US customers for the spring campaign")
+    page.click("[data-testid=create-dataset]")
+    page.wait_for_selector("[data-testid=dataset-row]:has-text('Spring audience')")
+    shot("exports-datasets")
+
+    page.click("[data-testid=dataset-row] >> text=Export here")
+    page.wait_for_selector("#export-form")
+    page.fill("[data-testid=profile-fields]", "person.name, shoeSize")
+    page.click("[data-testid=export-now]")  # no segment, a field that does not exist
+    page.wait_for_selector("[data-testid=segments-error]")
+    assert "shoeSize" in page.inner_text("[data-testid=profile-fields-error]")
+    shot("exports-form-errors")
+
+    page.check("[data-testid=pick-segment]")
+    field = page.locator("[data-testid=profile-fields]")
+    field.fill("")
+    field.type("person.name, homeAddress.coun", delay=5)
+    suggestions = page.eval_on_selector_all("#profile-path-list option",
+                                            "options => options.map(o => o.value)")
+    assert "person.name, homeAddress.countryCode" in suggestions
+    field.fill("person.name, homeAddress.countryCode")
+    shot("exports-form")
+
+    page.click("[data-testid=run-then-export]")
+    page.wait_for_selector("[data-testid=plan-status]")
+    page.wait_for_selector("[data-testid=open-export]", timeout=60_000)
+    shot("exports-plan")
+    parent = Job.objects.get(kind=JobKind.SEGMENT)
+    export = Job.objects.get(kind=JobKind.EXPORT)
+    assert export.parent == parent and parent.status == JobStatus.SUCCEEDED
+
+    page.click("[data-testid=open-export]")
+    page.wait_for_selector("[data-testid=export-data][data-status=succeeded]", timeout=60_000)
+    count = parent.metrics["segmentedProfileCounter"][segment.remote_id]
+    assert count > 0
+    assert page.inner_text("[data-testid=exported-count]") == f"{count:,}"
+    page.click("[data-testid=preview-file]")
+    page.wait_for_selector("[data-testid=export-row]")
+    assert page.locator("[data-testid=export-row]").count() == min(count, 20)
+    headers = page.locator("#export-preview th").all_inner_texts()
+    assert headers[:3] == ["identityMap", "person", "homeAddress"]
+    shot("exports-detail")
+
+    with page.expect_download() as download:
+        page.click("[data-testid=download-file]")
+    saved = tmp_path / "download.parquet"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename.endswith(".parquet")
+    rows, identities = exported_identities(saved)
+    assert rows == count
+    assert identities == engine_members(connection.default_sandbox, segment.remote_id)
+
+    page.click("[data-nav=exports]")
+    page.wait_for_selector("[data-testid=open-export]")
+    shot("exports-list")
