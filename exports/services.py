@@ -270,11 +270,23 @@ def _export_file(client: AEPClient, job: Job, file_id: str, name: str) -> Export
     raise ExportError(FILE_UNKNOWN)
 
 
+def _plain(value: Any) -> Any:
+    """pyarrow's Python values made JSON-like: a map (a list of key/value pairs) becomes an
+    object, as XDM writes identityMap and segmentMembership."""
+    if isinstance(value, list):
+        if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):
+            return {str(key): _plain(item) for key, item in value}
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list | tuple):
-        return json.dumps(value, default=str, ensure_ascii=False)
+        return json.dumps(_plain(value), default=str, ensure_ascii=False)
     return str(value)
 
 

@@ -12,10 +12,10 @@ urlpatterns = [
     path("datasets/", views.dataset_list, name="datasets"),
     path("plans/<int:pk>/", views.export_plan, name="plan"),
     path("<int:pk>/", views.export_detail, name="detail"),
-    path("<int:pk>/files/<str:file_id>/<str:name>/preview/", views.export_preview,
+    path("<int:pk>/files/<slug:file_id>/<path:name>/preview/", views.export_preview,
          name="preview"),
-    path("<int:pk>/files/<str:file_id>/<str:name>/download/", views.export_download,
+    path("<int:pk>/files/<slug:file_id>/<path:name>/download/", views.export_download,
          name="download"),
-    path("<int:pk>/files/<str:file_id>/<str:name>/csv/", views.export_download_csv,
+    path("<int:pk>/files/<slug:file_id>/<path:name>/csv/", views.export_download_csv,
          name="csv"),
 ]
