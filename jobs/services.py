@@ -328,19 +328,19 @@ def job_submit(*, job: Job, now: datetime | None = None,
             _event(job, "submitting", status=JobStatus.SUBMITTING, at=now,
                    message=f"Sending the request to {job.connection.name}",
                    data={"from": JobStatus.PENDING.value})
-        client = _client(job, transport)
         try:
-            found = None
-            if not first and job.kind in LISTED_KINDS:
-                found = _find_remote(client, job)
-            if found is not None:
-                job = _apply(job, found, now=now, event="reconciled", polled=False,
-                             extra={"remote_id": str(found.id)[:100]})
-            else:
-                # A preview cannot be looked for (AEP lists no previews): a redelivered preview
-                # submit creates it again. At worst an orphan estimate runs on a sample and
-                # expires by itself; nothing is written.
-                job = _submit_remote(job, now=now, client=client)
+            with _client(job, transport) as client:
+                found = None
+                if not first and job.kind in LISTED_KINDS:
+                    found = _find_remote(client, job)
+                if found is not None:
+                    job = _apply(job, found, now=now, event="reconciled", polled=False,
+                                 extra={"remote_id": str(found.id)[:100]})
+                else:
+                    # A preview cannot be looked for (AEP lists no previews): a redelivered
+                    # preview submit creates it again. At worst an orphan estimate runs on a
+                    # sample and expires by itself; nothing is written.
+                    job = _submit_remote(job, now=now, client=client)
         except AEPTransientError as error:
             Job.objects.filter(pk=job.pk).update(next_poll_at=now)
             _event(job, "retry", message=f"Submit failed, will retry: {error.message}", at=now)
@@ -372,7 +372,9 @@ def job_refresh(*, job: Job, now: datetime | None = None,
     now = now or timezone.now()
     if job.is_finished or not job.remote_id:
         return job
-    client = client or _client(job, transport)
+    if client is None:
+        with _client(job, transport) as own:
+            return job_refresh(job=job, now=now, client=own)
     try:
         remote = _get_remote(client, job)
     except AEPNotFoundError as error:
@@ -411,7 +413,12 @@ def jobs_refresh_group(*, connection: Connection, sandbox: str, kind: str,
     ).exclude(remote_id="").select_related("connection")}
     if not rows or kind not in LISTED_KINDS:
         return 0
-    client = connection_client(connection, sandbox=sandbox, transport=transport)
+    with connection_client(connection, sandbox=sandbox, transport=transport) as client:
+        return _refresh_group(client, rows, connection=connection, kind=kind, now=now)
+
+
+def _refresh_group(client: AEPClient, rows: dict[str, Job], *, connection: Connection,
+                   kind: str, now: datetime) -> int:
     refreshed = 0
     missing: list[Job] = []  # rows the API's answer left out: asked one by one
     if kind == JobKind.SEGMENT:
@@ -575,14 +582,14 @@ def job_cancel(*, job: Job, actor: Any, transport: httpx.BaseTransport | None = 
         return job
     if not job.remote_id:
         raise JobActionError(CANCEL_SUBMITTING)
-    client = _client(job, transport)
     try:
-        if job.kind == JobKind.SEGMENT:
-            client.cancel_segment_job(job.remote_id)
-        elif job.kind == JobKind.EXPORT:
-            client.cancel_export_job(job.remote_id)
-        else:
-            client.delete_preview(job.remote_id)
+        with _client(job, transport) as client:
+            if job.kind == JobKind.SEGMENT:
+                client.cancel_segment_job(job.remote_id)
+            elif job.kind == JobKind.EXPORT:
+                client.cancel_export_job(job.remote_id)
+            else:
+                client.delete_preview(job.remote_id)
     except AEPError as error:
         raise JobActionError(CANCEL_FAILED.format(connection=job.connection.name,
                                                   message=error.message)) from error

@@ -27,9 +27,8 @@ from urllib.parse import quote
 
 import pytest
 import redis
-from django.core import signals
-from django.db import close_old_connections
 from django.db import connection as db_connection
+from django.db import connections
 from django.utils import timezone
 
 from tests.test_celery_worker import isolated_redis_url
@@ -45,34 +44,42 @@ def shared_database(live_server: Any, tmp_path: Path) -> Iterator[str]:
     """The test database, as a DATABASE_URL the worker processes can open too.
 
     PostgreSQL's test database is shared as it is. SQLite's is in memory, which no other
-    process can open: for this test it is copied into a file, and this process (with the live
-    server's thread, which shares its connection) works on the file; afterwards the in-memory
-    database, kept alive meanwhile, is back. (The live server starts first, so that it shares
-    this connection rather than opening the file for good.)"""
+    process can open: for this test it is copied into a file. The live server's threads share
+    one connection (pytest-django's way with an in-memory database, so the server starts
+    first); it is pointed at the file, and this thread gets a connection of its own to it,
+    so that no sqlite3 connection is ever used by two threads at once. Afterwards the
+    in-memory database, kept alive meanwhile, is back."""
     if not (db_connection.vendor == "sqlite" and db_connection.is_in_memory_db()):
         yield database_url()
         return
-    memory = db_connection.settings_dict["NAME"]
+    # the connection the server's threads use (this thread's, unless it was replaced since)
+    shared = live_server.thread.connections_override.get("default", connections["default"])
+    mine = connections["default"]
+    memory = shared.settings_dict["NAME"]
     keeper = sqlite3.connect(memory, uri=True)  # an in-memory database lives while one is open
     path = tmp_path / "test-database.sqlite3"
-    db_connection.ensure_connection()
+    shared.ensure_connection()
     with sqlite3.connect(path) as copy:
-        db_connection.connection.backup(copy)
+        shared.connection.backup(copy)
     copy.close()
-    db_connection.settings_dict["NAME"] = str(path)
-    db_connection.close()  # the in-memory connection; the next query opens the file
-    # The live server's thread shares this connection; at the end of each request Django
-    # would close it (harmless in memory, not on a file) under this thread's feet.
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
+    shared.settings_dict["NAME"] = str(path)
+    # connect(), not close(): a server thread may be mid-query on the old connection
+    shared.connect()
+    own = connections.create_connection("default")
+    connections["default"] = own
+    # After each request the live server closes its connections — a no-op in memory, which
+    # another request thread may be using meanwhile: so it stays a no-op on the file.
+    shared.close = lambda: None  # type: ignore[method-assign]
     try:
         yield database_url()
     finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
-        db_connection.close()
-        db_connection.settings_dict["NAME"] = memory
-        db_connection.ensure_connection()
+        own.close()
+        connections["default"] = mine
+        shared.settings_dict["NAME"] = memory  # from here on close() is a no-op again anyway
+        shared.connect()
+        del shared.close
+        if mine is not shared:
+            mine.connect()
         keeper.close()
 
 
