@@ -58,10 +58,15 @@ class ExportForm(forms.Form):
                  event_fields: set[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.segment_rows = {str(segment.pk): segment for segment in segments}
-        self.fields["segments"].choices = [(str(s.pk), s.name) for s in segments]
-        self.fields["dataset"].choices = [("", "Choose a dataset")] + datasets
-        self.fields["merge_policy"].choices = (
-            [("", "The segments' own merge policy")] + merge_policies)
+        choices: dict[str, list[tuple[str, str]]] = {
+            "segments": [(str(s.pk), s.name) for s in segments],
+            "dataset": [("", "Choose a dataset"), *datasets],
+            "merge_policy": [("", "The segments' own merge policy"), *merge_policies],
+        }
+        for name, options in choices.items():
+            field = self.fields[name]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = options
         self.profile_catalog = profile_fields
         self.event_catalog = event_fields
         self.dataset_names = dict(datasets)

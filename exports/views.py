@@ -10,9 +10,10 @@ from typing import Any
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from aep import AEPError
@@ -94,7 +95,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
     waiting = ExportPlan.objects.filter(state=PlanState.WAITING).select_related(
         "parent", "parent__connection", "parent__created_by")
     if not has_role(request.user, LEADS):
-        waiting = waiting.filter(created_by=request.user)
+        waiting = waiting.filter(created_by_id=request.user.pk)
     template = htmx_template(request, "exports/export_list.html", partial="export-table")
     return TemplateResponse(request, template, {
         "page": page, "connection": connection, "sandbox": sandbox,
@@ -174,17 +175,30 @@ def export_plan(request: HttpRequest, pk: int) -> HttpResponse:
     plans = ExportPlan.objects.select_related("parent", "parent__connection",
                                               "parent__created_by", "export_job")
     if not has_role(request.user, LEADS):
-        plans = plans.filter(created_by=request.user)
+        plans = plans.filter(created_by_id=request.user.pk)
     plan = get_object_or_404(plans, pk=pk)
     template = htmx_template(request, "exports/export_plan.html", partial="plan-status")
     return TemplateResponse(request, template, {"plan": plan, "parent": plan.parent})
+
+
+def _again_url(job: Job) -> str:
+    """The export form, filled in with this export's segments and destination."""
+    request = job.request or {}
+    ids = [item.get("segmentId") for item in (request.get("filter") or {}).get("segments") or []
+           if isinstance(item, dict)]
+    segments = Segment.objects.in_sandbox(job.connection, job.sandbox).filter(remote_id__in=ids)
+    query = QueryDict(mutable=True)
+    query.setlist("segment", [str(pk) for pk in segments.values_list("pk", flat=True)])
+    query["dataset"] = str((request.get("destination") or {}).get("datasetId") or "")
+    return f"{reverse('exports:create')}?{query.urlencode()}"
 
 
 @require_GET
 @role_required(EVERYONE)
 def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _export_job(request, pk)
-    context = {"job": job, "plan": _plan_for(job)}
+    context: dict[str, Any] = {"job": job, "plan": _plan_for(job),
+                               "again_url": _again_url(job)}
     template = htmx_template(request, "exports/export_detail.html", partial="export-data")
     if request.htmx and not job.is_finished:  # type: ignore[attr-defined]
         return TemplateResponse(request, template, context)
@@ -223,14 +237,17 @@ def _stream(download: services.Download, content_type: str) -> StreamingHttpResp
 
 def _download(request: HttpRequest, pk: int, file_id: str, name: str, *,
               as_csv: bool) -> HttpResponse:
+    """The file, streamed (core.roles types views as returning HttpResponse, which a
+    StreamingHttpResponse is not, hence the ignores)."""
     job = _export_job(request, pk)
     try:
         if as_csv:
-            return _stream(services.export_csv(job=job, file_id=file_id, name=name,
-                                               actor=request.user), "text/csv; charset=utf-8")
-        return _stream(services.export_download(job=job, file_id=file_id, name=name,
-                                                actor=request.user),
-                       "application/vnd.apache.parquet")
+            return _stream(services.export_csv(  # type: ignore[return-value]
+                job=job, file_id=file_id, name=name, actor=request.user),
+                "text/csv; charset=utf-8")
+        return _stream(services.export_download(  # type: ignore[return-value]
+            job=job, file_id=file_id, name=name, actor=request.user),
+            "application/vnd.apache.parquet")
     except services.ExportError as error:
         if error.message == services.FILE_UNKNOWN:
             raise Http404(error.message) from error
@@ -246,7 +263,8 @@ def export_download(request: HttpRequest, pk: int, file_id: str, name: str) -> H
 
 @require_GET
 @role_required(EVERYONE)
-def export_download_csv(request: HttpRequest, pk: int, file_id: str, name: str) -> HttpResponse:
+def export_download_csv(request: HttpRequest, pk: int, file_id: str, name: str
+                        ) -> HttpResponse:
     return _download(request, pk, file_id, name, as_csv=True)
 
 

@@ -149,3 +149,24 @@ def test_marketer_exports_a_segment_previews_and_downloads_its_members(
     page.click("[data-nav=exports]")
     page.wait_for_selector("[data-testid=open-export]")
     shot("exports-list")
+
+
+def test_a_failed_export_shows_its_error_on_the_row_and_what_to_do(
+        page: Any, live_server: Any, studio: Any, segment: Any, marketer: Any,
+        shot: Any) -> None:
+    from exports import services
+
+    missing = "0" * 24
+    services.export_start(connection=studio.connection, sandbox=studio.sandbox,
+                          segments=[segment], label="US customers → deleted dataset",
+                          body=services.export_body(segment_ids=[segment.remote_id],
+                                                    dataset_id=missing), actor=marketer)
+    sign_in(page, live_server, "maya")
+    page.click("[data-nav=exports]")
+    row = page.wait_for_selector(".job-row[data-status=failed]")
+    assert f"the destination dataset {missing} is not found" in row.inner_text()
+    shot("exports-failed")
+    page.click("[data-testid=open-export]")
+    alert = page.wait_for_selector("[data-testid=export-error]")
+    assert "Check the destination on the Datasets page" in alert.inner_text()
+    shot("exports-failed-detail")

@@ -150,6 +150,10 @@ def test_export_body_carries_the_forms_choices(studio: Any, segment: Any, datase
         "schema": {"name": "_xdm.context.profile"},
     }
     assert job.status == JobStatus.SUCCEEDED, job.error_message
+    [item] = files_of(job)
+    preview = services.export_preview(job=job, file_id=item.file_id, name=item.name)
+    assert preview.columns == ["identityMap", "person", "homeAddress", "segmentMembership",
+                               "events"]
 
 
 # --- an export to SUCCEEDED and its data -----------------------------------------------------
@@ -256,6 +260,10 @@ def test_an_export_to_a_missing_dataset_fails_with_the_engines_message_and_no_ba
     page = signed_in(client).get(f"/exports/{job.pk}/").content.decode()
     assert 'data-testid="export-error"' in page and "is not found" in page
     assert page.count(job.error_message) == 2  # on the row and in the data section
+    again = f"/exports/new/?segment={segment.pk}&amp;dataset={'0' * 24}"
+    assert f'href="{again}" data-testid="export-again"' in page
+    form = client.get(again.replace("&amp;", "&")).content.decode()
+    assert f'value="{segment.pk}" checked' in form
     listing = client.get("/exports/").content.decode()
     assert job.error_message in listing
     assert batches_of(studio, "0" * 24) == []
