@@ -359,3 +359,35 @@ def test_a_plan_left_waiting_by_a_lost_event_is_resumed_by_the_list_page(
     plan.refresh_from_db()
     assert plan.state == PlanState.STARTED
     assert plan.export_job.status == JobStatus.SUCCEEDED and plan.export_job.parent == parent
+
+
+def test_the_plan_page_offers_to_cancel_its_waiting_segment_job(
+        studio: Any, segment: Any, dataset_id: str, marketer: Any, client: Any) -> None:
+    from django.db import transaction
+
+    from exports.tasks import export_plans_resume
+    from jobs.services import job_create
+
+    with transaction.atomic():  # not sent yet: the row is PENDING while we look at the page
+        parent = job_create(kind=JobKind.SEGMENT, connection=studio.connection,
+                            sandbox=studio.sandbox,
+                            request={"segments": [{"segmentId": segment.remote_id}]},
+                            label="US", created_by=marketer)
+        plan = ExportPlan.objects.create(parent=parent, label="US → Spring", created_by=marketer,
+                                         body=services.export_body(
+                                             segment_ids=[segment.remote_id],
+                                             dataset_id=dataset_id))
+        page = signed_in(client).get(f"/exports/plans/{plan.pk}/").content.decode()
+        assert f'action="/jobs/{parent.pk}/cancel/"' in page
+        assert 'data-state="waiting"' in page and 'hx-trigger="every 2s"' in page
+        listing = client.get("/exports/").content.decode()
+        assert 'data-testid="waiting-plans"' in listing
+        assert f'href="/exports/plans/{plan.pk}/"' in listing
+        assert export_plans_resume.delay().get() == 0  # its segment job has not finished
+        row = client.post(f"/jobs/{parent.pk}/cancel/", **HX).content.decode()
+        assert 'data-status="cancelled"' in row
+    plan.refresh_from_db()
+    assert plan.state == PlanState.ABANDONED
+    page = client.get(f"/exports/plans/{plan.pk}/").content.decode()
+    assert "The export did not start" in page and "every 2s" not in page.split(
+        'id="plan-status"')[1]
