@@ -266,6 +266,9 @@ def test_an_export_to_a_missing_dataset_fails_with_the_engines_message_and_no_ba
     assert f'value="{segment.pk}" checked' in form
     listing = client.get("/exports/").content.decode()
     assert job.error_message in listing
+    fragment = client.get("/exports/", **HX).content.decode()
+    assert fragment.lstrip().startswith('<section id="export-table"')
+    assert job.error_message in fragment and "<html" not in fragment
     assert batches_of(studio, "0" * 24) == []
 
 
