@@ -47,6 +47,10 @@ STATUS_TONES = {
 }
 
 
+PREVIEW_POLL_SECONDS = 0.5
+PREVIEW_FAST_POLLS = 30
+
+
 class JobQuerySet(models.QuerySet["Job"]):
     def unfinished(self) -> JobQuerySet:
         return self.exclude(status__in=FINISHED)
@@ -146,7 +150,11 @@ class Job(models.Model):
             bool(self.remote_id) and self.status in (JobStatus.QUEUED, JobStatus.RUNNING))
 
     def next_poll_delay(self) -> float:
-        """Seconds until the next poll: 1, 2, 4, 8, 16, then every 30 s."""
+        """Seconds until the next poll: 1, 2, 4, 8, 16, then every 30 s. A preview is polled
+        every half second for its first 30 polls: someone is watching its estimate converge
+        (the built-in engine refines it within a second, AEP within 10–15 s)."""
+        if self.kind == JobKind.PREVIEW and self.poll_count < PREVIEW_FAST_POLLS:
+            return PREVIEW_POLL_SECONDS
         return float(min(30, 2 ** min(self.poll_count, 5)))
 
 

@@ -46,7 +46,15 @@ from aep import (
 from connections.models import Connection
 from connections.services import connection_client
 from core.services import audit_record
-from jobs.models import FINISHED, RANK, Job, JobEvent, JobKind, JobStatus
+from jobs.models import (
+    FINISHED,
+    PREVIEW_POLL_SECONDS,
+    RANK,
+    Job,
+    JobEvent,
+    JobKind,
+    JobStatus,
+)
 from jobs.status import normalise
 
 logger = logging.getLogger(__name__)
@@ -347,7 +355,8 @@ def job_submit(*, job: Job, now: datetime | None = None,
             raise
         if job.is_finished or not job.remote_id:
             return Step(job, None)
-        due = now + timedelta(seconds=FIRST_POLL_DELAY)
+        first = PREVIEW_POLL_SECONDS if job.kind == JobKind.PREVIEW else FIRST_POLL_DELAY
+        due = now + timedelta(seconds=first)
         Job.objects.filter(pk=job.pk).update(next_poll_at=due)
         job.next_poll_at = due
         return Step(job, due)
@@ -524,7 +533,8 @@ def job_poll_step(*, job: Job, due: datetime | None = None, now: datetime | None
         return Step(job, None)
     # refreshed (by its group) within its own cadence, or within the group's shortest slot:
     # nothing to ask the API
-    recently = timedelta(seconds=max(job.next_poll_delay(), GROUP_MIN_INTERVAL))
+    recently = timedelta(seconds=max(job.next_poll_delay(), GROUP_MIN_INTERVAL)
+                         if job.kind in LISTED_KINDS else job.next_poll_delay() * 0.8)
     if job.kind in LISTED_KINDS:
         ours, next_slot = _group_slot_take(job, now)
         if ours:

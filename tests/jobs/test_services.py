@@ -188,6 +188,22 @@ def test_a_preview_reports_its_estimate_and_progress(make_job: Any, fake: FakeAE
     assert job.metrics["confidenceInterval"] == "95%"
 
 
+def test_a_preview_is_polled_every_half_second_while_its_estimate_converges(
+        make_job: Any, fake: FakeAEP, clock: Clock) -> None:
+    remote = fake.add("preview", runs_for=2)
+    job = make_job(JobKind.PREVIEW, JobStatus.QUEUED, remote_id=remote.id)
+    seen = []
+    step = services.job_poll_step(job=job, now=clock.advance(0.5), transport=fake.transport())
+    while step.poll_due is not None:
+        seen.append(step.job.progress)
+        assert (step.poll_due - clock.now).total_seconds() == 0.5
+        step = services.job_poll_step(job=step.job, due=step.poll_due,
+                                      now=clock.advance(0.5), transport=fake.transport())
+    assert step.job.status == JobStatus.SUCCEEDED
+    assert seen == sorted(seen) and len(seen) >= 3  # every poll asked, and saw progress grow
+    assert len(fake.requests) == len(seen) + 1
+
+
 def test_an_export_job_stores_its_batch(make_job: Any, fake: FakeAEP, clock: Clock) -> None:
     remote = fake.add("export", runs_for=1, request={"destination": {"datasetId": "ds-1"}})
     job = make_job(JobKind.EXPORT, JobStatus.RUNNING, remote_id=remote.id)
