@@ -195,7 +195,12 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "jobs.tasks.jobs_sweep", "schedule": 60.0},
     # deletes the engine's expired previews (ENGINE_PREVIEW_TTL_SECONDS)
     "engine-previews-expire": {"task": "engine.tasks.previews_expire", "schedule": 300.0},
+    # starts the export of a "run, then export" whose segment job finished while nobody listened
+    "exports-plans-resume": {"task": "exports.tasks.export_plans_resume", "schedule": 60.0},
 }
+# Polling calls per minute the jobs app may make to one connection (AEP's limits are per
+# org; the built-in engine answers 429 beyond ENGINE_RATE_LIMIT per API client).
+JOBS_POLL_BUDGET_PER_MINUTE = env.int("JOBS_POLL_BUDGET_PER_MINUTE", default=240)
 
 # --- The built-in engine ------------------------------------------------------------------------
 ENGINE_DATA_DIR = Path(env("ENGINE_DATA_DIR", default=str(VAR_DIR / "engine"))).resolve()
