@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "jobs",
     "segments",
     "exports",
+    "schedules",
     "engine",
 ]
 
@@ -165,6 +166,9 @@ else:
         # exchange tables; kombu's default is ./control, relative to wherever it runs
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # how often a worker looks for new messages (kombu's default is 1 s; an estimate
+        # makes several hops between web, jobs and engine tasks, each waiting this long)
+        "polling_interval": 0.1,
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(VAR_DIR / "cache")}}
@@ -197,6 +201,8 @@ CELERY_BEAT_SCHEDULE = {
     "engine-previews-expire": {"task": "engine.tasks.previews_expire", "schedule": 300.0},
     # starts the export of a "run, then export" whose segment job finished while nobody listened
     "exports-plans-resume": {"task": "exports.tasks.export_plans_resume", "schedule": 60.0},
+    # starts the segment runs (and exports) of the schedules that are due (schedules/tasks.py)
+    "schedules-tick": {"task": "schedules.tasks.schedules_tick", "schedule": 60.0},
 }
 # Polling calls per minute the jobs app may make to one connection (AEP's limits are per
 # org; the built-in engine answers 429 beyond ENGINE_RATE_LIMIT per API client).
