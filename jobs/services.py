@@ -355,8 +355,9 @@ def job_submit(*, job: Job, now: datetime | None = None,
             raise
         if job.is_finished or not job.remote_id:
             return Step(job, None)
-        first = PREVIEW_POLL_SECONDS if job.kind == JobKind.PREVIEW else FIRST_POLL_DELAY
-        due = now + timedelta(seconds=first)
+        first_delay = (PREVIEW_POLL_SECONDS if job.kind == JobKind.PREVIEW
+                       else FIRST_POLL_DELAY)
+        due = now + timedelta(seconds=first_delay)
         Job.objects.filter(pk=job.pk).update(next_poll_at=due)
         job.next_poll_at = due
         return Step(job, due)

@@ -28,7 +28,9 @@ class SegmentForm(forms.Form):
                                                           if self.is_bound else "")
         if current and current not in {value for value, _ in choices}:
             choices.append((current, current))  # keep what is stored even if not listed
-        self.fields["merge_policy_id"].choices = choices
+        field = self.fields["merge_policy_id"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
 
 
 class PQLJsonImportForm(forms.Form):

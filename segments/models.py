@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+
+if TYPE_CHECKING:
+    from connections.models import Connection
 
 
 class EvaluationMethod(models.TextChoices):
@@ -12,7 +17,7 @@ class EvaluationMethod(models.TextChoices):
 
 
 class SegmentQuerySet(models.QuerySet["Segment"]):
-    def in_sandbox(self, connection: object, sandbox: str) -> SegmentQuerySet:
+    def in_sandbox(self, connection: Connection, sandbox: str) -> SegmentQuerySet:
         return self.filter(connection=connection, sandbox=sandbox)
 
     def search(self, text: str) -> SegmentQuerySet:

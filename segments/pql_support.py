@@ -156,8 +156,9 @@ def preview_rows(results: list[Any]) -> list[PreviewRow]:
                 for item in body.get("identities") or [] if isinstance(item, Mapping)
             ] or [_identity_from_href((link or {}).get("_href", ""), key)
                   for key, link in (body.get("endCustomerIds") or {}).items()]
-            entity = body.get("entity") if isinstance(body.get("entity"), Mapping) else {}
-            rows.append(PreviewRow(str(xid), identities, dict(entity)))
+            entity = body.get("entity")
+            rows.append(PreviewRow(str(xid), identities,
+                                   dict(entity) if isinstance(entity, Mapping) else {}))
     return rows
 
 

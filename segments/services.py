@@ -11,7 +11,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
-from jobs.services import job_create
 
 import pql
 from aep import AEPError, AEPNotFoundError
@@ -19,6 +18,7 @@ from connections.models import Connection
 from connections.services import connection_client
 from core.services import audit_record
 from jobs.models import Job, JobKind
+from jobs.services import job_create
 from segments.models import EvaluationMethod, Segment, SegmentVersion
 from segments.pql_support import PROFILE_UNION
 
@@ -111,14 +111,18 @@ def segment_save(
         raise SegmentError(NAME_TAKEN.format(name=name, sandbox=sandbox), field="name")
 
     client = connection_client(connection, sandbox=sandbox, transport=transport)
-    fields = {"name": name, "pql_text": pql_text, "description": description,
-              "merge_policy_id": merge_policy_id or None, "schema": PROFILE_UNION,
-              "evaluation_info": EVALUATION_INFO.get(evaluation_method)}
+    evaluation_info = EVALUATION_INFO.get(EvaluationMethod(evaluation_method))
     try:
         if segment is not None and segment.remote_id:
-            remote = client.update_definition(segment.remote_id, **fields)
+            remote = client.update_definition(
+                segment.remote_id, name=name, pql_text=pql_text, description=description,
+                merge_policy_id=merge_policy_id or None, schema=PROFILE_UNION,
+                evaluation_info=evaluation_info)
         else:
-            remote = client.create_definition(**fields)
+            remote = client.create_definition(
+                name=name, pql_text=pql_text, description=description,
+                merge_policy_id=merge_policy_id or None, schema=PROFILE_UNION,
+                evaluation_info=evaluation_info)
     except AEPError as error:
         if error.status == 422:
             raise SegmentError(NAME_TAKEN.format(name=name, sandbox=sandbox),

@@ -133,7 +133,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     segments = segments.search(params.get("q", "").strip())
     owner = params.get("owner", "")
     if owner == "me":
-        segments = segments.filter(created_by=request.user)
+        segments = segments.filter(created_by_id=request.user.pk)
     elif owner.isdigit():
         segments = segments.filter(created_by_id=int(owner))
     method = params.get("method", "")
@@ -169,7 +169,7 @@ def segment_run(request: HttpRequest) -> HttpResponse:
     except SegmentError as error:
         messages.error(request, error.message)
         return redirect("segments:list")
-    if request.htmx:  # the job rows appear in place and say it themselves
+    if getattr(request, "htmx", False):  # the job rows appear in place and say it themselves
         return TemplateResponse(request, "segments/segment_list.html#run-result",
                                 {"jobs": jobs})
     names = ", ".join(segment.name for segment in segments)
