@@ -248,3 +248,15 @@ def test_pql_json_view_and_import_go_through_the_conversion_endpoint(studio: Any
     assert "homeAddress.countryCode = &quot;US&quot;" in imported
     broken = client.post("/segments/convert/", {"pql_json": "{nope"}).content.decode()
     assert "This is not JSON (line 1, column 2)" in broken
+
+
+def test_a_saved_segment_links_to_its_export_form(studio: Any, marketer: Any) -> None:
+    from segments.models import Segment
+
+    client = signed_in(marketer)
+    create(client)
+    segment = Segment.objects.get()
+    page = client.get(f"/segments/{segment.pk}/").content.decode()
+    assert f"/exports/new/?segment={segment.pk}" in page
+    form = client.get(f"/exports/new/?segment={segment.pk}").content.decode()
+    assert "US customers" in form
