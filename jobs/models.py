@@ -177,3 +177,41 @@ class JobEvent(models.Model):
     @property
     def tone(self) -> str:
         return STATUS_TONES[JobStatus(self.status)] if self.status else "neutral"
+
+
+class AlertKind(models.TextChoices):
+    TIMED_OUT = "timed_out", "Job stuck past its deadline"
+    SCHEDULE_FAILED = "schedule_failed", "Scheduled run failed"
+
+
+class AlertQuerySet(models.QuerySet["Alert"]):
+    def open(self) -> AlertQuerySet:
+        return self.filter(acknowledged_at__isnull=True)
+
+
+class Alert(models.Model):
+    """Something a team lead must look at (issue 9): a job stuck past its deadline, or a
+    scheduled run that failed. Listed on the Alerts page, and in a banner, until someone
+    acknowledges it. One alert per kind and job (or per `key` when there is no job)."""
+
+    kind = models.CharField(max_length=24, choices=AlertKind.choices)
+    key = models.CharField(max_length=200, unique=True,
+                           help_text="what makes it the same alert: kind and job or run")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.CASCADE,
+                            related_name="alerts")
+    title = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    url = models.CharField(max_length=300, blank=True, help_text="where to look")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    emailed_to = models.TextField(blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                        on_delete=models.SET_NULL, related_name="+")
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.title
