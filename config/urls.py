@@ -20,5 +20,6 @@ urlpatterns = [
     path("jobs/", include("jobs.urls")),
     path("segments/", include("segments.urls")),
     path("exports/", include("exports.urls")),
+    path("schedules/", include("schedules.urls")),
     path("", include("core.urls")),
 ]

@@ -6,16 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from connections.models import Connection
 from core.htmx import htmx_template
 from core.roles import EVERYONE, LEADS, has_role, role_required
-from jobs import services
-from jobs.models import Job, JobKind
+from jobs import alerts, charts, history, services
+from jobs.models import Alert, Job, JobKind, JobStatus
 
 CANCEL_ASKED = "Cancelling “{label}”."
 
@@ -27,14 +30,78 @@ def _visible_job(request: HttpRequest, pk: int) -> Job:
     return get_object_or_404(jobs, pk=pk)
 
 
+def _choices(request: HttpRequest, sees_all: bool) -> dict[str, Any]:
+    """The filter bar's options, from the jobs this user may see."""
+    visible = Job.objects.visible_to(request.user)
+    users = get_user_model().objects.filter(
+        pk__in=visible.exclude(created_by=None).values("created_by")).order_by("username")
+    segment_model = Job._meta.get_field("segments").related_model  # segments.Segment
+    schedule_runs = Job._meta.get_field("schedule_runs").related_model
+    schedule_model = schedule_runs._meta.get_field("schedule").related_model
+    return {
+        "kinds": JobKind.choices, "statuses": JobStatus.choices,
+        "users": users if sees_all else [],
+        "connections": Connection.objects.filter(
+            pk__in=visible.values("connection")).order_by("name"),
+        "sandboxes": visible.order_by("sandbox").values_list("sandbox", flat=True).distinct(),
+        "segments": segment_model.objects.filter(  # type: ignore[attr-defined]
+            jobs__in=visible).distinct().order_by("name").only("pk", "name"),
+        "schedules": schedule_model.objects.order_by("name").only(  # type: ignore[attr-defined]
+            "pk", "name") if sees_all else [],
+        "sorts": history.SORT_LABELS,
+    }
+
+
+def _sort_links(filters: history.HistoryFilters) -> dict[str, tuple[str, str]]:
+    """Column → (query string that sorts by it, or reverses it; "asc"/"desc"/"" now)."""
+    links = {}
+    for column in ("status", "label", "user", "created", "duration"):
+        if filters.sort == column:
+            links[column] = (filters.query_string(sort=f"-{column}"), "asc")
+        elif filters.sort == f"-{column}":
+            links[column] = (filters.query_string(sort=column), "desc")
+        else:
+            first = f"-{column}" if column in ("created", "duration") else column
+            links[column] = (filters.query_string(sort=first), "")
+    return links
+
+
 @require_GET
 @role_required(EVERYONE)
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = Job.objects.visible_to(request.user).select_related("connection", "created_by")
-    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
+    """The job history: every job this user may see (leads and admins: all; marketers: their
+    own), filtered, sorted, paginated, with totals and charts of what the filters select."""
+    filters = history.HistoryFilters.from_query(request.GET)
+    jobs = history.jobs_filtered(user=request.user, filters=filters)
+    page = Paginator(jobs, history.PAGE_SIZE).get_page(request.GET.get("page"))
+    history.schedule_names(page.object_list)
+    sees_all = has_role(request.user, LEADS)
+    context: dict[str, Any] = {
+        "page": page, "user_sees_all": sees_all, "filters": filters,
+        "totals": history.history_totals(jobs),
+        "charts": charts.history_charts(jobs, date_from=filters.date_from,
+                                        date_to=filters.date_to),
+        "query": filters.query_string(), "sort_links": _sort_links(filters),
+        "open_alerts": Alert.objects.open().count()
+        if sees_all else 0,
+    }
+    if not request.htmx:  # type: ignore[attr-defined]
+        context.update(_choices(request, sees_all))
     template = htmx_template(request, "jobs/job_list.html", partial="job-table")
-    return TemplateResponse(request, template, {
-        "page": page, "user_sees_all": has_role(request.user, LEADS)})
+    return TemplateResponse(request, template, context)
+
+
+@require_GET
+@role_required(EVERYONE)
+def job_list_csv(request: HttpRequest) -> HttpResponse:
+    """The filtered history as CSV, streamed: the same filters and order as the page."""
+    filters = history.HistoryFilters.from_query(request.GET)
+    jobs = history.jobs_filtered(user=request.user, filters=filters)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(history.history_csv(jobs),
+                                     content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="jobs-{stamp}.csv"'
+    return response
 
 
 @require_GET
@@ -78,16 +145,55 @@ def _figures(job: Job) -> list[tuple[str, Any]]:
     return figures
 
 
+def _remote_errors(job: Job) -> list[tuple[str, str]]:
+    """Every error the API's last answer carries, with AEP's codes (segment and export jobs
+    list them under `errors`; a refused request answers one error body)."""
+    found: list[tuple[str, str]] = []
+    response = job.last_response if isinstance(job.last_response, dict) else {}
+    for item in response.get("errors") or []:
+        if isinstance(item, dict):
+            code = str(item.get("code") or item.get("error_code") or "")
+            message = str(item.get("msg") or item.get("message") or item.get("detail") or "")
+            if code or message:
+                found.append((code, message))
+    if not found and (response.get("error_code") or response.get("title")):
+        found.append((str(response.get("error_code") or response.get("status") or ""),
+                      str(response.get("detail") or response.get("title") or "")))
+    if job.error_message and (job.error_code, job.error_message) not in found:
+        found.insert(0, (job.error_code, job.error_message))
+    return found
+
+
+def _definitions(job: Job) -> list[tuple[Any, Any]]:
+    """(segment, the version that was current when the job started) for the definitions the
+    job ran — for an export, those of the segment job it followed."""
+    segments = list(job.segments.all())  # type: ignore[attr-defined]
+    if not segments and job.parent_id:
+        segments = list(job.parent.segments.all())  # type: ignore[union-attr]
+    return [(segment, segment.versions.filter(created_at__lte=job.created_at).order_by(
+        "-number").first() or segment.versions.order_by("number").first())
+        for segment in segments]
+
+
 @require_GET
 @role_required(EVERYONE)
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _visible_job(request, pk)
     counts = (job.metrics or {}).get("segmentedProfileCounter") or {}
     template = htmx_template(request, "jobs/job_detail.html", partial="job-timeline")
-    return TemplateResponse(request, template, {
-        "job": job, "events": job.events.all(), "figures": _figures(job),
-        "segment_counts": sorted(counts.items()) if isinstance(counts, dict) else [],
+    context: dict[str, Any] = {"job": job, "events": job.events.all()}
+    if request.htmx:  # type: ignore[attr-defined]
+        return TemplateResponse(request, template, context)
+    history.schedule_names([job])
+    names = {segment.remote_id: segment.name for segment, _ in _definitions(job)}
+    context.update({
+        "figures": _figures(job), "errors": _remote_errors(job),
+        "segment_counts": [(key, names.get(key, ""), value) for key, value in
+                           sorted(counts.items())] if isinstance(counts, dict) else [],
+        "definitions": _definitions(job), "children": job.children.all(),
+        "alerts": job.alerts.all(),  # type: ignore[attr-defined]
     })
+    return TemplateResponse(request, template, context)
 
 
 @require_POST
@@ -107,3 +213,42 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, CANCEL_ASKED.format(label=job.label or job))
     return redirect("jobs:detail", pk=job.pk)
+
+
+# --- alerts -------------------------------------------------------------------------------------
+
+ACKNOWLEDGED = "Acknowledged “{title}”."
+ACKNOWLEDGED_ALL = "Acknowledged {count} alert{plural}."
+
+
+@require_GET
+@role_required(LEADS)
+def alert_list(request: HttpRequest) -> HttpResponse:
+    """Open alerts first (until someone acknowledges them), then the recent acknowledged."""
+    show = request.GET.get("show", "open")
+    alerts_shown = Alert.objects.select_related("job", "acknowledged_by")
+    if show != "all":
+        alerts_shown = alerts_shown.open()
+    page = Paginator(alerts_shown, 50).get_page(request.GET.get("page"))
+    template = htmx_template(request, "jobs/alert_list.html", partial="alert-table")
+    return TemplateResponse(request, template, {
+        "page": page, "show": show, "open_count": Alert.objects.open().count()})
+
+
+@require_POST
+@role_required(LEADS)
+def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    alert = alerts.alert_acknowledge(alert=get_object_or_404(Alert, pk=pk), actor=request.user)
+    if request.htmx:  # type: ignore[attr-defined]
+        return TemplateResponse(request, "jobs/alert_list.html#alert-row", {"alert": alert})
+    messages.success(request, ACKNOWLEDGED.format(title=alert.title))
+    return redirect("jobs:alerts")
+
+
+@require_POST
+@role_required(LEADS)
+def alerts_acknowledge_all(request: HttpRequest) -> HttpResponse:
+    count = alerts.alerts_acknowledge_all(alerts=Alert.objects.all(), actor=request.user)
+    messages.success(request, ACKNOWLEDGED_ALL.format(count=count,
+                                                      plural="" if count == 1 else "s"))
+    return redirect("jobs:alerts")
