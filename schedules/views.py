@@ -10,7 +10,9 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from connections.services import current_connection
 from core.htmx import htmx_template
@@ -87,6 +89,10 @@ def schedule_create(request: HttpRequest) -> HttpResponse:
             form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
             messages.success(request, CREATED.format(name=schedule.name, when=_when(schedule)))
+            if request.htmx:  # type: ignore[attr-defined]
+                # the whole page changes: htmx navigates instead of swapping the form
+                return HttpResponseClientRedirect(reverse("schedules:detail",
+                                                          args=[schedule.pk]))
             return redirect("schedules:detail", schedule.pk)
     template = htmx_template(request, "schedules/schedule_form.html", partial="schedule-form")
     return TemplateResponse(request, template, context, status=200 if request.htmx else 400)  # type: ignore[attr-defined]
