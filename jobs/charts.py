@@ -57,6 +57,12 @@ def _nice_max(value: float) -> float:
     return 10 * magnitude
 
 
+def _count_max(value: float) -> float:
+    """A top for an axis of whole numbers: its four ticks are whole numbers too."""
+    top = _nice_max(value)
+    return float(max(4, math.ceil(top / 4) * 4)) if top < 40 else top
+
+
 def _short(value: float) -> str:
     if value >= 1_000_000:
         return f"{value / 1_000_000:g}M"
@@ -129,7 +135,7 @@ def jobs_per_day(jobs: list[Job], *, date_from: date | None = None,
         day = timezone.localdate(job.created_at)
         if day in counts:
             counts[day][group_of[job.status]] += 1
-    top = _nice_max(max((sum(c.values()) for c in counts.values()), default=0))
+    top = _count_max(max((sum(c.values()) for c in counts.values()), default=0))
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
     slot = plot_w / len(days)
     bar = max(min(slot * 0.7, 28), 2)
@@ -137,7 +143,7 @@ def jobs_per_day(jobs: list[Job], *, date_from: date | None = None,
     every = max(1, math.ceil(len(days) / 10))
     for index, day in enumerate(days):
         x = LEFT + slot * index + (slot - bar) / 2
-        y = TOP + plot_h
+        y = float(TOP + plot_h)
         tip = [f"{day:%a %d %b}"]
         for name, colour, _ in STATUS_GROUPS:
             n = counts[day].get(name, 0)
@@ -246,12 +252,13 @@ def audience_over_time(jobs: list[Job]) -> Chart:
                 body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>'
                             f'{escape(f"{key[1]}: {n:,} on {local:%d %b %H:%M}")}</title>'
                             f'</circle>')
+        fmt = "%d %b" if span >= 3 * 86400 else "%d %b %H:%M" if span >= 600 else "%H:%M:%S"
         for fraction in (0, 0.5, 1):
             at = start + timedelta(seconds=span * fraction) if span > 1 else start
             x = LEFT + plot_w * fraction if span > 1 else LEFT + plot_w / 2
             anchor = {0: "start", 0.5: "middle", 1: "end"}[fraction]
             body.append(f'<text class="tick" x="{x:.1f}" y="{TOP + plot_h + 14}" '
-                        f'text-anchor="{anchor}">{timezone.localtime(at):%d %b %H:%M}</text>')
+                        f'text-anchor="{anchor}">{timezone.localtime(at).strftime(fmt)}</text>')
             if span <= 1:
                 break
         body.extend(_legend([(key[1][:24], SERIES_COLOURS[i % len(SERIES_COLOURS)])

@@ -188,7 +188,8 @@ def history_totals(jobs: JobQuerySet) -> Totals:
     by_status = {row["status"]: row["n"] for row in
                  jobs.order_by().values("status").annotate(n=Count("pk", distinct=True))}
     durations = sorted(d.total_seconds() for d in jobs.filter(status__in=FINISHED).order_by()
-                       .values_list("duration_value", flat=True)[:20000] if d is not None)
+                       .values_list("duration_value", flat=True)[:20000]  # type: ignore[misc]
+                       if d is not None)
     median = durations[len(durations) // 2] if durations else None
     return Totals(
         count=sum(by_status.values()), by_status=by_status,

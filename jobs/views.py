@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
@@ -35,19 +36,19 @@ def _choices(request: HttpRequest, sees_all: bool) -> dict[str, Any]:
     visible = Job.objects.visible_to(request.user)
     users = get_user_model().objects.filter(
         pk__in=visible.exclude(created_by=None).values("created_by")).order_by("username")
-    segment_model = Job._meta.get_field("segments").related_model  # segments.Segment
-    schedule_runs = Job._meta.get_field("schedule_runs").related_model
-    schedule_model = schedule_runs._meta.get_field("schedule").related_model
+    # looked up by label: the segments and schedules apps import jobs, not the reverse
+    segment_model: Any = apps.get_model("segments", "Segment")
+    schedule_model: Any = apps.get_model("schedules", "Schedule")
     return {
         "kinds": JobKind.choices, "statuses": JobStatus.choices,
         "users": users if sees_all else [],
         "connections": Connection.objects.filter(
             pk__in=visible.values("connection")).order_by("name"),
         "sandboxes": visible.order_by("sandbox").values_list("sandbox", flat=True).distinct(),
-        "segments": segment_model.objects.filter(  # type: ignore[attr-defined]
+        "segments": segment_model.objects.filter(
             jobs__in=visible).distinct().order_by("name").only("pk", "name"),
-        "schedules": schedule_model.objects.order_by("name").only(  # type: ignore[attr-defined]
-            "pk", "name") if sees_all else [],
+        "schedules": schedule_model.objects.order_by("name").only("pk", "name")
+        if sees_all else [],
         "sorts": history.SORT_LABELS,
     }
 
@@ -101,7 +102,7 @@ def job_list_csv(request: HttpRequest) -> HttpResponse:
     response = StreamingHttpResponse(history.history_csv(jobs),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="jobs-{stamp}.csv"'
-    return response
+    return response  # type: ignore[return-value]  # role_required types views as HttpResponse
 
 
 @require_GET
@@ -112,6 +113,7 @@ def job_row(request: HttpRequest, pk: int) -> HttpResponse:
     job = _visible_job(request, pk)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("jobs:detail", pk=job.pk)
+    history.schedule_names([job])
     return TemplateResponse(request, "jobs/job_row.html#job-row", {"job": job})
 
 
@@ -167,9 +169,16 @@ def _remote_errors(job: Job) -> list[tuple[str, str]]:
 def _definitions(job: Job) -> list[tuple[Any, Any]]:
     """(segment, the version that was current when the job started) for the definitions the
     job ran — for an export, those of the segment job it followed."""
-    segments = list(job.segments.all())  # type: ignore[attr-defined]
-    if not segments and job.parent_id:
-        segments = list(job.parent.segments.all())  # type: ignore[union-attr]
+    segments: list[Any] = list(job.segments.all())  # type: ignore[misc]
+    if not segments and job.parent is not None:
+        segments = list(job.parent.segments.all())  # type: ignore[misc]
+    if not segments:  # an export started on its own names its segments in its request
+        request = job.request if isinstance(job.request, dict) else {}
+        items = (request.get("filter") or {}).get("segments") or request.get("segments") or []
+        ids = [str(item.get("segmentId")) for item in items if isinstance(item, dict)]
+        model: Any = apps.get_model("segments", "Segment")
+        segments = list(model.objects.filter(
+            connection_id=job.connection_id, sandbox=job.sandbox, remote_id__in=ids))
     return [(segment, segment.versions.filter(created_at__lte=job.created_at).order_by(
         "-number").first() or segment.versions.order_by("number").first())
         for segment in segments]

@@ -37,10 +37,11 @@ class ScheduleForm(forms.Form):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.segment_rows = {str(segment.pk): segment for segment in segments}
-        self.fields["segments"].choices = [(str(s.pk), s.name) for s in segments]
+        self.fields["segments"].choices = [  # type: ignore[attr-defined]
+            (str(s.pk), s.name) for s in segments]
         self.dataset_names = dict(datasets)
-        self.fields["export_dataset"].choices = [("", "No export — only run the segments"),
-                                                 *datasets]
+        self.fields["export_dataset"].choices = [  # type: ignore[attr-defined]
+            ("", "No export — only run the segments"), *datasets]
 
     @property
     def chosen_segments(self) -> list[Segment]:

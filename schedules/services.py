@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import croniter  # type: ignore[import-untyped]
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -121,7 +121,8 @@ def schedule_run(*, schedule: Schedule, due: datetime,
             if schedule.export_dataset_id:
                 body = export_body(segment_ids=[s.remote_id for s in segments],
                                    dataset_id=schedule.export_dataset_id)
-                label = f"{schedule.name} → {schedule.export_dataset_name or 'dataset'}"
+                label = (f"{schedule.name} → "
+                         f"{schedule.export_dataset_name or schedule.export_dataset_id}")
                 job = export_plan_create(segments=segments, body=body, label=label[:200],
                                          actor=actor).parent
             else:

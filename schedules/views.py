@@ -103,7 +103,9 @@ def schedule_create(request: HttpRequest) -> HttpResponse:
 def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = get_object_or_404(Schedule.objects.select_related("connection", "created_by"),
                                  pk=pk)
-    runs = schedule.runs.select_related("job", "job__connection", "job__created_by")
+    runs = schedule.runs.select_related("job", "job__connection", "job__created_by"
+                                        ).prefetch_related("job__children__connection",
+                                                           "job__children__created_by")
     page = Paginator(runs, 25).get_page(request.GET.get("page"))
     template = htmx_template(request, "schedules/schedule_detail.html", partial="schedule-runs")
     return TemplateResponse(request, template, {

@@ -61,7 +61,8 @@ def test_a_due_schedule_runs_once_per_slot_and_its_export_follows(
     assert schedules_tick(now=MORNING + timedelta(minutes=32)) == 0  # the slot is taken
     run = ScheduleRun.objects.get()
     assert run.due_at == datetime(2026, 11, 30, 5, 30, tzinfo=UTC)
-    job = Job.objects.get(pk=run.job_id)
+    job = run.job
+    assert job is not None
     assert job.kind == JobKind.SEGMENT and job.status == JobStatus.SUCCEEDED
     assert job.created_by == lead and list(job.segments.all()) == [segment]
     export = Job.objects.get(parent=job)
