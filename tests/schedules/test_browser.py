@@ -119,6 +119,8 @@ def test_a_lead_reads_the_history_and_schedules_a_run(
                              export_dataset_id=MISSING_DATASET, actor=lead)
     fresh_slots()
     schedules_tick.apply(kwargs={"now": due(broken)})
+    page.click("[data-nav=schedules]")
+    page.wait_for_selector(f"#schedule-{broken.pk}")
     screenshot("schedules-list")
     page.click("[data-nav=jobs]")
     banner = page.wait_for_selector("[data-testid=alerts-banner]")
