@@ -81,3 +81,17 @@ class ScheduleRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule_id} @ {self.due_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def tone(self) -> str:
+        """The badge colour: running blue until the segment job (and its export) finished."""
+        return {RunState.STARTED: "running", RunState.SUCCEEDED: "succeeded",
+                RunState.FAILED: "failed"}[RunState(self.state)]
+
+    @property
+    def state_text(self) -> str:
+        if self.state == RunState.STARTED:
+            return "Running"
+        if self.state == RunState.FAILED and self.job is None:
+            return "Not started"
+        return self.get_state_display()

@@ -121,6 +121,8 @@ def test_a_lead_reads_the_history_and_schedules_a_run(
     schedules_tick.apply(kwargs={"now": due(broken)})
     page.click("[data-nav=schedules]")
     page.wait_for_selector(f"#schedule-{broken.pk}")
+    assert page.inner_text(f"#schedule-{broken.pk} [data-testid=last-run]") == "Failed"
+    assert page.inner_text(f"#schedule-{schedule.pk} [data-testid=last-run]") == "Succeeded"
     screenshot("schedules-list")
     page.click("[data-nav=jobs]")
     banner = page.wait_for_selector("[data-testid=alerts-banner]")
