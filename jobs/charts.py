@@ -76,7 +76,9 @@ def _seconds(value: float) -> str:
         return f"{value / 3600:.1f} h"
     if value >= 60:
         return f"{value / 60:.0f} min"
-    return f"{value:g} s"
+    if 0 < value < 1:
+        return f"{value * 1000:.3g} ms"
+    return f"{value:.3g} s"
 
 
 def _svg(label: str, body: list[str], *, height: int = H) -> SafeString:
