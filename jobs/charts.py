@@ -59,8 +59,9 @@ def _nice_max(value: float) -> float:
 
 def _count_max(value: float) -> float:
     """A top for an axis of whole numbers: its four ticks are whole numbers too."""
-    top = _nice_max(value)
-    return float(max(4, math.ceil(top / 4) * 4)) if top < 40 else top
+    if value <= 40:
+        return float(max(4, math.ceil(value / 4) * 4))
+    return _nice_max(value)
 
 
 def _short(value: float) -> str:
