@@ -175,11 +175,15 @@ def _move(job: Job, target: JobStatus, *, now: datetime, values: dict[str, Any] 
         update = {**(values or {}), **bookkeeping, "status": target}
         if target in FINISHED:
             update["finished_at"] = now
-        if Job.objects.filter(pk=job.pk, status=current).update(**update):
-            job.refresh_from_db()
-            if target != current:
-                _event(job, event, status=target, message=message, at=now,
-                       data={"from": current.value, **(data or {})})
+        # the new status and its event commit together: nobody sees one without the other
+        with transaction.atomic():
+            moved = Job.objects.filter(pk=job.pk, status=current).update(**update)
+            if moved:
+                job.refresh_from_db()
+                if target != current:
+                    _event(job, event, status=target, message=message, at=now,
+                           data={"from": current.value, **(data or {})})
+        if moved:
             return job
         job.refresh_from_db()  # someone else moved it: judge again against the newer state
     return job
