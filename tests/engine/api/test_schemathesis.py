@@ -10,6 +10,8 @@ offered to the generator as explicit examples.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +40,20 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
 
-@pytest.fixture(autouse=True)
-def keep_the_test_connection() -> Any:
+@contextmanager
+def keep_the_test_connection() -> Iterator[None]:
     """The WSGI handler closes the database connection after each request when it finds it in a
-    transaction — the test's. Django's test Client stops that the same way (ClientHandler)."""
+    transaction — the test's (on PostgreSQL that ends the test; SQLite's in-memory database
+    ignores close()). Django's test Client stops that the same way, around each of its requests
+    (ClientHandler) — and reconnects the handler afterwards, so this wraps each call, not the
+    test: the fixtures' test Client requests would undo a test-wide disconnect."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -76,10 +83,12 @@ def test_api_answers_as_documented(case: Any, gateway_headers: dict[str, str],
     # test_headers.py), so that generated requests reach the views.
     if case.operation.path.startswith(("/data/core/", "/data/foundation/")):
         case.headers = {**(case.headers or {}), **gateway_headers}
-    case.call_and_validate(checks=CHECKS)
+    with keep_the_test_connection():
+        case.call_and_validate(checks=CHECKS)
     if case.path_parameters:  # the same request once more, for resources that exist
         seeded = request.getfixturevalue("seeded_ids")
         case.path_parameters = {name: seeded[name] for name in case.path_parameters}
-        response = case.call_and_validate(checks=CHECKS)
+        with keep_the_test_connection():
+            response = case.call_and_validate(checks=CHECKS)
         if case.method == "GET" and "path" not in (case.query or {}):  # ?path= names a file
             assert response.status_code != 404, (case.path, response.text)
