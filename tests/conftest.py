@@ -95,3 +95,14 @@ def screenshot(page: Any) -> Any:
         return path
 
     return take
+
+
+@pytest.fixture
+def shot(page: Any, screenshot: Any) -> Any:
+    """A full-page screenshot from the top (the sticky sidebar is drawn where it is pinned)."""
+
+    def take(name: str) -> None:
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(name)
+
+    return take

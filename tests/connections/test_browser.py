@@ -30,17 +30,6 @@ def engine_client(settings: Any, live_server: Any) -> dict[str, str]:
     return created
 
 
-@pytest.fixture
-def shot(page: Any, screenshot: Any) -> Any:
-    """A full-page screenshot from the top (the sticky sidebar is drawn where it is pinned)."""
-
-    def take(name: str) -> None:
-        page.evaluate("window.scrollTo(0, 0)")
-        screenshot(name)
-
-    return take
-
-
 def test_admin_creates_tests_and_switches_to_a_connection(
         page: Any, live_server: Any, admin_user: Any, engine_client: dict[str, str],
         shot: Any) -> None:

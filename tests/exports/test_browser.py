@@ -5,18 +5,17 @@ holds exactly the segment's members as the engine's own tables know them."""
 
 from __future__ import annotations
 
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from django.core.management import call_command
 
-from tests.jobs.test_worker import (  # noqa: F401 — fixtures
+from tests.live_studio import (  # noqa: F401 — fixtures
     broker,
     redis_server,
     shared_database,
+    studio_worker,
     workers,
 )
 from tests.test_browser_shell import sign_in
@@ -24,24 +23,6 @@ from tests.test_browser_shell import sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 US = 'homeAddress.countryCode = "US"'
-
-
-@pytest.fixture
-def shot(page: Any, screenshot: Any) -> Any:
-    def take(name: str) -> None:
-        page.evaluate("window.scrollTo(0, 0)")
-        screenshot(name)
-
-    return take
-
-
-@pytest.fixture
-def engine(live_server: Any, settings: Any, workers: Any) -> Any:  # noqa: F811
-    settings.BUILTIN_ENGINE_URL = live_server.url
-    call_command("bootstrap", "--no-demo-users", stdout=StringIO())
-    call_command("generate_demo", "--profiles", "150", "--seed", "7", stdout=StringIO())
-    workers.start("default,engine")
-    return workers
 
 
 def engine_members(sandbox: str, segment_id: str) -> set[tuple[str, str]]:
@@ -72,7 +53,7 @@ def exported_identities(path: Path) -> tuple[int, set[tuple[str, str]]]:
 
 
 def test_marketer_exports_a_segment_previews_and_downloads_its_members(
-        page: Any, live_server: Any, marketer: Any, engine: Any, shot: Any,
+        page: Any, live_server: Any, marketer: Any, studio_worker: Any, shot: Any,  # noqa: F811
         tmp_path: Path) -> None:
     from connections.models import Connection
     from jobs.models import Job, JobKind, JobStatus

@@ -4,16 +4,15 @@ why a profile matches, saves, edits, compares versions, and runs a segment job t
 
 from __future__ import annotations
 
-from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 
-from tests.jobs.test_worker import (  # noqa: F401 — fixtures
+from tests.live_studio import (  # noqa: F401 — fixtures
     broker,
     redis_server,
     shared_database,
+    studio_worker,
     workers,
 )
 from tests.test_browser_shell import sign_in
@@ -24,24 +23,6 @@ BAD = 'homeAddress.countryCode = "US" annd person.name.firstName.isNotNull()'
 GOOD = 'homeAddress.countryCode = "US" and person.name.firstName.isNotNull()'
 
 
-@pytest.fixture
-def shot(page: Any, screenshot: Any) -> Any:
-    def take(name: str) -> None:
-        page.evaluate("window.scrollTo(0, 0)")
-        screenshot(name)
-
-    return take
-
-
-@pytest.fixture
-def engine(live_server: Any, settings: Any, workers: Any) -> Any:  # noqa: F811
-    settings.BUILTIN_ENGINE_URL = live_server.url
-    call_command("bootstrap", "--no-demo-users", stdout=StringIO())
-    call_command("generate_demo", "--profiles", "300", "--seed", "7", stdout=StringIO())
-    workers.start("default,engine")
-    return workers
-
-
 def type_pql(page: Any, text: str) -> None:
     editor = page.locator("[data-testid=pql-input]")
     editor.fill("")
@@ -49,7 +30,8 @@ def type_pql(page: Any, text: str) -> None:
 
 
 def test_marketer_writes_estimates_saves_versions_and_runs_a_segment(
-        page: Any, live_server: Any, marketer: Any, engine: Any, shot: Any) -> None:
+        page: Any, live_server: Any, marketer: Any, studio_worker: Any,  # noqa: F811
+        shot: Any) -> None:
     from segments.models import Segment
 
     sign_in(page, live_server, "maya")
