@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+from django.core.cache import cache
 from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -29,6 +30,7 @@ from aep import (
     RetryPolicy,
     TokenManager,
 )
+from aep.client import EXPERIENCE_EVENT, PROFILE
 from aep.errors import error_details
 from connections.models import Connection, ConnectionKind
 from core.services import audit_record
@@ -209,6 +211,41 @@ def connection_client(connection: Connection, *, sandbox: str | None = None,
     """
     return AEPClient(base_url=connection.base_url, credentials=connection_credentials(connection),
                      sandbox=sandbox or connection.default_sandbox, transport=transport)
+
+
+# --- what the dashboard's forms read from a connection ------------------------------------------
+
+MERGE_POLICY_SECONDS = 300
+
+
+def connection_union_schemas(connection: Connection, sandbox: str,
+                             ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The profile and experience-event union schemas of the sandbox (the aep client caches
+    them). Raises AEPError when the profile's cannot be read; a missing event union is None."""
+    with connection_client(connection, sandbox=sandbox) as client:
+        profile = client.union_schema(PROFILE)
+        try:
+            events: dict[str, Any] | None = client.union_schema(EXPERIENCE_EVENT)
+        except AEPError:
+            events = None
+    return profile, events
+
+
+def connection_merge_policy_choices(connection: Connection, sandbox: str,
+                                    ) -> list[tuple[str, str]]:
+    """(id, label) of the sandbox's merge policies for a select, cached for a few minutes;
+    empty when the API does not answer (the form then offers the default policy only)."""
+    key = f"connections:merge-policies:{connection.pk}:{sandbox}"
+    found: list[tuple[str, str]] | None = cache.get(key)
+    if found is None:
+        try:
+            with connection_client(connection, sandbox=sandbox) as client:
+                found = [(policy.id, policy.name + (" (default)" if policy.is_default else ""))
+                         for policy in client.merge_policies()]
+        except AEPError:
+            found = []
+        cache.set(key, found, MERGE_POLICY_SECONDS)
+    return found
 
 
 # --- test connection ------------------------------------------------------------------------

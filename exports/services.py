@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from django.db import transaction
 
 from aep import AEPClient, AEPError, Dataset
+from aep.client import PROFILE_UNION
 from connections.models import Connection
 from connections.services import connection_client
 from core.services import audit_record
@@ -30,7 +31,7 @@ from jobs.services import job_create
 from segments.models import Segment
 from segments.services import SegmentError, segments_run
 
-PROFILE_UNION_ID = "https://ns.adobe.com/xdm/context/profile__union"
+PROFILE_UNION_ID = PROFILE_UNION  # the union schema an export dataset is made on
 PROFILE_SCHEMA = "_xdm.context.profile"
 DATA_ACCESS = "/data/foundation/export"
 PREVIEW_ROWS = 20

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -18,7 +17,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from aep import AEPError
 from connections.models import Connection
-from connections.services import connection_client, current_connection
+from connections.services import (
+    connection_merge_policy_choices,
+    connection_union_schemas,
+    current_connection,
+)
 from core.htmx import htmx_template
 from core.roles import EVERYONE, LEADS, has_role, role_required
 from exports import services
@@ -26,7 +29,7 @@ from exports.forms import DatasetForm, ExportForm
 from exports.models import ExportPlan, PlanState
 from jobs.models import Job, JobKind
 from segments.models import Segment
-from segments.pql_support import EVENT_UNION, PROFILE_UNION, field_catalog, schema_from_unions
+from segments.pql_support import field_catalog, schema_from_unions
 
 NO_CONNECTION = ("There is no connection yet. An admin adds one under Connections "
                  "(make run creates the built-in engine's).")
@@ -36,7 +39,6 @@ PLAN_STARTED = ("Segment job started for “{label}”; the export starts by its
 DATASET_CREATED = "Dataset “{name}” created."
 SCHEMA_UNAVAILABLE = ("Field suggestions are off: the union schema could not be read "
                       "({message}). The paths you type are checked when the export starts.")
-CACHE_SECONDS = 300
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -48,29 +50,10 @@ def _export_job(request: HttpRequest, pk: int) -> Job:
     return get_object_or_404(jobs, pk=pk, kind=JobKind.EXPORT)
 
 
-def _merge_policies(connection: Connection, sandbox: str) -> list[tuple[str, str]]:
-    key = f"exports:merge-policies:{connection.pk}:{sandbox}"
-    found = cache.get(key)
-    if found is None:
-        try:
-            with connection_client(connection, sandbox=sandbox) as client:
-                found = [(policy.id, policy.name + (" (default)" if policy.is_default else ""))
-                         for policy in client.merge_policies()]
-        except AEPError:
-            found = []
-        cache.set(key, found, CACHE_SECONDS)
-    return found
-
-
 def _catalogs(connection: Connection, sandbox: str) -> tuple[set[str], set[str], str]:
-    """The profile and event field paths of the union schemas (the client caches them)."""
+    """The profile and event field paths of the union schemas."""
     try:
-        with connection_client(connection, sandbox=sandbox) as client:
-            profile = client.union_schema(PROFILE_UNION)
-            try:
-                events = client.union_schema(EVENT_UNION)
-            except AEPError:
-                events = None
+        profile, events = connection_union_schemas(connection, sandbox)
     except AEPError as error:
         return set(), set(), SCHEMA_UNAVAILABLE.format(message=error.message)
     entries = field_catalog(schema_from_unions(profile, events))
@@ -119,7 +102,7 @@ def _form_context(request: HttpRequest, connection: Connection, sandbox: str
                    event_paths=sorted(event_fields))
     kwargs = {"segments": segments,
               "datasets": [(dataset.id, dataset.name) for dataset in datasets],
-              "merge_policies": _merge_policies(connection, sandbox),
+              "merge_policies": connection_merge_policy_choices(connection, sandbox),
               "profile_fields": profile_fields, "event_fields": event_fields}
     return context, kwargs
 

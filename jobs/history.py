@@ -18,7 +18,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Valu
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from jobs.models import FINISHED, Job, JobKind, JobQuerySet, JobStatus
+from jobs.models import FINISHED, Job, JobKind, JobQuerySet, JobStatus, seconds_text
 
 # ?sort= value → ORDER BY; "-" first means descending. The default is the newest first.
 SORTS: dict[str, tuple[str, ...]] = {
@@ -169,19 +169,6 @@ class Totals:
     @property
     def median_text(self) -> str:
         return seconds_text(self.median_seconds)
-
-
-def seconds_text(seconds: float | None) -> str:
-    """As Job.duration_text: '2.4 s', '3 min 05 s', '1 h 02 min'."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def history_totals(jobs: JobQuerySet) -> Totals:

@@ -51,6 +51,19 @@ PREVIEW_POLL_SECONDS = 0.5
 PREVIEW_FAST_POLLS = 30
 
 
+def seconds_text(seconds: float | None) -> str:
+    """A duration as people read it: '2.4 s', '3 min 05 s', '1 h 02 min'."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 class JobQuerySet(models.QuerySet["Job"]):
     def unfinished(self) -> JobQuerySet:
         return self.exclude(status__in=FINISHED)
@@ -123,16 +136,7 @@ class Job(models.Model):
     def duration_text(self) -> str:
         """'2.4 s', '3 min 05 s', '1 h 02 min'."""
         duration = self.duration
-        if duration is None:
-            return ""
-        seconds = max(duration.total_seconds(), 0.0)
-        if seconds < 60:
-            return f"{seconds:.1f} s"
-        minutes, seconds = divmod(int(seconds), 60)
-        if minutes < 60:
-            return f"{minutes} min {seconds:02d} s"
-        hours, minutes = divmod(minutes, 60)
-        return f"{hours} h {minutes:02d} min"
+        return "" if duration is None else seconds_text(max(duration.total_seconds(), 0.0))
 
     @property
     def progress_percent(self) -> int | None:

@@ -17,7 +17,7 @@ from aep import AEPError, AEPNotFoundError
 from connections.models import Connection
 from connections.services import connection_client
 from core.services import audit_record
-from jobs.models import Job, JobKind
+from jobs.models import Job, JobKind, JobStatus
 from jobs.services import job_create
 from segments.models import EvaluationMethod, Segment, SegmentVersion
 from segments.pql_support import PROFILE_UNION
@@ -214,6 +214,7 @@ def segment_estimate(*, connection: Connection, sandbox: str, pql_text: str, act
     )
     if segment is not None:
         segment.jobs.add(job)
+    audit_record(actor=actor, action="segment.estimate", obj=job, after={"pql": pql_text})
     return job
 
 
@@ -250,13 +251,13 @@ def segments_record_job(*, job: Job) -> None:
     if not job.is_finished:
         return
     for segment in job.segments.all():
-        if job.kind == JobKind.SEGMENT and job.status == "succeeded":
+        if job.kind == JobKind.SEGMENT and job.status == JobStatus.SUCCEEDED:
             count = _count_for(job.metrics or {}, segment.remote_id)
             if count is not None:
                 segment.last_count = count
             segment.last_run_at = job.finished_at
             segment.save(update_fields=["last_count", "last_run_at"])
-        elif job.kind == JobKind.PREVIEW and job.status == "succeeded":
+        elif job.kind == JobKind.PREVIEW and job.status == JobStatus.SUCCEEDED:
             metrics = job.metrics or {}
             if "estimatedSize" in metrics:
                 segment.last_estimate = {

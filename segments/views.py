@@ -11,7 +11,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -21,16 +20,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 import pql
 from aep import AEPError
 from connections.models import Connection
-from connections.services import connection_client, current_connection
+from connections.services import (
+    connection_client,
+    connection_merge_policy_choices,
+    connection_union_schemas,
+    current_connection,
+)
 from core.htmx import htmx_template
 from core.roles import EVERYONE, role_required
-from core.services import audit_record
 from jobs.models import Job, JobKind
 from segments.forms import PQLJsonImportForm, SegmentForm
 from segments.models import EvaluationMethod, Segment, SegmentVersion
 from segments.pql_support import (
-    EVENT_UNION,
-    PROFILE_UNION,
     diagnose,
     field_catalog,
     function_reference,
@@ -66,33 +67,12 @@ def _where(request: HttpRequest) -> tuple[Connection | None, str]:
 
 
 def _union_schemas(connection: Connection, sandbox: str) -> tuple[Any, str]:
-    """The checker's schema for the connection's sandbox (the aep client caches the union
-    schemas), and a message when it could not be read."""
+    """The checker's schema for the connection's sandbox, and a message when it could not be
+    read."""
     try:
-        with connection_client(connection, sandbox=sandbox) as client:
-            profile = client.union_schema(PROFILE_UNION)
-            try:
-                events = client.union_schema(EVENT_UNION)
-            except AEPError:
-                events = None
-        return schema_from_unions(profile, events), ""
+        return schema_from_unions(*connection_union_schemas(connection, sandbox)), ""
     except AEPError as error:
         return None, SCHEMA_UNAVAILABLE.format(connection=connection.name, message=error.message)
-
-
-def _merge_policies(connection: Connection, sandbox: str) -> list[tuple[str, str]]:
-    key = f"segments:merge-policies:{connection.pk}:{sandbox}"
-    found = cache.get(key)
-    if found is None:
-        try:
-            with connection_client(connection, sandbox=sandbox) as client:
-                policies = client.merge_policies()
-            found = [(policy.id, policy.name + (" (default)" if policy.is_default else ""))
-                     for policy in policies]
-        except AEPError:
-            found = []
-        cache.set(key, found, 300)
-    return found
 
 
 def _editor_context(request: HttpRequest, *, connection: Connection, sandbox: str,
@@ -207,7 +187,7 @@ def segment_create(request: HttpRequest) -> HttpResponse:
     if connection is None:
         messages.error(request, NO_CONNECTION)
         return redirect("segments:list")
-    policies = _merge_policies(connection, sandbox)
+    policies = connection_merge_policy_choices(connection, sandbox)
     if request.method == "POST":
         form = SegmentForm(request.POST, merge_policies=policies)
         if saved := _save(request, form, segment=None, connection=connection, sandbox=sandbox):
@@ -224,7 +204,7 @@ def segment_create(request: HttpRequest) -> HttpResponse:
 def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     segment = _segment_for(request, pk)
     connection, sandbox = segment.connection, segment.sandbox
-    policies = _merge_policies(connection, sandbox)
+    policies = connection_merge_policy_choices(connection, sandbox)
     if request.method == "POST":
         form = SegmentForm(request.POST, merge_policies=policies)
         if saved := _save(request, form, segment=segment, connection=connection, sandbox=sandbox):
@@ -402,8 +382,6 @@ def segment_estimate_start(request: HttpRequest) -> HttpResponse:
         except SegmentError as error:
             context["estimate_error"] = error.message
         else:
-            audit_record(actor=request.user, action="segment.estimate", obj=job,
-                         after={"pql": job.request.get("predicateExpression")})
             context["job"] = job
     return TemplateResponse(request, "segments/segment_edit.html#estimate-panel", context)
 
