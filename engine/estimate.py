@@ -75,6 +75,7 @@ class Estimate:
     # matches per identity namespace among the profiles read so far (a profile counts once
     # under each of its namespaces); empty unless asked for
     namespaces: tuple[tuple[str, int], ...] = ()
+    buckets_read: int = 0  # the sample's buckets read so far: 0 to this one, in _bucket order
 
     @property
     def state(self) -> str:
@@ -152,4 +153,5 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
         yield Estimate(size, error, max(0, round(size - Z_95 * error)),
                        min(plan.total_rows, round(size + Z_95 * error)), read, matched,
                        rows_to_read, plan.total_rows, done, time.monotonic() - started, exact,
-                       tuple(sorted(by_namespace.items(), key=lambda item: (-item[1], item[0]))))
+                       tuple(sorted(by_namespace.items(), key=lambda item: (-item[1], item[0]))),
+                       buckets_read=high_bucket)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -201,7 +202,8 @@ def preview_steps(preview_id: str, *, steps: int = STEPS
                 data = estimate_json(estimate)
                 history.append({"profilesReadSoFar": estimate.profiles_read,
                                 "profilesMatchedSoFar": estimate.profiles_matched,
-                                "estimatedSize": estimate.estimated_size})
+                                "estimatedSize": estimate.estimated_size,
+                                "bucketsReadSoFar": estimate.buckets_read})
                 data["history"] = list(history)
                 # counted with each step; published with the final one (§3.3 shows it there)
                 data["namespaces"] = namespace_json(estimate.namespaces) if estimate.done else []
@@ -243,7 +245,8 @@ def identities_of(entity: dict[str, Any]) -> list[dict[str, Any]]:
     return result
 
 
-FIRST_PAGE_BUCKETS = 4  # the first window of a page read; it doubles until the page is full
+FIRST_PAGE_BUCKETS = 4  # the first window of a page read, when no estimate step tells more
+PAGE_MARGIN = 1.25  # the first window is this much wider than the estimate's steps predict
 
 
 def bucket_of(profile_id: str) -> int | None:
@@ -278,10 +281,33 @@ def arrow_rows(table: pa.Table) -> list[dict[str, Any]]:
             for row in table.to_pylist()]
 
 
+def first_window(steps: list[dict[str, int]], wanted: int, buckets: int) -> int:
+    """The bucket below which the first `wanted` members should lie, from the estimate's steps
+    (each: the members counted in buckets 0 up to bucketsReadSoFar). The steps are contiguous
+    bucket ranges, so the range holding the wanted-th member is known; within it the members
+    are taken as evenly spread, with a margin. A sparse segment is so read in one pass rather
+    than in many small windows; a dense one reads a few buckets, not the first step."""
+    low = matched = 0
+    for step in steps:
+        high, total = step.get("bucketsReadSoFar", 0), step["profilesMatchedSoFar"]
+        if not high:  # a row written before steps counted buckets
+            return FIRST_PAGE_BUCKETS
+        if total >= wanted:
+            share = (wanted - matched) / (total - matched)
+            return min(high, low + math.ceil((high - low) * share * PAGE_MARGIN) + 1)
+        low, matched = high, total
+    if low >= buckets:  # the whole sample was counted: fewer members than wanted
+        return buckets
+    if matched:  # still running: the rate so far, projected
+        return min(buckets, max(low, math.ceil(wanted * low / matched * PAGE_MARGIN) + 1))
+    return max(low, FIRST_PAGE_BUCKETS)
+
+
 def member_page(preview: Preview, *, offset: int, limit: int) -> MemberPage:
     """One page of the preview's members (of the estimate's sample), in storage order:
-    by bucket, then profile id. The sample's buckets are read in windows that double in
-    width until the page is full, so the first page reads a few buckets, not the sample."""
+    by bucket, then profile id. The first window of buckets read is sized from the estimate's
+    steps (first_window); if it falls short, windows double in width until the page is full,
+    so a page reads the buckets it needs, not the sample."""
     node = parse_predicate(preview.predicate_expression, preview.predicate_type)
     now: datetime = preview.evaluated_at or preview.created_at
     with open_snapshot_file(preview.sandbox, preview.snapshot_file) as con:
@@ -290,7 +316,8 @@ def member_page(preview: Preview, *, offset: int, limit: int) -> MemberPage:
         buckets = _plan(con, tables).buckets
         wanted = offset + limit + 1  # one more than the page: is there a next page?
         ids: list[str] = []
-        low, width = 0, FIRST_PAGE_BUCKETS
+        width = first_window(preview.estimate.get("history", []), wanted, buckets)
+        low = 0
         while low < buckets and len(ids) < wanted:
             high = min(buckets, low + width)
             window = f"_bucket >= {low} AND _bucket < {high}"

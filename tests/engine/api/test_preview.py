@@ -18,7 +18,7 @@ from django.utils import timezone
 import pql
 from engine.api import errors
 from engine.models import Preview, PreviewState
-from engine.previews import preview_steps
+from engine.previews import first_window, preview_steps
 from engine.segments import segment_members
 from engine.tasks import preview_run, previews_expire
 from tests.engine.api.conftest import UPS, Api
@@ -165,6 +165,53 @@ def test_preview_pages_are_the_members_in_order_with_identities(
     link = demo_api.get(f"{ESTIMATE}/{preview_id}").json()["_links"]["preview"]
     first = demo_api.get(link + "&limit=50").json()
     assert [next(iter(r)) for r in first["results"]] == seen[:50]
+
+
+@pytest.mark.parametrize("steps", ["counted", "running", "none"])
+def test_pages_of_a_sparse_segment_are_its_members_whatever_the_estimate_says(
+    demo_api: Api, demo_store: DemoStore, steps: str
+) -> None:
+    """The first window of a page read is sized from the estimate's steps (first_window); a
+    window too narrow is widened, one too wide is cut to the page: the pages are the same."""
+    preview_id = create(demo_api, BUYERS)["previewId"]
+    preview_run(preview_id)
+    preview = Preview.objects.get(pk=preview_id)
+    if steps == "running":  # only the first step counted, as a poller may read it
+        preview.estimate["history"] = preview.estimate["history"][:1]
+    elif steps == "none":  # a row written before steps counted their buckets
+        for step in preview.estimate["history"]:
+            del step["bucketsReadSoFar"]
+    preview.save()
+    expected = sorted(truth(demo_store, preview_id, BUYERS),
+                      key=lambda pid: (int(pid[:4], 16) % 1024, pid))
+    assert 10 < len(expected) < len(demo_store.profiles) / 3
+    for offset, limit in ((0, 7), (7, 7), (len(expected) - 3, 7), (0, len(expected))):
+        body = demo_api.get(f"{PREVIEW}/{preview_id}",
+                            {"offset": offset, "limit": limit}).json()
+        assert [next(iter(r)) for r in body["results"]] == expected[offset:offset + limit]
+        assert bool(body["links"]["next"]) == (offset + limit < len(expected))
+
+
+@pytest.mark.parametrize(("steps", "wanted", "window"), [
+    # dense: the first step holds 60,000 members; 1001 lie in its first ~2 % (with the margin)
+    ([(128, 60_000), (256, 120_000)], 1001, 4),
+    # sparse: the 20th member lies halfway through the second step (with the margin: 5/8)
+    ([(128, 10), (256, 30), (384, 45)], 20, 128 + 80 + 1),
+    # the whole sample counted, fewer members than wanted: read it all, once
+    ([(512, 100), (1024, 200)], 1001, 1024),
+    # still running: the rate so far, projected with the margin, within the sample
+    ([(128, 100)], 501, 803),
+    ([(128, 100)], 1001, 1024),
+    ([(128, 0)], 1001, 128),
+    # no steps yet
+    ([], 1001, 4),
+])
+def test_first_window_is_sized_from_the_estimates_steps(
+    steps: list[tuple[int, int]], wanted: int, window: int
+) -> None:
+    history = [{"bucketsReadSoFar": high, "profilesMatchedSoFar": matched}
+               for high, matched in steps]
+    assert first_window(history, wanted, 1024) == window
 
 
 def test_preview_page_past_the_end_is_empty(demo_api: Api) -> None:
