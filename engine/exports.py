@@ -7,11 +7,13 @@ statuses (all profiles without a segment filter). Each row holds the requested p
 ``identityMap``, its ``segmentMembership`` (``{"ups": {segment id: {status,
 lastQualificationTime}}}`` for the exported segments) and, with ``additionalFields.eventList``,
 its ``events`` in time order. ``filter.fromIngestTimestamp`` keeps the profiles with a record
-fragment ingested after it (from the batches' completion times). The file is written into a
+fragment ingested after it (from the batches' completion times), and the events ingested after
+it; ``additionalFields.eventList.filter`` narrows the events to an ingest-time window
+(``fromIngestTimestamp`` exclusive, ``toIngestTimestamp`` inclusive) — an event's ingest time
+is its batch's completion, kept by the snapshot as ``_ingested_at``. The file is written into a
 staging folder that is renamed into the batch folder; only then is the batch marked success.
 A failure removes the staging folder and marks the batch failed, so a reader never sees a
-partial batch. The events' ingest-time window (``additionalFields.eventList.filter``) is
-accepted and echoed but not applied: the snapshot's events keep no ingest time.
+partial batch.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from engine.models import (
     XdmClass,
     epoch_ms,
 )
+from engine.profiles import HIDDEN
 from engine.snapshot import (
     NoSnapshotError,
     default_merge_policy,
@@ -56,7 +59,6 @@ from engine.xdm import quote_identifier as q
 logger = logging.getLogger(__name__)
 
 FILE_NAME = "part-00000.parquet"
-HIDDEN = ("_profile_id", "_bucket")
 ERROR_CODE = "0100000003"  # Adobe's "Error in Export Job"
 DESTINATION_MISSING = "Error in Export Job: the destination dataset {id} is not found."
 DESTINATION_NOT_PROFILE = ("Error in Export Job: the destination dataset {id} is not a "
@@ -66,6 +68,10 @@ POLICY_NOT_BUILT = ("Error in Export Job: the merge policy {id} is not in the qu
 FIELD_MISSING = "Error in Export Job: {path} is not a field of the profiles."
 ENGINE_FAILED = "Error in Export Job: {error}"
 SEGMENTATION_FAILED = "Error in Export Job: the segment job {id} run first failed: {reason}"
+
+
+EVENTS_WITHOUT_INGEST_TIMES = ("the snapshot was built before events kept their ingest "
+                               "time; rebuild it (manage.py build_snapshot) and export again")
 
 
 class ExportError(Exception):
@@ -267,6 +273,26 @@ def _updated_since(sandbox: str, since: str) -> str:
           ON upper(i.namespace) = k.namespace AND i.id = k.id"""
 
 
+def _ingest_window(request: dict[str, Any], event_list: dict[str, Any], *,
+                   has_ingest_times: bool) -> str:
+    """The WHERE of the exported events (alias e) by ingest time: after filter.fromIngestTimestamp
+    and within eventList.filter's window; empty without either."""
+    bounds = [(request.get("filter", {}).get("fromIngestTimestamp"), ">")]
+    window = event_list.get("filter", {})
+    bounds += [(window.get("fromIngestTimestamp"), ">"), (window.get("toIngestTimestamp"), "<=")]
+    conditions = []
+    for value, op in bounds:
+        if not value:
+            continue
+        moment = parse_datetime(value)  # naive UTC; the API checked it parses
+        if moment is None:
+            raise ExportError(ENGINE_FAILED.format(error=f"bad ingest timestamp {value!r}"))
+        conditions.append(f"e._ingested_at {op} TIMESTAMP {sql_string(moment.isoformat(sep=' '))}")
+    if conditions and not has_ingest_times:
+        raise ExportError(ENGINE_FAILED.format(error=EVENTS_WITHOUT_INGEST_TIMES))
+    return f"WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
 def export_sql(con: duckdb.DuckDBPyConnection, job: ExportJob, policy: MergePolicy
                ) -> tuple[str, str]:
     """The export's SELECT, and the FROM … WHERE of the exported profiles (alias p) without the
@@ -302,9 +328,12 @@ def export_sql(con: duckdb.DuckDBPyConnection, job: ExportJob, policy: MergePoli
         else:
             items = [(f"e.{q(c)}", q(c)) for c in event_columns]
         struct = "struct_pack(" + ", ".join(f"{name} := {expr}" for expr, name in items) + ")"
+        window = _ingest_window(request, event_list, has_ingest_times="_ingested_at" in
+                                _columns(con, events))
         joins.append(f"""LEFT JOIN (
             SELECT e._profile_id, list({struct} ORDER BY e."timestamp") AS events
-            FROM {q(events)} e GROUP BY e._profile_id) ev ON ev._profile_id = p._profile_id""")
+            FROM {q(events)} e {window} GROUP BY e._profile_id) ev
+            ON ev._profile_id = p._profile_id""")
         select.append('ev.events AS "events"')
     where = [f"p._profile_id IN ({members})"] if members else []
     since = request.get("filter", {}).get("fromIngestTimestamp")

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from engine.xdm import quote_identifier
 
-HIDDEN = ("_profile_id", "_bucket")
+HIDDEN = ("_profile_id", "_bucket", "_ingested_at")  # the snapshot's own columns, not XDM
 CHUNK = 2_000
 
 
@@ -65,9 +65,8 @@ def load_profiles(con: duckdb.DuckDBPyConnection, *, profiles: str = "profiles",
                              f'(SELECT unnest($ids)) ORDER BY _profile_id, "timestamp"',
                              params={"ids": chunk}).to_arrow_table()
         for event in _rows(event_rows):
-            pid = event.pop("_profile_id")
-            event.pop("_bucket", None)
-            by_profile[pid].append(event)
+            by_profile[event["_profile_id"]].append(
+                {k: v for k, v in event.items() if k not in HIDDEN})
         statuses: dict[str, dict[str, str]] = {}
         for pid, segment, status in con.sql(
                 f"SELECT _profile_id, segment_id, status FROM {q(memberships)} "

@@ -7,7 +7,8 @@ Tables (the contract pql.sql compiles against; see its module docstring):
   ``identityMap`` rebuilt from every identity of the stitched profile. The default policy's
   table is also visible as the view ``profiles``.
 - ``events`` (``events_none`` for policies without stitching): ``_profile_id``, ``_bucket``,
-  ``timestamp`` and the event union schema's fields, sorted by bucket, profile and time.
+  ``timestamp``, ``_ingested_at`` (its batch's completion, naive UTC: exports filter on it) and
+  the event union schema's fields, sorted by bucket, profile and time.
 - ``identities``: ``_profile_id, namespace, id, primary, authenticated_state``.
 - ``memberships``: ``_profile_id, segment_id, status, last_qualification_time``.
 - ``excluded_profiles``: ``_profile_id, reason`` — graphs over 50 identities, profiles over
@@ -385,7 +386,7 @@ def _events(con: duckdb.DuckDBPyConnection, tree: xdm.Tree, graph: str) -> None:
     con.execute(f"""
         CREATE TABLE {table} AS
         SELECT _profile_id, {_bucket_expr()} AS _bucket, * EXCLUDE (_profile_id)
-        FROM (SELECT {profile} AS _profile_id, e."timestamp"{columns}
+        FROM (SELECT {profile} AS _profile_id, e."timestamp", e._ingested_at{columns}
               FROM raw_events e {join})
         {"" if graph == IdentityGraph.PDG else
          "WHERE _profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)"}

@@ -434,3 +434,76 @@ def test_export_from_an_ingest_timestamp_keeps_profiles_updated_since(
     rows = pq.read_table(io.BytesIO(download(api, job["destination"]["batchId"]))).to_pylist()
     assert [(r["person"]["name"]["firstName"], r["loyalty"]["points"]) for r in rows] == [
         ("Bo", 75)]
+
+
+def test_exported_events_are_those_ingested_within_the_window(
+        api: Api, store: None, tmp_path: Path) -> None:
+    import json
+
+    from engine.ingest import batch_ingest, dataset_get_or_create
+    from engine.models import XdmClass
+    from engine.snapshot import snapshot_build
+    from tests.engine.api.store import person
+
+    first = Batch.objects.get(dataset__sandbox="prod", dataset__name="Web")
+    assert first.completed_at is not None
+    web = dataset_get_or_create(sandbox="prod", name="Web", xdm_class=XdmClass.EVENT)
+    late = tmp_path / "late.jsonl"  # an event of an earlier day, ingested later
+    late.write_text(json.dumps({
+        "identityMap": {"Email": [{"id": "ann@example.com", "primary": True}]},
+        "timestamp": "2026-09-30T10:00:00Z", "eventType": "commerce.purchases",
+        "commerce": {"order": {"priceTotal": 5.0}}}) + "\n")
+    assert batch_ingest(dataset=web, paths=[late]).status == "success"
+    crm = dataset_get_or_create(sandbox="prod", name="CRM", xdm_class=XdmClass.PROFILE)
+    update = tmp_path / "update.jsonl"  # and Ann's record, updated
+    update.write_text(json.dumps(person("ann", "US", 510)) + "\n")
+    assert batch_ingest(dataset=crm, paths=[update]).status == "success"
+    snapshot_build(sandbox="prod")
+    seg = segment(api, "US", US)
+    segment_job_run(api.post(f"{UPS}/segment/jobs", [{"segmentId": seg}]).json()["id"])
+    dataset_id = create_dataset(api)
+    boundary = first.completed_at.isoformat()
+
+    def prices(window: dict[str, str] | None, **extra: Any) -> dict[str, Any]:
+        event_list: dict[str, Any] = {"fields": "commerce.order.priceTotal"}
+        if window:
+            event_list["filter"] = window
+        body = export_body(dataset_id, seg, additionalFields={"eventList": event_list})
+        body["filter"].update(extra)
+        job = export(api, body)
+        assert job["status"] == "SUCCEEDED", job["errors"]
+        rows = pq.read_table(io.BytesIO(download(api, job["destination"]["batchId"])))
+        return {r["person"]["name"]["firstName"]: [e["commerce"]["order"]["priceTotal"]
+                                                    for e in r["events"] or []]
+                for r in rows.to_pylist()}
+
+    # in time order, whatever the batch
+    assert prices(None)["Ann"] == [5, 10, 20]
+    assert prices({"fromIngestTimestamp": boundary})["Ann"] == [5]
+    assert prices({"toIngestTimestamp": boundary})["Ann"] == [10, 20]
+    assert prices({"fromIngestTimestamp": "2099-01-01T00:00:00Z"})["Ann"] == []
+    # the export's own fromIngestTimestamp keeps the profiles updated since, and of their
+    # events those ingested since
+    assert prices(None, fromIngestTimestamp=boundary) == {"Ann": [5]}
+
+
+def test_an_event_window_on_a_snapshot_without_ingest_times_fails_and_says_what_to_do(
+        api: Api, store: None) -> None:
+    import duckdb
+
+    from engine.exports import EVENTS_WITHOUT_INGEST_TIMES
+    from engine.snapshot import current_path
+
+    with duckdb.connect(str(current_path("prod"))) as con:  # as built before they were kept
+        con.execute("ALTER TABLE events DROP COLUMN _ingested_at")
+    seg = segment(api, "US", US)
+    dataset_id = create_dataset(api)
+    body = export_body(dataset_id, seg, additionalFields={"eventList": {
+        "filter": {"fromIngestTimestamp": "2020-01-01T00:00:00Z"}}})
+    job = export(api, body)
+    assert job["status"] == "FAILED"
+    assert EVENTS_WITHOUT_INGEST_TIMES in job["errors"][0]["msg"]
+    assert Batch.objects.get(pk=job["destination"]["batchId"]).status == "failed"
+    # without a window the same snapshot still exports its events
+    assert export(api, export_body(dataset_id, seg, additionalFields={"eventList": {}})
+                  )["status"] == "SUCCEEDED"
