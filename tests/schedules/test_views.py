@@ -98,3 +98,23 @@ def test_the_form_says_what_is_missing(schedule: Schedule, lead: Any) -> None:
         assert SEGMENTS_REQUIRED in response.text and CRON_REQUIRED in response.text
     assert fragment.text.lstrip().startswith('<form method="post"')
     assert not Schedule.objects.filter(name="Empty").exists()
+
+
+def test_the_first_page_of_runs_of_an_active_schedule_refreshes_itself(
+        schedule: Schedule, lead: Any) -> None:
+    """A run the beat starts appears on the open page: page 1 polls its own fragment."""
+    from schedules.models import ScheduleRun
+
+    client = signed_in(lead)
+    url = reverse("schedules:detail", args=[schedule.pk])
+    page = client.get(url).text
+    assert f'hx-get="{url}" hx-trigger="every 15s"' in page and "No runs yet" in page
+    ScheduleRun.objects.create(schedule=schedule, due_at=schedule.next_run_at,
+                               error="The connection could not be reached.")
+    fragment = client.get(url, headers=HX).text
+    assert fragment.lstrip().startswith('<div id="schedule-runs"')
+    assert "The connection could not be reached." in fragment and "No runs yet" not in fragment
+    assert f'hx-get="{url}"' in fragment  # and it goes on polling
+    schedule.paused = True
+    schedule.save()
+    assert 'data-testid="runs-refresh"' not in client.get(url).text
