@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -74,6 +75,10 @@ EXPORT_JOBS = f"{UPS}/export/jobs"
 MERGE_POLICIES = f"{UPS}/config/mergePolicies"
 ENTITIES = f"{UPS}/access/entities"
 CATALOG = "/data/foundation/catalog"
+IMPORT = "/data/foundation/import"  # Batch Ingestion API
+PROFILE_CLASS = "https://ns.adobe.com/xdm/context/profile"
+EVENT_CLASS = "https://ns.adobe.com/xdm/context/experienceevent"
+UPLOAD_CHUNK = 1 << 20
 DATA_ACCESS = "/data/foundation/export"
 SANDBOXES = "/data/foundation/sandbox-management/sandboxes"
 SCHEMAS = "/data/foundation/schemaregistry/tenant/schemas"
@@ -137,6 +142,12 @@ union_schema_cache = SchemaCache()
 
 def clear_schema_cache() -> None:
     union_schema_cache.clear()
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(UPLOAD_CHUNK):
+            yield chunk
 
 
 def _path_only(path: str) -> str:
@@ -229,11 +240,13 @@ class AEPClient:
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, headers: dict[str, str] | None = None,
                 idempotent: bool | None = None, request_id: str | None = None,
-                stream: bool = False) -> httpx.Response:
+                stream: bool = False, upload: Path | None = None) -> httpx.Response:
         """Send one API call with retries; the response is 2xx or an AEPError was raised.
 
         ``idempotent`` defaults to True for every method but POST. With ``stream`` the body of
-        a successful response is not read; the caller must close it.
+        a successful response is not read; the caller must close it. ``upload`` sends a file
+        as the raw body, read a chunk at a time (opened again on each attempt) with its
+        Content-Length, so the file is never held in memory.
         """
         if idempotent is None:
             idempotent = method.upper() != "POST"
@@ -246,8 +259,13 @@ class AEPClient:
             attempt += 1
             rid = request_id or str(uuid.uuid4())
             token = self.tokens.token()
+            sent = self._headers(token, rid, headers)
+            content = None
+            if upload is not None:
+                sent["Content-Length"] = str(upload.stat().st_size)
+                content = _chunks(upload)
             request = self._http.build_request(method, path, params=params, json=json,
-                                               headers=self._headers(token, rid, headers))
+                                               content=content, headers=sent)
             began = time.perf_counter()
             fault: AEPTransientError
             try:
@@ -580,11 +598,16 @@ class AEPClient:
         return Dataset.from_json(key, value)
 
     def create_dataset(self, *, name: str, description: str = "",
-                       schema_ref: str | dict[str, Any] | None = None) -> str:
-        """POST /dataSets; the id of the new dataset (from ``["@/dataSets/<id>"]``)."""
+                       schema_ref: str | dict[str, Any] | None = None,
+                       profile_enabled: bool = False) -> str:
+        """POST /dataSets; the id of the new dataset (from ``["@/dataSets/<id>"]``). With
+        ``profile_enabled`` its data feeds Real-time Customer Profile (and identities)."""
         ref = schema_ref if isinstance(schema_ref, dict) else {
             "id": schema_ref or PROFILE_UNION, "contentType": XED_JSON}
-        body = {"name": name, "description": description, "schemaRef": ref}
+        body: dict[str, Any] = {"name": name, "description": description, "schemaRef": ref}
+        if profile_enabled:
+            body["tags"] = {"unifiedProfile": ["enabled:true"],
+                            "unifiedIdentity": ["enabled:true"]}
         answer = self._json("POST", f"{CATALOG}/dataSets", json=body)
         if not isinstance(answer, list) or not answer or not isinstance(answer[0], str):
             raise AEPPermanentError(API_MALFORMED.format(method="POST",
@@ -606,6 +629,35 @@ class AEPClient:
         body = self._get(f"{CATALOG}/batches/{quote(batch_id)}") or {}
         key, value = next(iter(body.items()), (batch_id, {}))
         return Batch.from_json(key, value)
+
+    # ---------------------------------------------------------------- batch ingestion
+
+    def create_batch(self, dataset_id: str, *, file_format: str = "json",
+                     request_id: str | None = None) -> Batch:
+        """POST /import/batches: a batch in ``loading`` that files are uploaded into."""
+        body = {"datasetId": dataset_id, "inputFormat": {"format": file_format}}
+        answer = self._json("POST", f"{IMPORT}/batches", json=body, request_id=request_id)
+        if not isinstance(answer, dict) or not answer.get("id"):
+            raise AEPPermanentError(API_MALFORMED.format(method="POST",
+                                                         path=f"{IMPORT}/batches"),
+                                    body=answer)
+        return Batch.from_json(str(answer["id"]), answer)
+
+    def upload_batch_file(self, batch_id: str, dataset_id: str, file_name: str,
+                          path: Path) -> None:
+        """PUT one file of a loading batch, streamed from `path` (PUT: retried safely)."""
+        self.request("PUT", f"{IMPORT}/batches/{quote(batch_id)}/datasets/"
+                     f"{quote(dataset_id)}/files/{quote(file_name)}", upload=path,
+                     headers={"Content-Type": "application/octet-stream"})
+
+    def complete_batch(self, batch_id: str) -> None:
+        """POST ?action=COMPLETE: the batch's files are all sent; the platform ingests them."""
+        self.request("POST", f"{IMPORT}/batches/{quote(batch_id)}",
+                     params={"action": "COMPLETE"}, idempotent=False)
+
+    def abort_batch(self, batch_id: str) -> None:
+        self.request("POST", f"{IMPORT}/batches/{quote(batch_id)}",
+                     params={"action": "ABORT"}, idempotent=False)
 
     # ---------------------------------------------------------------- data access
 
