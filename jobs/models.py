@@ -14,6 +14,7 @@ class JobKind(models.TextChoices):
     PREVIEW = "preview", "Preview"
     SEGMENT = "segment", "Segment job"
     EXPORT = "export", "Export job"
+    INGEST = "ingest", "Ingestion"  # a file sent into a dataset through Batch Ingestion
 
 
 class JobStatus(models.TextChoices):

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,6 +40,7 @@ from aep import (
     AEPNotFoundError,
     AEPPermanentError,
     AEPTransientError,
+    Batch,
     Estimate,
     ExportJob,
     Preview,
@@ -59,7 +62,7 @@ from jobs.status import normalise
 
 logger = logging.getLogger(__name__)
 
-Remote = SegmentJob | ExportJob | Estimate | Preview
+Remote = SegmentJob | ExportJob | Estimate | Preview | Batch
 
 # How long a job may take before we stop polling it and call it TIMED_OUT. An estimate takes
 # seconds (spec §3.5); an on-demand segment job "can take up to 4 h" (§4.1); exports follow.
@@ -67,6 +70,7 @@ POLL_DEADLINES = {
     JobKind.PREVIEW: timedelta(minutes=15),
     JobKind.SEGMENT: timedelta(hours=6),
     JobKind.EXPORT: timedelta(hours=6),
+    JobKind.INGEST: timedelta(hours=2),
 }
 FIRST_POLL_DELAY = 1.0  # seconds after the submit; then Job.next_poll_delay(): 2, 4, … 30
 # A task due this long ago and not run was lost (worker killed, broker restarted): the sweeper
@@ -85,11 +89,14 @@ POLLED = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 LISTED_KINDS = (JobKind.SEGMENT, JobKind.EXPORT)
 
 CANCEL_FINISHED = "This job has already finished."
+CANCEL_INGEST = ("An ingestion cannot be stopped once its file was sent; the platform finishes "
+                 "the batch on its own.")
 CANCEL_SUBMITTING = "This job is being submitted; try cancelling it again in a moment."
 CANCEL_FAILED = "{connection} refused to cancel the job: {message}"
 TIMED_OUT_MESSAGE = "No final status from {connection} within {deadline}; polling stopped."
 GONE_MESSAGE = "{connection} no longer knows this job: {message}"
 SUBMIT_REFUSED = "{connection} refused the job: {message}"
+UPLOAD_MISSING = "The uploaded file {name} is no longer on this server; upload it again."
 
 
 class JobActionError(Exception):
@@ -205,6 +212,16 @@ def _remote_values(job: Job, remote: Remote) -> tuple[JobStatus | None, dict[str
                              "batchIds": remote.batch_ids, "datasetId": remote.dataset_id}
         if remote.errors:
             error_code, error_message = remote.errors[0].code, remote.errors[0].message
+    elif isinstance(remote, Batch):
+        found = raw.get("metrics")
+        metrics: dict[str, Any] = found if isinstance(found, dict) else {}
+        values["metrics"] = {**{key: metrics[key] for key in (
+            "recordsRead", "recordsWritten", "failedRecordCount") if key in metrics},
+            "batchId": remote.id, "datasetId": remote.dataset_id}
+        if remote.errors:
+            first = remote.errors[0]
+            error_code = str(first.get("code") or "")
+            error_message = str(first.get("description") or first.get("message") or "")
     elif isinstance(remote, Estimate):
         values["metrics"] = {
             "estimatedSize": remote.estimated_size,
@@ -263,8 +280,10 @@ def job_create(*, kind: str, connection: Connection, sandbox: str, request: Any,
     return job
 
 
-def _create_remote(client: AEPClient, job: Job) -> SegmentJob | ExportJob | Preview:
+def _create_remote(client: AEPClient, job: Job) -> SegmentJob | ExportJob | Preview | Batch:
     body = job.request
+    if job.kind == JobKind.INGEST:
+        return _ingest_remote(client, job)
     if job.kind == JobKind.SEGMENT:
         return client.create_segment_job(_segment_ids(body), request_id=_request_id(job))
     if job.kind == JobKind.EXPORT:
@@ -273,6 +292,28 @@ def _create_remote(client: AEPClient, job: Job) -> SegmentJob | ExportJob | Prev
         pql_text=body.get("predicateExpression"), merge_policy_id=body.get("mergePolicyId"),
         model=body.get("predicateModel") or "_xdm.context.profile",
         graph_type=body.get("graphType"), request_id=_request_id(job))
+
+
+def upload_path(job: Job) -> Path:
+    """Where the file of an ingestion waits until its submit sends it (under VAR_DIR, which
+    web and workers share)."""
+    return Path(settings.VAR_DIR) / "uploads" / str(job.request["upload"])
+
+
+def _ingest_remote(client: AEPClient, job: Job) -> Batch:
+    """Batch Ingestion: a batch for the dataset, the file streamed into it, COMPLETE; the
+    local copy goes once the platform has it. A redelivered submit starts a new batch (the
+    API lists no loading batches by request); the abandoned one never completes."""
+    body = job.request
+    path = upload_path(job)
+    if not path.exists():
+        raise AEPPermanentError(UPLOAD_MISSING.format(name=body["fileName"]))
+    batch = client.create_batch(body["datasetId"], file_format=body["format"],
+                                request_id=_request_id(job))
+    client.upload_batch_file(batch.id, body["datasetId"], body["fileName"], path)
+    client.complete_batch(batch.id)
+    shutil.rmtree(path.parent, ignore_errors=True)
+    return client.get_batch(batch.id)
 
 
 def _same_request(job: Job, remote: SegmentJob | ExportJob) -> bool:
@@ -376,6 +417,8 @@ def _get_remote(client: AEPClient, job: Job) -> Remote:
         return client.get_segment_job(job.remote_id)
     if job.kind == JobKind.EXPORT:
         return client.get_export_job(job.remote_id)
+    if job.kind == JobKind.INGEST:
+        return client.get_batch(job.remote_id)
     return client.get_estimate(job.remote_id)
 
 
@@ -597,6 +640,8 @@ def job_cancel(*, job: Job, actor: Any, transport: httpx.BaseTransport | None = 
         return job
     if not job.remote_id:
         raise JobActionError(CANCEL_SUBMITTING)
+    if job.kind == JobKind.INGEST:
+        raise JobActionError(CANCEL_INGEST)
     try:
         with _client(job, transport) as client:
             if job.kind == JobKind.SEGMENT:

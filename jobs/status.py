@@ -2,8 +2,8 @@
 
 Segment and export jobs say NEW, QUEUED, PROCESSING, CANCELLING, CANCELLED, FAILED, SUCCEEDED
 (spec/aep-api.md §4.2, §5.2); a preview's estimate says NEW, RUNNING, RESULT_READY, FAILED (§3.1,
-§3.3), and a deleted preview answers KILLED. Anything else is unknown: the caller keeps its
-current status and records what AEP said.
+§3.3), and a deleted preview answers KILLED; an ingestion follows its Catalog batch. Anything
+else is unknown: the caller keeps its current status and records what AEP said.
 """
 
 from __future__ import annotations
@@ -29,10 +29,25 @@ _PREVIEW = {
     "KILLED": JobStatus.CANCELLED,
     "CANCELLED": JobStatus.CANCELLED,
 }
+# A Catalog batch (spec §6): loading while files arrive, then queued/processing on the
+# platform's side, success or failed (older answers: failure); aborted when given up.
+_INGEST_BATCH = {
+    "LOADING": JobStatus.QUEUED,
+    "LOADED": JobStatus.QUEUED,
+    "QUEUED": JobStatus.QUEUED,
+    "STAGING": JobStatus.RUNNING,
+    "PROCESSING": JobStatus.RUNNING,
+    "RETRYING": JobStatus.RUNNING,
+    "SUCCESS": JobStatus.SUCCEEDED,
+    "FAILED": JobStatus.FAILED,
+    "FAILURE": JobStatus.FAILED,
+    "ABORTED": JobStatus.CANCELLED,
+}
 STATUS_MAPS: dict[str, dict[str, JobStatus]] = {
     JobKind.SEGMENT: _BATCH_JOB,
     JobKind.EXPORT: _BATCH_JOB,
     JobKind.PREVIEW: _PREVIEW,
+    JobKind.INGEST: _INGEST_BATCH,
 }
 
 

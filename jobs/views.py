@@ -134,6 +134,14 @@ def _figures(job: Job) -> list[tuple[str, Any]]:
     elif job.kind == JobKind.SEGMENT:
         if metrics.get("totalProfiles") is not None:
             figures.append(("Profiles evaluated", f"{metrics['totalProfiles']:,}"))
+    elif job.kind == JobKind.INGEST:
+        for key, label in (("recordsWritten", "Records ingested"),
+                           ("failedRecordCount", "Records refused")):
+            if isinstance(metrics.get(key), int):
+                figures.append((label, f"{metrics[key]:,}"))
+        for key, label in (("datasetId", "Dataset"), ("batchId", "Batch")):
+            if metrics.get(key):
+                figures.append((label, metrics[key]))
     else:
         if metrics.get("totalExportedProfileCounter") is not None:
             figures.append(("Profiles exported", f"{metrics['totalExportedProfileCounter']:,}"))
@@ -155,7 +163,8 @@ def _remote_errors(job: Job) -> list[tuple[str, str]]:
     for item in response.get("errors") or []:
         if isinstance(item, dict):
             code = str(item.get("code") or item.get("error_code") or "")
-            message = str(item.get("msg") or item.get("message") or item.get("detail") or "")
+            message = str(item.get("msg") or item.get("message") or item.get("detail")
+                          or item.get("description") or "")
             if code or message:
                 found.append((code, message))
     if not found and (response.get("error_code") or response.get("title")):
