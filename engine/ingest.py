@@ -21,7 +21,7 @@ from engine import xdm
 from engine.duck import scalar, sql_string
 from engine.models import Batch, BatchStatus, Dataset, XdmClass
 from engine.readers import ReadError, detect_format, read_records
-from engine.storage import batch_dir
+from engine.storage import batch_dir, dataset_dir, folder_lock
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ IDENTITIES_TREE: xdm.Tree = {
 NO_IDENTITY = "has no identity: put at least one in identityMap (namespace → [{id, primary}])"
 NO_TIMESTAMP = "has no valid timestamp: an ExperienceEvent needs an ISO-8601 timestamp"
 NO_RECORDS = "The files hold no records."
+CANNOT_READ = "Cannot read the files: {error}"
+NOT_FITTING = "The files do not fit the dataset's schema: {error}"
 TOO_MANY_ERRORS = "{errors} of {total} records are bad (more than {limit:.0%}); nothing was loaded."
 
 
@@ -81,8 +83,19 @@ def _validate(record: dict[str, Any], xdm_class: str) -> tuple[list[xdm.Identity
 
 def batch_ingest(*, dataset: Dataset, paths: Sequence[Path],
                  max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO) -> Batch:
-    """Read, check and write `paths` as one batch of `dataset`.
+    """Read, check and write `paths` as one new batch of `dataset` (see batch_load); each file's
+    format is told by its name, or sniffed."""
+    batch = Batch.objects.create(dataset=dataset, source_files=[p.name for p in paths],
+                                 size=sum(p.stat().st_size for p in paths if p.is_file()))
+    return batch_load(batch=batch, paths=paths, max_error_ratio=max_error_ratio)
 
+
+def batch_load(*, batch: Batch, paths: Sequence[Path], formats: Sequence[str] | None = None,
+               max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO) -> Batch:
+    """Read, check and write `paths` into `batch`, a row not finished yet (the Batch Ingestion
+    API's files arrive before the work starts), and mark it success or failed.
+
+    `formats` names each file's reader (engine.readers.FORMATS); without it the file names tell.
     Every bad record is counted and reported with its file, line and reason. If more than
     `max_error_ratio` of the records are bad the batch fails whole and writes nothing;
     otherwise the good records are written and the bad ones stay listed on the batch.
@@ -90,16 +103,30 @@ def batch_ingest(*, dataset: Dataset, paths: Sequence[Path],
     Parquet files whose types already say what XDM means (identityMap a map, timestamps
     typed) are checked and copied by DuckDB without a Python loop per record; everything else
     is read row by row.
+
+    One batch of a dataset is loaded at a time (a lock on its folder), each starting from the
+    schema the previous one left: two workers widening the schema at once would lose fields.
     """
-    batch = Batch.objects.create(dataset=dataset, source_files=[p.name for p in paths])
-    native = _native_plan(dataset, paths)
+    with folder_lock(dataset_dir(batch.dataset.sandbox, batch.dataset_id)):
+        dataset = Dataset.objects.get(pk=batch.dataset_id)
+        batch.dataset = dataset
+        return _load(dataset, batch, paths, formats, max_error_ratio)
+
+
+def _load(dataset: Dataset, batch: Batch, paths: Sequence[Path],
+          formats: Sequence[str] | None, max_error_ratio: float) -> Batch:
+    errors = IngestErrors()
+    try:
+        sources = list(zip(paths, formats or [detect_format(p) for p in paths], strict=True))
+        native = _native_plan(dataset, sources)
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        return _fail(batch, errors, CANNOT_READ.format(error=_named(error, paths)))
     if native is not None:
         return _ingest_native(dataset, batch, native, max_error_ratio)
-    errors = IngestErrors()
     good: list[tuple[str, int, dict[str, Any], list[xdm.Identity]]] = []
     try:
-        for path in paths:
-            for line, item in read_records(path):
+        for path, fmt in sources:
+            for line, item in read_records(path, fmt):
                 if isinstance(item, ReadError):
                     errors.add(path.name, line, item.reason)
                     continue
@@ -109,7 +136,7 @@ def batch_ingest(*, dataset: Dataset, paths: Sequence[Path],
                     continue
                 good.append((path.name, line, item, identities))
     except (OSError, ValueError) as error:
-        return _fail(batch, errors, f"Cannot read the files: {error}")
+        return _fail(batch, errors, CANNOT_READ.format(error=_named(error, paths)))
 
     tree = xdm.infer_all((record for _, _, record, _ in good), start=dataset.schema or None)
     tree = xdm.prune(tree) or {"type": "object", "fields": {}}
@@ -155,6 +182,20 @@ def _succeed(batch: Batch, dataset: Dataset, errors: IngestErrors, files: list[d
     return batch
 
 
+def _named(error: Exception, paths: Sequence[Path]) -> str:
+    """The error's text with the files named as sent: the batch's errors are shown to API
+    clients, who have no business knowing the engine's folders."""
+    text = str(error)
+    for path in paths:
+        text = text.replace(str(path), path.name)
+    return text
+
+
+def batch_fail(*, batch: Batch, reason: str) -> Batch:
+    """Mark an unfinished batch failed for `reason`, before any record was read."""
+    return _fail(batch, IngestErrors(), reason)
+
+
 def _fail(batch: Batch, errors: IngestErrors, reason: str) -> Batch:
     batch.status = BatchStatus.FAILED
     batch.error_count = errors.count
@@ -172,19 +213,35 @@ def _write_parquet(dataset: Dataset, batch: Batch, rows: list[dict[str, Any]],
     schema = xdm.arrow_schema(tree).append(
         pa.field(IDENTITIES_COLUMN, xdm.arrow_type(IDENTITIES_TREE)))
     final = batch_dir(dataset.sandbox, dataset.id, batch.id)
-    staging = final.with_name(f".{batch.id}.staging")
-    staging.mkdir(parents=True, exist_ok=True)
+    staging = _staging(final)
     try:
         name = "part-00000.parquet"
         with pq.ParquetWriter(staging / name, schema, compression="zstd") as writer:
             for start in range(0, len(rows), ROWS_PER_GROUP):
                 chunk = rows[start:start + ROWS_PER_GROUP]
                 writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
-        os.replace(staging, final)
+        _place(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return [{"name": name, "size": (final / name).stat().st_size, "records": len(rows)}]
+
+
+def _staging(final: Path) -> Path:
+    """An empty staging folder next to the batch folder `final` (emptied: a worker that died
+    mid-batch may have left one, and its task is delivered again)."""
+    staging = final.with_name(f".{final.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _place(staging: Path, final: Path) -> None:
+    """Rename the staging folder into place. A batch folder there already is a leftover of a
+    worker that died before recording the batch (the row is not finished), so it goes."""
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
 
 
 def batch_path(batch: Batch) -> Path:
@@ -193,12 +250,16 @@ def batch_path(batch: Batch) -> Path:
 
 # --- Parquet, natively ------------------------------------------------------------------------
 
-def _native_plan(dataset: Dataset, paths: Sequence[Path]) -> list[tuple[Path, xdm.Tree]] | None:
+def _native_plan(dataset: Dataset,
+                 files: Sequence[tuple[Path, str]]) -> list[tuple[Path, xdm.Tree]] | None:
     plan = []
-    for path in paths:
-        if detect_format(path) != "parquet":
+    for path, fmt in files:
+        if fmt != "parquet":
             return None
-        tree = xdm.tree_from_arrow(pq.read_schema(path))
+        try:
+            tree = xdm.tree_from_arrow(pq.read_schema(path))
+        except (OSError, ValueError) as error:  # not Parquet: say which file
+            raise ValueError(f"{path.name}: {error}") from error
         if tree is None:
             return None
         fields = tree["fields"]
@@ -273,8 +334,7 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
         tree = xdm.merge(tree, file_tree)
     tree = xdm.prune(tree) or {"type": "object", "fields": {}}
     final = batch_dir(dataset.sandbox, dataset.id, batch.id)
-    staging = final.with_name(f".{batch.id}.staging")
-    staging.mkdir(parents=True, exist_ok=True)
+    staging = _staging(final)
     con = duckdb.connect()
     files = []
     total = 0
@@ -318,7 +378,7 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
                           "records": written})
     except duckdb.Error as error:
         shutil.rmtree(staging, ignore_errors=True)
-        return _fail(batch, errors, f"The files do not fit the dataset's schema: {error}")
+        return _fail(batch, errors, NOT_FITTING.format(error=_named(error, [p for p, _ in plan])))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -330,5 +390,5 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
             return _fail(batch, errors, NO_RECORDS)
         return _fail(batch, errors, TOO_MANY_ERRORS.format(
             errors=errors.count, total=total, limit=max_error_ratio))
-    os.replace(staging, final)
+    _place(staging, final)
     return _succeed(batch, dataset, errors, files, tree)

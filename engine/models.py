@@ -70,6 +70,8 @@ class Dataset(models.Model):
 
 class BatchStatus(models.TextChoices):
     LOADING = "loading", "Loading"
+    # Batch Ingestion API: COMPLETE was called, a worker of the engine queue is ingesting it.
+    PROCESSING = "processing", "Processing"
     SUCCESS = "success", "Success"
     FAILED = "failed", "Failed"
 
@@ -86,8 +88,16 @@ class Batch(models.Model):
     # Files written, each {"name", "size", "records"}, relative to the batch folder.
     files = models.JSONField(default=list, blank=True)
     source_files = models.JSONField(default=list, blank=True)
+    # Bytes of the source files (Catalog's batch "size").
+    size = models.PositiveBigIntegerField(default=0)
+    # Batch Ingestion API: the inputFormat it was created with ({"format": "json", ...}), and
+    # the API client that created it (Catalog's createdUser).
+    input_format = models.JSONField(default=dict, blank=True)
+    client = models.ForeignKey("ApiClient", null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="batches")
     failure_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -20,8 +20,24 @@ def sandbox_dir(sandbox: str) -> Path:
     return Path(settings.ENGINE_DATA_DIR) / sandbox
 
 
+def dataset_dir(sandbox: str, dataset_id: str) -> Path:
+    return sandbox_dir(sandbox) / "datasets" / dataset_id
+
+
 def batch_dir(sandbox: str, dataset_id: str, batch_id: str) -> Path:
-    return sandbox_dir(sandbox) / "datasets" / dataset_id / batch_id
+    return dataset_dir(sandbox, dataset_id) / batch_id
+
+
+def upload_dir(sandbox: str, batch_id: str) -> Path:
+    """The files uploaded into a loading batch (Batch Ingestion API), until a worker has
+    ingested them. Apart from the datasets' folders: a batch folder appears whole or not at all."""
+    return sandbox_dir(sandbox) / "uploads" / batch_id
+
+
+def partial_dir(sandbox: str) -> Path:
+    """Uploads being received; each is moved into its batch's upload folder once whole, so that
+    folder only ever holds complete files."""
+    return sandbox_dir(sandbox) / "uploads" / ".partial"
 
 
 @contextmanager
