@@ -217,6 +217,10 @@ ENGINE_MEMORY_LIMIT = env("ENGINE_MEMORY_LIMIT", default="2GB")
 # request body it reads, and requests per minute per API client (counted in the cache).
 ENGINE_TOKEN_SECONDS = env.int("ENGINE_TOKEN_SECONDS", default=86400)
 ENGINE_MAX_BODY_BYTES = env.int("ENGINE_MAX_BODY_BYTES", default=1024 * 1024)
+# The largest file the Batch Ingestion API takes in one PUT (streamed to disk, never held in
+# memory; larger ones get 413). AEP's limit is 512 MB per file
+# (https://experienceleague.adobe.com/en/docs/experience-platform/ingestion/batch/overview).
+ENGINE_MAX_UPLOAD_BYTES = env.int("ENGINE_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 ENGINE_RATE_LIMIT = env.int("ENGINE_RATE_LIMIT", default=600)
 # Seconds a preview/estimate (POST /data/core/ups/preview) is kept; afterwards its GETs answer
 # 404 and engine.tasks.previews_expire deletes the row (Adobe documents no retention, §3.5).

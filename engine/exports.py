@@ -61,8 +61,9 @@ logger = logging.getLogger(__name__)
 FILE_NAME = "part-00000.parquet"
 ERROR_CODE = "0100000003"  # Adobe's "Error in Export Job"
 DESTINATION_MISSING = "Error in Export Job: the destination dataset {id} is not found."
-DESTINATION_NOT_PROFILE = ("Error in Export Job: the destination dataset {id} is not a "
-                           "profile dataset.")
+DESTINATION_NOT_EXPORT = ("Error in Export Job: the destination dataset {id} is not an "
+                          "export dataset (one on the profile union schema): exported profiles "
+                          "must not be mixed into ingested records.")
 POLICY_NOT_BUILT = ("Error in Export Job: the merge policy {id} is not in the query snapshot "
                     "yet; rebuild the snapshot.")
 FIELD_MISSING = "Error in Export Job: {path} is not a field of the profiles."
@@ -151,8 +152,8 @@ def _destination(job: ExportJob) -> Dataset:
     dataset = Dataset.objects.in_sandbox(job.sandbox).filter(id=dataset_id).first()
     if dataset is None:
         raise ExportError(DESTINATION_MISSING.format(id=dataset_id))
-    if dataset.xdm_class != "profile":
-        raise ExportError(DESTINATION_NOT_PROFILE.format(id=dataset_id))
+    if not dataset.union_persisting:  # a profile-enabled one would read its members back
+        raise ExportError(DESTINATION_NOT_EXPORT.format(id=dataset_id))
     return dataset
 
 

@@ -60,6 +60,17 @@ def _sniff(path: Path) -> str:
     return "csv"
 
 
+def json_format(path: Path, *, multi_line: bool) -> str:
+    """The reader of a file declared JSON (the Batch Ingestion API's inputFormat): "jsonl",
+    streamed a record per line, unless it is multi-line JSON or, all the same, starts as an
+    array, which is read whole ("json")."""
+    if multi_line:
+        return "json"
+    with _open_text(path) as handle:
+        head = handle.read(1024).lstrip()
+    return "json" if head.startswith("[") else "jsonl"
+
+
 def _open_text(path: Path) -> IO[str]:
     if path.suffix.lower() == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")

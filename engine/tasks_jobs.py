@@ -1,6 +1,7 @@
-"""Celery tasks of the REST API's jobs part, on the `engine` queue (CELERY_TASK_ROUTES routes
-``engine.tasks_jobs.*`` there). Each loads its row by id and calls one function; the row is the
-job's truth, so a redelivered task finds a finished row and does nothing."""
+"""Celery tasks of the REST API's jobs part (segment jobs, export jobs, ingestion batches), on
+the `engine` queue (CELERY_TASK_ROUTES routes ``engine.tasks_jobs.*`` there). Each loads its row
+by id and calls one function; the row is the job's truth, so a redelivered task finds a
+finished row and does nothing."""
 
 from __future__ import annotations
 
@@ -25,3 +26,14 @@ def export_job_run(job_id: int) -> None:
     job = ExportJob.objects.filter(pk=job_id).first()
     if job is not None:
         run(job=job)
+
+
+@shared_task(acks_late=True)
+def batch_process(batch_id: str) -> None:
+    """A completed batch of the Batch Ingestion API: ingest its files, rebuild the snapshot."""
+    from engine.batches import batch_process as run
+    from engine.models import Batch
+
+    batch = Batch.objects.select_related("dataset").filter(pk=batch_id).first()
+    if batch is not None:
+        run(batch=batch)

@@ -35,7 +35,12 @@ logger = logging.getLogger(__name__)
 
 SANDBOX_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 JSON_TYPES = ("application/json",)
+FILE_TYPES = ("application/octet-stream",)
 BODY_METHODS = ("POST", "PUT", "PATCH")
+# What a view's POST/PUT/PATCH carries (api_view's ``body``).
+JSON_BODY = "json"
+NO_BODY = "none"
+FILE_BODY = "file"
 
 View = Callable[..., HttpResponse]
 MAX_BULK_IDS = 100  # "Cannot be 0 or exceed 100" (Adobe's bulk-get error message)
@@ -57,10 +62,16 @@ def client_for_token(token: str) -> ApiClient | None:
     return row.client if row else None
 
 
-def api_view(*methods: str, platform: bool = True,
-             sandboxed: bool = True) -> Callable[[View], View]:
+def api_view(*methods: str, platform: bool = True, sandboxed: bool = True,
+             body: str = JSON_BODY) -> Callable[[View], View]:
     """An API view answering ``methods``; ``platform`` views check AEP's headers (§1.1), and
-    ``sandboxed`` ones also the x-sandbox-name (the Sandbox API is the one that does not)."""
+    ``sandboxed`` ones also the x-sandbox-name (the Sandbox API is the one that does not).
+
+    ``body`` is what its POST/PUT/PATCH requests carry: JSON (Content-Type checked, at most
+    ENGINE_MAX_BODY_BYTES, read whole); nothing (the path and query say it all, as AEP's
+    ``?action=COMPLETE``, sent without a Content-Type); or a file (application/octet-stream of
+    at most ENGINE_MAX_UPLOAD_BYTES by its Content-Length, left unread for the view to stream).
+    """
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -71,12 +82,16 @@ def api_view(*methods: str, platform: bool = True,
                         errors.METHOD_NOT_ALLOWED, errors.VALIDATION_TYPE,
                         errors.METHOD_INVALID.format(method=request.method,
                                                      allowed=", ".join(methods)))
-                check_body_size(request)
+                if body == FILE_BODY:
+                    check_upload_size(request)
+                else:
+                    check_body_size(request)
                 if platform:
                     authenticate(request, sandboxed=sandboxed)
                     check_rate(request.api_client.client_id)  # type: ignore[attr-defined]
-                    if request.method in BODY_METHODS:
-                        check_content_type(request)
+                    if request.method in BODY_METHODS and body != NO_BODY:
+                        check_content_type(request,
+                                           FILE_TYPES if body == FILE_BODY else JSON_TYPES)
                 return view(request, *args, **kwargs)
             except ApiError as error:
                 return error.response()
@@ -102,6 +117,23 @@ def check_body_size(request: HttpRequest) -> None:
         too_large = True
     if too_large:
         raise errors.gateway_error(errors.PAYLOAD_TOO_LARGE, errors.BODY_TOO_LARGE)
+
+
+def check_upload_size(request: HttpRequest) -> None:
+    """By the declared Content-Length, before a byte is read (the view counts what it reads).
+    Without one, Django's request stream is empty (a chunked upload would be stored as an
+    empty file without a word), so the length is required."""
+    raw = request.META.get("CONTENT_LENGTH") or ""
+    if not raw.isascii() or not raw.isdigit():
+        raise errors.gateway_error(errors.LENGTH_REQUIRED, errors.LENGTH_MISSING)
+    if int(raw) > settings.ENGINE_MAX_UPLOAD_BYTES:
+        raise upload_too_large()
+
+
+def upload_too_large() -> ApiError:
+    return errors.gateway_error(errors.PAYLOAD_TOO_LARGE, (
+        errors.FILE_TOO_LARGE[0],
+        errors.FILE_TOO_LARGE[1].format(limit=settings.ENGINE_MAX_UPLOAD_BYTES)))
 
 
 def authenticate(request: HttpRequest, *, sandboxed: bool = True) -> None:
@@ -159,9 +191,9 @@ def check_rate(client_id: str, bucket: str = "api") -> None:
         raise error
 
 
-def check_content_type(request: HttpRequest) -> None:
+def check_content_type(request: HttpRequest, allowed: tuple[str, ...] = JSON_TYPES) -> None:
     content_type = (request.content_type or "").lower()
-    if content_type not in JSON_TYPES:
+    if content_type not in allowed:
         raise errors.problem_error(errors.BAD_REQUEST, "BadRequestError",
                                    errors.CONTENT_TYPE_INVALID)
 

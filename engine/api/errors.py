@@ -27,6 +27,7 @@ FORBIDDEN = 403
 NOT_FOUND = 404
 METHOD_NOT_ALLOWED = 405
 NOT_ACCEPTABLE = 406
+LENGTH_REQUIRED = 411
 PAYLOAD_TOO_LARGE = 413
 UNPROCESSABLE = 422
 TOO_MANY_REQUESTS = 429
@@ -44,6 +45,9 @@ ORG_INVALID = ("403025", "Profile is not valid")
 SANDBOX_MISSING = ("400003", "Missing header")  # as for the org header
 TOO_MANY = ("429050", "Too many requests")  # Adobe I/O gateway throttling
 BODY_TOO_LARGE = ("413000", "Request body is too large")  # ours
+LENGTH_MISSING = ("411000", "Content-Length is required: send the file with its length")  # ours
+FILE_TOO_LARGE = ("413000",  # ours
+                  "The file is larger than the {limit} bytes a batch file may have")
 
 # UPS error types (spec §8.1.3).
 NOT_FOUND_TYPE = "UPAPI-113430-404"

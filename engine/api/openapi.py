@@ -285,10 +285,11 @@ COMPONENTS: dict[str, Any] = {
 
 
 def document() -> dict[str, Any]:
-    from engine.api import openapi_jobs, openapi_preview
+    from engine.api import openapi_ingestion, openapi_jobs, openapi_preview
 
-    paths = {**PATHS, **openapi_preview.PATHS, **openapi_jobs.PATHS}
-    schemas = {**COMPONENTS["schemas"], **openapi_preview.SCHEMAS, **openapi_jobs.SCHEMAS}
+    paths = {**PATHS, **openapi_preview.PATHS, **openapi_jobs.PATHS, **openapi_ingestion.PATHS}
+    schemas = {**COMPONENTS["schemas"], **openapi_preview.SCHEMAS, **openapi_jobs.SCHEMAS,
+               **openapi_ingestion.SCHEMAS}
     return copy.deepcopy({
         "openapi": "3.0.3",
         "info": {"title": "Segment Studio built-in engine",

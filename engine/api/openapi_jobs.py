@@ -80,7 +80,9 @@ PATHS: dict[str, Any] = {
                            _query("name", "string", "Exact name."),
                            _query("createdAfter", "integer", "Epoch ms."),
                            _query("createdBefore", "integer", "Epoch ms.")]),
-        "post": _op("Create an export dataset on the profile union schema", {
+        "post": _op("Create an export dataset on the profile union schema, or a dataset of "
+                    "the Individual Profile or ExperienceEvent class for batch ingestion "
+                    '(fed into the profile store with tags.unifiedProfile ["enabled:true"])', {
             "201": {"description": '["@/dataSets/<id>"]; Location names it.',
                     "content": {"application/json": {"schema": {
                         "type": "array", "items": _STR}}}}, **_PROBLEM},
@@ -93,7 +95,7 @@ PATHS: dict[str, Any] = {
     "/data/foundation/catalog/batches": {"get": _op(
         "List batches (keyed by id)", {"200": _keyed("Batches."), **_PROBLEM},
         params=[_query("dataSet", "string", "Dataset id."),
-                _query("status", "string", "loading, success, failed."),
+                _query("status", "string", "loading, processing, success, failed."),
                 _query("batch", "string", "Batch id."),
                 _query("limit", "integer", "1–100, default 20."),
                 _query("start", "integer", "Offset."),
@@ -201,8 +203,13 @@ SCHEMAS: dict[str, Any] = {
         "name": _STR, "description": _STR,
         "schemaRef": {"type": "object", "properties": {
             "id": {"type": "string",
-                   "enum": ["https://ns.adobe.com/xdm/context/profile__union"]},
-            "contentType": _STR}}}},
+                   "enum": ["https://ns.adobe.com/xdm/context/profile__union",
+                            "https://ns.adobe.com/xdm/context/profile",
+                            "https://ns.adobe.com/xdm/context/experienceevent"]},
+            "contentType": _STR}},
+        "tags": {"type": "object", "additionalProperties": {"type": "array", "items": _STR},
+                 "description": 'unifiedProfile ["enabled:true"]: the dataset feeds the '
+                                "profile store."}}},
     "BatchFiles": {"type": "object", "properties": {
         "data": {"type": "array", "items": {"type": "object", "properties": {
             "dataSetFileId": _STR, "dataSetViewId": _STR, "version": _STR, "created": _STR,

@@ -40,6 +40,14 @@ DEFAULT_STATUSES = ["realized", "existing"]
 PROFILE_SCHEMA_NAMES = ("_xdm.context.profile", "https://ns.adobe.com/xdm/context/profile")
 UNION_SCHEMA_IDS = ("https://ns.adobe.com/xdm/context/profile__union",
                     "_xdm.context.profile__union")
+# A dataset of one of these classes holds ingested records (Batch Ingestion API); with
+# tags.unifiedProfile ["enabled:true"] they feed the profile store.
+CLASS_SCHEMA_IDS = {
+    "https://ns.adobe.com/xdm/context/profile": XdmClass.PROFILE,
+    "_xdm.context.profile": XdmClass.PROFILE,
+    "https://ns.adobe.com/xdm/context/experienceevent": XdmClass.EVENT,
+    "_xdm.context.experienceevent": XdmClass.EVENT,
+}
 
 SEGMENT_JOB_BODY = ('The body must be a JSON array of {"segmentId": "<id>"} '
                     f"(1 to {MAX_SEGMENTS_PER_JOB} items).")
@@ -52,7 +60,11 @@ JOB_FINISHED = "The job {id} is already {status}; it cannot be cancelled."
 DATASET_NOT_FOUND = "DataSet not found."
 DATASET_EXISTS = "A dataset named {name!r} already exists in this sandbox."
 SCHEMA_REF_INVALID = ("schemaRef.id must be the XDM Individual Profile union schema "
-                      "(https://ns.adobe.com/xdm/context/profile__union).")
+                      "(https://ns.adobe.com/xdm/context/profile__union) for an export "
+                      "dataset, or a class for ingested records: "
+                      "https://ns.adobe.com/xdm/context/profile or "
+                      "https://ns.adobe.com/xdm/context/experienceevent.")
+TAGS_INVALID = "an object of string arrays is needed"
 TIMESTAMP_INVALID = "an RFC 3339 timestamp is needed, such as 2018-01-01T00:00:00Z"
 FIELD_UNKNOWN = "{path} is not a field of the profile union schema"
 
@@ -168,10 +180,24 @@ def dataset_not_found() -> errors.ApiError:
     return errors.problem_error(errors.NOT_FOUND, "NotFoundError", DATASET_NOT_FOUND)
 
 
+def _profile_enabled(tags: Any) -> bool:
+    """tags.unifiedProfile holds "enabled:true" (AEP's docs also print "enabled: true")."""
+    if tags is None:
+        return False
+    if not isinstance(tags, dict) or not all(
+            isinstance(items, list) and all(isinstance(item, str) for item in items)
+            for items in tags.values()):
+        raise _problem(errors.FIELD_INVALID.format(field="tags", reason=TAGS_INVALID))
+    return any(item.replace(" ", "").lower() == "enabled:true"
+               for item in tags.get("unifiedProfile", []))
+
+
 @transaction.atomic
 def dataset_create(*, sandbox: str, body: dict[str, Any]) -> Dataset:
-    """An export destination on the profile union schema (spec §7.1). It is not enabled for
-    Profile: exported members must not be read back into the profiles they came from."""
+    """An export destination on the profile union schema (spec §7.1), not enabled for Profile:
+    exported members must not be read back into the profiles they came from. Or a dataset of
+    the Individual Profile or ExperienceEvent class for the Batch Ingestion API, feeding the
+    profile store when its tags enable it for Profile."""
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _problem(errors.FIELD_REQUIRED.format(field="name"))
@@ -183,15 +209,20 @@ def dataset_create(*, sandbox: str, body: dict[str, Any]) -> Dataset:
                                                    reason="a string is needed"))
     schema_ref = body.get("schemaRef")
     schema_id = schema_ref.get("id") if isinstance(schema_ref, dict) else None
-    if schema_id not in UNION_SCHEMA_IDS:
+    if schema_id in UNION_SCHEMA_IDS:
+        values: dict[str, Any] = {"xdm_class": XdmClass.PROFILE, "profile_enabled": False,
+                                  "union_persisting": True}
+    elif isinstance(schema_id, str) and schema_id in CLASS_SCHEMA_IDS:
+        values = {"xdm_class": CLASS_SCHEMA_IDS[schema_id],
+                  "profile_enabled": _profile_enabled(body.get("tags"))}
+    else:
         raise _problem(SCHEMA_REF_INVALID)
     if Dataset.objects.in_sandbox(sandbox).filter(name=name).exists():
         raise _problem(DATASET_EXISTS.format(name=name))
     try:
         with transaction.atomic():
             return Dataset.objects.create(sandbox=sandbox, name=name, description=description,
-                                          xdm_class=XdmClass.PROFILE, profile_enabled=False,
-                                          union_persisting=True)
+                                          **values)
     except IntegrityError:
         raise _problem(DATASET_EXISTS.format(name=name)) from None
 

@@ -22,6 +22,10 @@ CATALOG_PATH = "/data/foundation/catalog"
 EXPORT_PATH = "/data/foundation/export"
 PROFILE_UNION_ID = "https://ns.adobe.com/xdm/context/profile__union"
 SCHEMA_CONTENT_TYPE = "application/vnd.adobe.xed+json;version=1"
+ENGINE_USER = "segment-studio-engine"
+BATCH_FAILED_CODE = "batch-failed"
+RECORD_INVALID_CODE = "record-invalid"  # ours, as batch-failed: Adobe documents no codes here
+MORE_BAD_RECORDS = "{count} more bad records (the first {listed} are listed)."
 CLASS_IDS = {XdmClass.PROFILE: "https://ns.adobe.com/xdm/context/profile",
              XdmClass.EVENT: "https://ns.adobe.com/xdm/context/experienceevent"}
 
@@ -110,9 +114,9 @@ def dataset_json(dataset: Dataset, org_id: str) -> dict[str, Any]:
         "version": "1.0.0",
         "created": _ms(dataset.created_at),
         "updated": _ms(dataset.updated_at),
-        "createdClient": "segment-studio-engine",
-        "createdUser": "segment-studio-engine",
-        "updatedUser": "segment-studio-engine",
+        "createdClient": ENGINE_USER,
+        "createdUser": ENGINE_USER,
+        "updatedUser": ENGINE_USER,
         "viewId": dataset.id,
         "schemaRef": {"id": schema_id, "contentType": SCHEMA_CONTENT_TYPE},
         "fileDescription": {"persisted": True, "containerFormat": "parquet",
@@ -126,24 +130,82 @@ def dataset_json(dataset: Dataset, org_id: str) -> dict[str, Any]:
     return body
 
 
+def _user(batch: Batch) -> str:
+    """Catalog's createdUser: the technical account (``<client id>@AdobeID``) that created it."""
+    return f"{batch.client.client_id}@AdobeID" if batch.client else ENGINE_USER
+
+
+def _rows(lines: list[int]) -> list[str]:
+    """Catalog's error rows: single numbers and hyphenated runs, e.g. ["2", "5-7"]."""
+    rows: list[str] = []
+    numbers = sorted(set(lines))
+    start = previous = numbers[0]
+    for number in [*numbers[1:], None]:
+        if number is not None and number == previous + 1:
+            previous = number
+            continue
+        rows.append(str(start) if start == previous else f"{start}-{previous}")
+        if number is not None:
+            start = previous = number
+    return rows
+
+
+def batch_errors_json(batch: Batch) -> list[dict[str, Any]]:
+    """Catalog's batch errors, ``[{"code", "description", "rows"}]``: why the batch failed
+    first, then each kind of bad record per file with its rows (line or record numbers)."""
+    found: list[dict[str, Any]] = []
+    if batch.failure_reason:
+        found.append({"code": BATCH_FAILED_CODE, "description": batch.failure_reason})
+    kinds: dict[tuple[str, str], list[int]] = {}
+    for item in batch.errors:
+        kinds.setdefault((item["file"], item["reason"]), []).append(item["line"])
+    for (file, reason), lines in kinds.items():
+        found.append({"code": RECORD_INVALID_CODE, "description": f"{file}: {reason}",
+                      "rows": _rows(lines)})
+    if batch.error_count > len(batch.errors):
+        found.append({"code": RECORD_INVALID_CODE, "description": MORE_BAD_RECORDS.format(
+            count=batch.error_count - len(batch.errors), listed=len(batch.errors))})
+    return found
+
+
 def batch_json(batch: Batch, org_id: str) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "id": batch.id,
         "imsOrg": org_id,
         "status": batch.status,
         "relatedObjects": [{"type": "dataSet", "id": batch.dataset_id}],
+        "recordCount": batch.record_count,
+        "failedRecordCount": batch.error_count,
+        "size": batch.size,
         "metrics": {"recordsRead": batch.record_count + batch.error_count,
                     "recordsWritten": batch.record_count,
                     "recordsFailed": batch.error_count,
+                    "failedRecordCount": batch.error_count,
                     "startTime": _ms(batch.created_at),
                     "endTime": _ms(batch.completed_at)},
-        "errors": ([{"code": "batch-failed", "description": batch.failure_reason}]
-                   if batch.failure_reason else []),
+        "errors": batch_errors_json(batch),
         "created": _ms(batch.created_at),
-        "updated": _ms(batch.completed_at or batch.created_at),
+        "updated": _ms(batch.updated_at),
         "completed": _ms(batch.completed_at),
         "version": "1.0.0",
+        "tags": {},
+        "createdClient": batch.client.client_id if batch.client else ENGINE_USER,
+        "createdUser": _user(batch),
+        "updatedUser": _user(batch),
     }
+    if batch.input_format:
+        body["inputFormat"] = batch.input_format
+    return body
+
+
+# What POST /import/batches answers (AEP's create-batch response).
+CREATED_BATCH_KEYS = ("id", "imsOrg", "updated", "status", "created", "relatedObjects",
+                      "version", "tags", "createdUser", "updatedUser", "inputFormat")
+
+
+def created_batch_json(batch: Batch, org_id: str) -> dict[str, Any]:
+    body = batch_json(batch, org_id)
+    return {key: body[key] for key in CREATED_BATCH_KEYS}
 
 
 def file_id(batch: Batch, index: int) -> str:

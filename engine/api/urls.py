@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import include, re_path
 
-from engine.api import urls_jobs, urls_preview
+from engine.api import urls_ingestion, urls_jobs, urls_preview
 from engine.api.views import definitions, ims, merge_policies, misc, sandboxes, schemas
 
 app_name = "engine_api"
@@ -49,7 +49,8 @@ urlpatterns = [
     re_path(r"^data/foundation/sandbox-management/?$", sandboxes.sandboxes,
             name="sandboxes-available-no-slash"),
     re_path(r"^data/foundation/sandbox-management/", include(sandbox_management)),
-    re_path(r"^data/foundation/", include([*urls_preview.foundation, *urls_jobs.foundation])),
+    re_path(r"^data/foundation/", include([*urls_preview.foundation, *urls_jobs.foundation,
+                                           *urls_ingestion.foundation])),
     re_path(r"^ims/", include(ims_routes)),
     re_path(r"^(?:data|ims)(?:/[\s\S]*)?$", misc.route_not_found, name="not-found"),
 ]

@@ -99,7 +99,7 @@ def dataset_detail(request: HttpRequest, dataset_id: str) -> JsonResponse:
 @api_view("GET")
 def batches(request: HttpRequest) -> JsonResponse:
     limit, start = _page(request)
-    rows: QuerySet[Batch] = Batch.objects.filter(
+    rows: QuerySet[Batch] = Batch.objects.select_related("client").filter(
         dataset__sandbox=request.sandbox)  # type: ignore[attr-defined]
     if "dataSet" in request.GET:
         rows = rows.filter(dataset_id=request.GET["dataSet"])
@@ -110,14 +110,14 @@ def batches(request: HttpRequest) -> JsonResponse:
             raise _bad(STATUS_INVALID)
         rows = rows.filter(status=request.GET["status"])
     rows = _time_filter(request, rows, "created_at")
-    rows = rows.order_by(*_order(request, {"created": "created_at", "updated": "completed_at"}))
+    rows = rows.order_by(*_order(request, {"created": "created_at", "updated": "updated_at"}))
     org = request.api_client.org_id  # type: ignore[attr-defined]
     return JsonResponse({b.id: _trim(batch_json(b, org), request)
                          for b in rows[start:start + limit]})
 
 
 def batch_get(request: HttpRequest, batch_id: str) -> Batch:
-    batch = (Batch.objects.select_related("dataset")
+    batch = (Batch.objects.select_related("dataset", "client")
              .filter(dataset__sandbox=request.sandbox, id=batch_id)  # type: ignore[attr-defined]
              .first())
     if batch is None:

@@ -36,6 +36,7 @@ class Seeded:
                 "SEGMENT_JOB_ID": self.segment_job_id,
                 "EXPORT_JOB_ID": str(self.export_job_id), "DATASET_ID": self.dataset_id,
                 "BATCH_ID": self.batch_id, "dataSetFileId": self.file_id,
+                "FILE_NAME": self.file_name,
                 "SCHEMA_ID": "_xdm.context.profile__union", "sandboxName": "prod"}
 
 

@@ -115,7 +115,7 @@ def test_dataset_create_list_get(api: Api) -> None:
 @pytest.mark.parametrize(("body", "detail"), [
     ({"schemaRef": UNION}, "The field name is required."),
     ({"name": "x"}, services_jobs.SCHEMA_REF_INVALID),
-    ({"name": "x", "schemaRef": {"id": "https://ns.adobe.com/xdm/context/profile"}},
+    ({"name": "x", "schemaRef": {"id": "https://ns.adobe.com/xdm/context/experienceevent__union"}},
      services_jobs.SCHEMA_REF_INVALID),
     ({"name": 5, "schemaRef": UNION}, "The field name is required."),
 ])
