@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "segments",
     "exports",
     "schedules",
+    "profiledata",
     "engine",
 ]
 

@@ -21,5 +21,6 @@ urlpatterns = [
     path("segments/", include("segments.urls")),
     path("exports/", include("exports.urls")),
     path("schedules/", include("schedules.urls")),
+    path("profile-data/", include("profiledata.urls")),
     path("", include("core.urls")),
 ]

@@ -19,14 +19,17 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {}  # a fragment has no sidebar: skip its queries (fragments poll every second)
     role = user_role(user)
     sections = sections_for(role)
-    current = request.path
+    # the section whose address is the longest start of this one (/jobs/alerts/ is Alerts,
+    # not Jobs); the home page is active on itself only
+    under = [s for s in sections if request.path.startswith(s.url) and s.url != "/"]
+    active = max(under, key=lambda s: len(s.url)).slug if under else ""
     return {
         **switcher(request),
         "user_role": role,
         "nav_groups": [
             (group, list(items)) for group, items in groupby(sections, key=lambda s: s.group)
         ],
-        "nav_current": current,
+        "nav_active": active,
     }
 
 

@@ -218,7 +218,7 @@ def _remote_values(job: Job, remote: Remote) -> tuple[JobStatus | None, dict[str
         values["metrics"] = {**{key: metrics[key] for key in (
             "recordsRead", "recordsWritten", "failedRecordCount") if key in metrics},
             "batchId": remote.id, "datasetId": remote.dataset_id}
-        if remote.errors:
+        if remote.errors and status == JobStatus.FAILED:  # a success may list bad records
             first = remote.errors[0]
             error_code = str(first.get("code") or "")
             error_message = str(first.get("description") or first.get("message") or "")

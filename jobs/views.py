@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -135,13 +136,21 @@ def _figures(job: Job) -> list[tuple[str, Any]]:
         if metrics.get("totalProfiles") is not None:
             figures.append(("Profiles evaluated", f"{metrics['totalProfiles']:,}"))
     elif job.kind == JobKind.INGEST:
+        request = job.request if isinstance(job.request, dict) else {}
+        if request.get("fileName"):
+            size = request.get("size")
+            figures.append(("File", request["fileName"] + (
+                f" ({filesizeformat(size)})" if isinstance(size, int) else "")))
         for key, label in (("recordsWritten", "Records ingested"),
                            ("failedRecordCount", "Records refused")):
             if isinstance(metrics.get(key), int):
                 figures.append((label, f"{metrics[key]:,}"))
-        for key, label in (("datasetId", "Dataset"), ("batchId", "Batch")):
-            if metrics.get(key):
-                figures.append((label, metrics[key]))
+        dataset = request.get("datasetId") or metrics.get("datasetId")
+        if dataset:
+            name = request.get("datasetName")
+            figures.append(("Dataset", f"{name} ({dataset})" if name else dataset))
+        if metrics.get("batchId"):
+            figures.append(("Batch", metrics["batchId"]))
     else:
         if metrics.get("totalExportedProfileCounter") is not None:
             figures.append(("Profiles exported", f"{metrics['totalExportedProfileCounter']:,}"))

@@ -72,9 +72,9 @@ def test_login_and_healthz_are_public(client: Client) -> None:
 
 EXPECTED_NAV = {
     Role.MARKETER: ["Segments", "Exports", "Jobs"],
-    Role.TEAM_LEAD: ["Segments", "Exports", "Jobs", "Schedules"],
-    Role.ADMIN: ["Segments", "Exports", "Jobs", "Schedules", "Connections", "Engine data",
-                 "Users & roles", "Audit log"],
+    Role.TEAM_LEAD: ["Segments", "Exports", "Jobs", "Schedules", "Alerts"],
+    Role.ADMIN: ["Segments", "Exports", "Jobs", "Schedules", "Alerts", "Connections",
+                 "Profile data", "Users & roles", "Audit log"],
 }
 
 
@@ -153,3 +153,15 @@ def test_sign_in_and_out_through_the_forms(client: Client, marketer: Any) -> Non
     response = client.post(reverse("logout"))
     assert response.status_code == 302
     assert client.get(reverse("core:home")).status_code == 302
+
+
+@pytest.mark.parametrize(("path", "active"), [
+    ("/", "Overview"), ("/jobs/", "Jobs"), ("/jobs/alerts/", "Alerts"),
+    ("/schedules/", "Schedules"), ("/profile-data/", "Profile data")])
+def test_exactly_one_sidebar_entry_is_active(client: Client, make_user: Any, path: str,
+                                             active: str) -> None:
+    import re
+
+    client.force_login(make_user("someone", Role.ADMIN))
+    html = client.get(path).content.decode()
+    assert re.findall(r'class="nav-link active"[^>]*>.*?<span>(.*?)</span>', html) == [active]

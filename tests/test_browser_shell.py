@@ -42,8 +42,8 @@ def test_admin_sees_admin_navigation_and_the_audit_log(
 ) -> None:
     sign_in(page, live_server, "ada")
     nav = page.locator(".sidebar .nav-link span").all_inner_texts()
-    assert nav == ["Overview", "Segments", "Exports", "Jobs", "Schedules",
-                   "Connections", "Engine data", "Users & roles", "Audit log"]
+    assert nav == ["Overview", "Segments", "Exports", "Jobs", "Schedules", "Alerts",
+                   "Connections", "Profile data", "Users & roles", "Audit log"]
     screenshot("home-admin")
     page.click("[data-nav=audit]")
     page.wait_for_selector("#audit-table")
