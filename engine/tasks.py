@@ -21,3 +21,11 @@ def previews_expire() -> int:
     from engine.previews import previews_expire as expire
 
     return expire()
+
+
+@shared_task
+def batches_abandon() -> int:
+    """Fail the batches left loading too long (for a beat schedule)."""
+    from engine.api.services_ingestion import batches_abandon as abandon
+
+    return abandon()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -30,6 +31,7 @@ INPUT_FORMATS = ("json", "parquet", "csv")
 CSV_DEFAULTS = {"delimiter": ",", "quote": '"', "header": "true", "charset": "UTF-8"}
 ACTIONS = ("COMPLETE", "ABORT")
 ABORTED = "aborted"
+ABANDONED = "abandoned: neither completed nor aborted in time"
 CHUNK = 1024 * 1024
 MAX_NAME_BYTES = 255  # a file name on every filesystem we run on
 
@@ -190,3 +192,21 @@ def batch_action(*, sandbox: str, batch_id: str, action: str | None) -> Batch:
     if action == "ABORT":
         return batch_abort(sandbox=sandbox, batch_id=batch_id)
     raise _bad(ACTION_INVALID)
+
+
+def batches_abandon(*, now: datetime | None = None) -> int:
+    """Fail the batches left loading for longer than ENGINE_BATCH_LOADING_HOURS (a client that
+    never sent COMPLETE or ABORT, or a redelivered submit that started another batch) and
+    drop their uploads. How many it failed."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.ENGINE_BATCH_LOADING_HOURS)
+    failed = 0
+    for batch in Batch.objects.select_related("dataset").filter(
+            status=BatchStatus.LOADING, updated_at__lt=cutoff):
+        if Batch.objects.filter(pk=batch.pk, status=BatchStatus.LOADING,
+                                updated_at__lt=cutoff).update(
+                status=BatchStatus.FAILED, failure_reason=ABANDONED, completed_at=now,
+                updated_at=now):
+            shutil.rmtree(upload_dir(batch.dataset.sandbox, batch.id), ignore_errors=True)
+            failed += 1
+    return failed

@@ -363,6 +363,29 @@ def test_abort_fails_the_batch_and_removes_its_files(api: Api) -> None:
     assert uploads(batch_id) == []
 
 
+def test_a_batch_left_loading_is_failed_as_abandoned_after_a_day(api: Api) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from engine.models import Batch
+    from engine.tasks import batches_abandon
+
+    crm = create_dataset(api, "CRM upload")
+    stale, fresh = create_batch(api, crm)["id"], create_batch(api, crm)["id"]
+    for batch_id in (stale, fresh):
+        put_file(api, batch_id, crm, "people.json", jsonl([person("ann", "NL", 1)]))
+    Batch.objects.filter(pk=stale).update(updated_at=timezone.now() - timedelta(hours=25))
+    assert batches_abandon() == 1
+    body = catalog_batch(api, stale)
+    assert body["status"] == "failed"
+    assert body["errors"] == [{"code": "batch-failed",
+                               "description": services_ingestion.ABANDONED}]
+    assert uploads(stale) == [] and uploads(fresh) == ["people.json"]
+    assert catalog_batch(api, fresh)["status"] == "loading"
+    assert batches_abandon() == 0
+
+
 # --- refusals ------------------------------------------------------------------------------------
 
 def test_profile_datasets_are_created_disabled_without_the_tag_and_names_stay_unique(
