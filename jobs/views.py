@@ -15,6 +15,7 @@ from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
 from connections.models import Connection
 from core.htmx import htmx_template
@@ -23,6 +24,7 @@ from jobs import alerts, charts, history, services
 from jobs.models import Alert, Job, JobKind, JobStatus
 
 CANCEL_ASKED = "Cancelling “{label}”."
+JOB_FINISHED_EVENT = "jobFinished"  # the HX-Trigger of a row's last answer (job_row)
 
 
 def _visible_job(request: HttpRequest, pk: int) -> Job:
@@ -115,7 +117,13 @@ def job_row(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("jobs:detail", pk=job.pk)
     history.schedule_names([job])
-    return TemplateResponse(request, "jobs/job_row.html#job-row", {"job": job})
+    response = TemplateResponse(request, "jobs/job_row.html#job-row", {"job": job})
+    if job.is_finished:
+        # only an unfinished row polls: this answer is its last; a page that shows what the
+        # job changed (Profile data's figures) listens for it and reloads that part once
+        trigger_client_event(response, JOB_FINISHED_EVENT, {"job": job.pk, "kind": job.kind,
+                                                            "status": job.status})
+    return response
 
 
 def _figures(job: Job) -> list[tuple[str, Any]]:

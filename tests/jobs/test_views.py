@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -52,6 +53,10 @@ def test_finished_job_row_has_no_polling_trigger(jobs: dict[str, Job], marketer:
     assert 'hx-swap="outerHTML"' in running.text
     assert 'value="42"' in running.text  # the progress bar
     assert "<html" not in running.text  # the partial only
+    # the last answer of a polling row tells the page its job finished
+    assert json.loads(done["HX-Trigger"]) == {"jobFinished": {
+        "job": jobs["mine_done"].pk, "kind": "segment", "status": "failed"}}
+    assert "HX-Trigger" not in running
 
 
 def test_the_row_without_htmx_sends_the_browser_to_the_jobs_page(jobs: dict[str, Job],
