@@ -38,10 +38,10 @@ RECENT_BATCHES = 200  # the Catalog's newest batches read for the page (two page
 STORE_UNAVAILABLE = "{connection} did not answer: {message}"
 DATASET_REFUSED = "{connection} refused the dataset: {message}"
 FORMAT_UNKNOWN = ("{name} is not a file this page can send: use JSON Lines (.jsonl), a JSON "
-                  "array (.json), Parquet (.parquet) or CSV (.csv).")
+                  "array (.json), Parquet (.parquet) or CSV (.csv); JSON and CSV may be "
+                  "gzip-compressed (.jsonl.gz).")
 FILE_EMPTY = "{name} is empty."
-NAME_UNSAFE = "Rename the file to letters, digits, dots, dashes and underscores only."
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+NAME_UNSAFE = "Give the file a name with letters or digits in it."
 
 
 class DataError(Exception):
@@ -139,21 +139,32 @@ def dataset_create(*, connection: Connection, sandbox: str, name: str, kind: str
 
 
 def file_format(name: str) -> str:
-    """The Batch Ingestion inputFormat of a file, from its name; DataError if unknown."""
-    found = FORMATS.get(Path(name).suffix.lower())
+    """The Batch Ingestion inputFormat of a file, from its name (gzip-compressed JSON or CSV
+    counts as its content); DataError if unknown."""
+    suffixes = [suffix.lower() for suffix in Path(name).suffixes]
+    if suffixes[-1:] == [".gz"]:
+        suffixes = [s for s in suffixes[:-1] if s != ".parquet"]  # Parquet compresses itself
+    found = FORMATS.get(suffixes[-1]) if suffixes else None
     if found is None:
         raise DataError(FORMAT_UNKNOWN.format(name=name), field="file")
-    if not SAFE_NAME.match(name):
-        raise DataError(NAME_UNSAFE, field="file")
     return found
+
+
+def stored_name(name: str) -> str:
+    """The file's name as kept and sent: letters, digits, dots, dashes and underscores (Adobe's
+    own samples are called like "Profile test data.json.gz")."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip("._")[:150]
+    if not safe:
+        raise DataError(NAME_UNSAFE, field="file")
+    return safe
 
 
 def ingestion_start(*, connection: Connection, sandbox: str, dataset_id: str,
                     dataset_name: str, upload: UploadedFile, actor: Any) -> Job:
     """Keep the file and create the ingestion job that sends it (jobs.services submits it:
     a batch, the file, COMPLETE; then polls the batch until the platform has ingested it)."""
-    name = Path(upload.name or "upload").name
-    fmt = file_format(name)
+    fmt = file_format(upload.name or "")
+    name = stored_name(upload.name or "")
     if not upload.size:
         raise DataError(FILE_EMPTY.format(name=name), field="file")
     folder = uuid.uuid4().hex

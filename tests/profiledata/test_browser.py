@@ -39,6 +39,8 @@ def test_admin_sends_a_file_and_its_profiles_arrive(
     assert page.inner_text("h1") == "Profile data"
     before = count(page)
     assert before > 0
+    page.click("[data-testid=record-example] summary")  # what a file should hold
+    assert "identityMap" in page.inner_text("[data-testid=record-example]")
     shot("profile-data")
 
     path = jsonl(tmp_path / "spring-signups.jsonl",

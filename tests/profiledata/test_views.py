@@ -141,3 +141,53 @@ def test_a_few_bad_records_are_counted_and_listed_and_the_rest_arrives(
     assert profile_count(studio) == before + 20
     detail = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Records refused" in detail and "identit" in detail.lower()  # line 21's reason
+
+
+@pytest.mark.parametrize(("name", "fmt", "stored"), [
+    ("crm.jsonl", "json", "crm.jsonl"), ("CRM.JSON", "json", "CRM.JSON"),
+    ("web.parquet", "parquet", "web.parquet"), ("people.csv", "csv", "people.csv"),
+    ("Profile test data.json.gz", "json", "Profile_test_data.json.gz"),
+    ("luma.jsonl.gz", "json", "luma.jsonl.gz"), ("../../etc/x.csv", "csv", "x.csv")])
+def test_a_files_format_and_kept_name_come_from_its_name(name: str, fmt: str,
+                                                         stored: str) -> None:
+    assert services.file_format(name) == fmt
+    assert services.stored_name(name) == stored
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "archive.gz", "data.parquet.gz", "README", ""])
+def test_other_files_are_refused_saying_what_to_send(name: str) -> None:
+    with pytest.raises(services.DataError) as refused:
+        services.file_format(name)
+    assert refused.value.field == "file" and ".jsonl" in refused.value.message
+
+
+def test_adobes_sample_files_go_in_through_the_page(
+        studio: Any, admin_user: Any, client: Any) -> None:
+    """Adobe's public samples (../shared/sample-data): CRM records as a JSON array, a gzipped
+    JSON Lines file with spaces in its name, and web events as Parquet — each record is either
+    ingested or counted as refused."""
+    import gzip
+    import json
+
+    import pyarrow.parquet as pq
+
+    from tests.engine.conftest import sample
+
+    crm = sample("experience-platform-etl-reference", "CRM_profiles.json")
+    postman = sample("experience-platform-postman-samples", "Profile test data.json.gz")
+    luma = sample("experience-platform-dsw-reference", "luma_post.snappy.parquet")
+    expected = {crm: len(json.loads(crm.read_text())),
+                postman: len(gzip.decompress(postman.read_bytes()).splitlines()),
+                luma: pq.read_metadata(luma).num_rows}
+    signed_in(client, "ada")
+    for path, kind in ((crm, "profile"), (postman, "profile"), (luma, "event")):
+        with path.open("rb") as handle:
+            answer = client.post(ADD, {"dataset": "new", "name": f"Adobe {path.stem}",
+                                       "kind": kind, "file": handle})
+        assert answer.status_code == 302, answer.content.decode()[:1000]
+        job = Job.objects.filter(kind=JobKind.INGEST).latest("created_at")
+        assert job.status == JobStatus.SUCCEEDED, (path.name, job.error_message)
+        counted = job.metrics["recordsWritten"] + job.metrics["failedRecordCount"]
+        assert counted == expected[path] and job.metrics["recordsWritten"] > 0, path.name
+    assert Job.objects.get(label__startswith="Profile_test_data.json.gz").request[
+        "fileName"] == "Profile_test_data.json.gz"
