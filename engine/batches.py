@@ -12,10 +12,10 @@ import logging
 import shutil
 from pathlib import Path
 
-from engine.ingest import CANNOT_READ, batch_fail, batch_load
-from engine.models import Batch, BatchStatus, Snapshot, SnapshotStatus
+from engine.ingest import CANNOT_READ, DatasetDeleted, batch_fail, batch_load
+from engine.models import Batch, BatchStatus
 from engine.readers import json_format
-from engine.snapshot import snapshot_build
+from engine.snapshot import snapshot_refresh
 from engine.storage import upload_dir
 
 logger = logging.getLogger(__name__)
@@ -50,16 +50,13 @@ def batch_process(*, batch: Batch) -> Batch:
         else:
             try:
                 batch = batch_load(batch=batch, paths=paths, formats=formats)
+            except DatasetDeleted:  # deleted with its dataset: nothing to record it on
+                logger.info("batch %s: its dataset was deleted before it was loaded", batch.id)
             except Exception as error:  # the row must not stay processing: nobody would end it
                 logger.exception("batch %s could not be ingested", batch.id)
                 batch = batch_fail(batch=batch,
                                    reason=ENGINE_FAILED.format(error=type(error).__name__))
         shutil.rmtree(folder, ignore_errors=True)
-    if batch.status == BatchStatus.SUCCESS and not _snapshot_has(batch):
-        snapshot_build(sandbox=batch.dataset.sandbox)
+    if batch.status == BatchStatus.SUCCESS and batch.completed_at is not None:
+        snapshot_refresh(sandbox=batch.dataset.sandbox, since=batch.completed_at)
     return batch
-
-
-def _snapshot_has(batch: Batch) -> bool:
-    return Snapshot.objects.filter(sandbox=batch.dataset.sandbox, status=SnapshotStatus.READY,
-                                   started_at__gte=batch.completed_at).exists()

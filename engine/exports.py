@@ -52,7 +52,7 @@ from engine.snapshot import (
     open_snapshot,
     profiles_table,
 )
-from engine.storage import batch_dir
+from engine.storage import batch_dir, dataset_dir, folder_lock
 from engine.xdm import parse_datetime
 from engine.xdm import quote_identifier as q
 
@@ -110,11 +110,17 @@ def export_job_run(*, job: ExportJob) -> ExportJob:
     batch: Batch | None = None
     try:
         dataset = _destination(job)
-        batch = Batch.objects.create(dataset=dataset, source_files=[f"export job {job.pk}"])
-        _save(job, batch=batch)
-        if job.request.get("evaluationInfo", {}).get("segmentation"):
-            _segment_first(job)
-        _write(job, dataset, batch, started)
+        # shared: exports into one dataset run side by side; a deletion of the dataset waits
+        # for none of them and is refused while one writes (engine.api.services_jobs)
+        with folder_lock(dataset_dir(dataset.sandbox, dataset.id), shared=True) as folder:
+            if not Dataset.objects.filter(pk=dataset.pk).exists():  # deleted meanwhile
+                shutil.rmtree(folder, ignore_errors=True)
+                raise ExportError(DESTINATION_MISSING.format(id=dataset.id))
+            batch = Batch.objects.create(dataset=dataset, source_files=[f"export job {job.pk}"])
+            _save(job, batch=batch)
+            if job.request.get("evaluationInfo", {}).get("segmentation"):
+                _segment_first(job)
+            _write(job, dataset, batch, started)
     except Cancelled:
         _fail_batch(batch, "The export job was cancelled.")
         _save(job, status=JobStatus.CANCELLED)
@@ -168,12 +174,10 @@ def _fail_batch(batch: Batch | None, reason: str) -> None:
     if batch is None:
         return
     shutil.rmtree(_staging(batch), ignore_errors=True)
-    batch.status = BatchStatus.FAILED
-    batch.failure_reason = reason
-    batch.files = []
-    batch.record_count = 0
-    batch.completed_at = timezone.now()
-    batch.save()
+    # an update, not save(): a row deleted with its dataset since is not inserted again
+    Batch.objects.filter(pk=batch.pk).update(
+        status=BatchStatus.FAILED, failure_reason=reason, files=[], record_count=0,
+        completed_at=timezone.now(), updated_at=timezone.now())
 
 
 def _staging(batch: Batch) -> Any:

@@ -44,6 +44,11 @@ NO_RECORDS = "The files hold no records."
 CANNOT_READ = "Cannot read the files: {error}"
 NOT_FITTING = "The files do not fit the dataset's schema: {error}"
 TOO_MANY_ERRORS = "{errors} of {total} records are bad (more than {limit:.0%}); nothing was loaded."
+DATASET_DELETED = "The dataset {id} was deleted before its batch was loaded."
+
+
+class DatasetDeleted(LookupError):
+    """The batch's dataset (and so the batch) was deleted before it could be loaded."""
 
 
 @dataclass
@@ -106,9 +111,15 @@ def batch_load(*, batch: Batch, paths: Sequence[Path], formats: Sequence[str] | 
 
     One batch of a dataset is loaded at a time (a lock on its folder), each starting from the
     schema the previous one left: two workers widening the schema at once would lose fields.
+    A dataset deleted meanwhile (engine.api.services_jobs.dataset_delete, under the same lock)
+    gets nothing written: DatasetDeleted, and the folder the lock made again is removed.
     """
-    with folder_lock(dataset_dir(batch.dataset.sandbox, batch.dataset_id)):
-        dataset = Dataset.objects.get(pk=batch.dataset_id)
+    with folder_lock(dataset_dir(batch.dataset.sandbox, batch.dataset_id)) as folder:
+        dataset = Dataset.objects.filter(pk=batch.dataset_id).first()
+        if dataset is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        if dataset is None or not Batch.objects.filter(pk=batch.pk).exists():
+            raise DatasetDeleted(DATASET_DELETED.format(id=batch.dataset_id))
         batch.dataset = dataset
         return _load(dataset, batch, paths, formats, max_error_ratio)
 
@@ -174,7 +185,7 @@ def _succeed(batch: Batch, dataset: Dataset, errors: IngestErrors, files: list[d
         batch.errors = errors.kept
         batch.files = files
         batch.completed_at = timezone.now()
-        batch.save()
+        batch.save(force_update=True)  # never inserted again
         dataset.schema = tree
         dataset.save(update_fields=["schema", "updated_at"])
     logger.info("batch %s: %d records into %s, %d bad", batch.id, batch.record_count, dataset,
@@ -202,7 +213,7 @@ def _fail(batch: Batch, errors: IngestErrors, reason: str) -> Batch:
     batch.errors = errors.kept
     batch.failure_reason = reason
     batch.completed_at = timezone.now()
-    batch.save()
+    batch.save(force_update=True)  # a deleted row is not inserted again
     logger.warning("batch %s failed: %s", batch.id, reason)
     return batch
 

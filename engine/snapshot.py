@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +199,15 @@ def snapshot_build(*, sandbox: str, memory_limit: str | None = None) -> Snapshot
         _clean_old(folder, keep=name)
         logger.info("snapshot %s ready in %.1fs: %s", name, stats["seconds"], stats)
         return snapshot
+
+
+def snapshot_refresh(*, sandbox: str, since: datetime) -> Snapshot | None:
+    """Build a snapshot unless a ready one was started at or after `since` (it read the
+    catalog as it was then): a redelivered task, or several changes in a row, build once."""
+    if Snapshot.objects.filter(sandbox=sandbox, status=SnapshotStatus.READY,
+                               started_at__gte=since).exists():
+        return None
+    return snapshot_build(sandbox=sandbox)
 
 
 def _clean_old(folder: Path, keep: str) -> None:

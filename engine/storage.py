@@ -40,13 +40,30 @@ def partial_dir(sandbox: str) -> Path:
     return sandbox_dir(sandbox) / "uploads" / ".partial"
 
 
+class FolderBusy(Exception):  # noqa: N818 - a state, not an error
+    """folder_lock(wait=False): another process holds the lock."""
+
+
 @contextmanager
-def folder_lock(folder: Path) -> Iterator[Path]:
-    """An exclusive lock on `folder` (created if needed) across processes, held by the block:
-    one snapshot build or memberships write per sandbox at a time."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def folder_lock(folder: Path, *, shared: bool = False, wait: bool = True) -> Iterator[Path]:
+    """A lock on `folder` (created if needed) across processes, held by the block: one
+    snapshot build or memberships write per sandbox at a time, one batch loaded into a dataset
+    at a time. ``shared`` locks are held together (exports writing their own batches into a
+    dataset) and exclude the exclusive one (a dataset's deletion). Without ``wait``, FolderBusy
+    instead of waiting."""
+    mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB)
+    while True:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = (folder / ".lock").open("w")
+        except FileNotFoundError:  # removed between the two (a dataset being deleted): again
+            continue
+        break
+    with handle:
+        try:
+            fcntl.flock(handle, mode)
+        except BlockingIOError:
+            raise FolderBusy(str(folder)) from None
         try:
             yield folder
         finally:

@@ -110,7 +110,10 @@ def batch_get(*, sandbox: str, batch_id: str) -> Batch:
 
 def _not_loading(batch: Batch) -> errors.ApiError:
     status = Batch.objects.filter(pk=batch.pk).values_list("status", flat=True).first()
-    return _bad(BATCH_NOT_LOADING.format(id=batch.id, status=status or batch.status))
+    if status is None:  # deleted with its dataset meanwhile
+        return errors.problem_error(errors.NOT_FOUND, "NotFoundError",
+                                    BATCH_NOT_FOUND.format(id=batch.id))
+    return _bad(BATCH_NOT_LOADING.format(id=batch.id, status=status))
 
 
 def _to_loading(batch: Batch, **values: Any) -> None:
@@ -147,9 +150,10 @@ def batch_file_upload(*, sandbox: str, batch_id: str, dataset_id: str, name: str
                     raise upload_too_large()
                 handle.write(chunk)
         folder = upload_dir(sandbox, batch.id)
-        folder.mkdir(parents=True, exist_ok=True)
         with transaction.atomic():
             _to_loading(batch)  # still loading: COMPLETE waits for this commit, or came first
+            # made here, not before: a batch deleted meanwhile gets no folder back
+            folder.mkdir(parents=True, exist_ok=True)
             os.replace(partial, folder / name)
     finally:
         partial.unlink(missing_ok=True)

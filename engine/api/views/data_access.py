@@ -98,7 +98,10 @@ def file_detail(request: HttpRequest, dataset_file_id: str) -> HttpResponseBase:
     if name != item["name"]:  # only names the batch lists: no paths from the request
         raise _not_found()
     path = batch_path(batch) / item["name"]
-    return _bytes(request, path, item["name"])
+    try:
+        return _bytes(request, path, item["name"])
+    except FileNotFoundError:  # its dataset was deleted since the batch was read
+        raise _not_found() from None
 
 
 def _bytes(request: HttpRequest, path: Path, name: str) -> HttpResponseBase:
