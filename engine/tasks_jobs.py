@@ -1,7 +1,7 @@
-"""Celery tasks of the REST API's jobs part (segment jobs, export jobs, ingestion batches), on
-the `engine` queue (CELERY_TASK_ROUTES routes ``engine.tasks_jobs.*`` there). Each loads its row
-by id and calls one function; the row is the job's truth, so a redelivered task finds a
-finished row and does nothing."""
+"""Celery tasks of the REST API's jobs part (segment jobs, export jobs, ingestion batches, the
+snapshot after a dataset's deletion), on the `engine` queue (CELERY_TASK_ROUTES routes
+``engine.tasks_jobs.*`` there). Each loads its row by id and calls one function; the row is
+the job's truth, so a redelivered task finds a finished row and does nothing."""
 
 from __future__ import annotations
 
@@ -37,3 +37,15 @@ def batch_process(batch_id: str) -> None:
     batch = Batch.objects.select_related("dataset").filter(pk=batch_id).first()
     if batch is not None:
         run(batch=batch)
+
+
+@shared_task(acks_late=True)
+def snapshot_rebuild(sandbox: str, since: str) -> None:
+    """Rebuild the sandbox's query snapshot after its catalog changed at `since` (ISO 8601; a
+    dataset deleted). Nothing is built if a ready snapshot was started since, so a redelivered
+    task, or several deletions in a row, build once."""
+    from datetime import datetime
+
+    from engine.snapshot import snapshot_refresh
+
+    snapshot_refresh(sandbox=sandbox, since=datetime.fromisoformat(since))

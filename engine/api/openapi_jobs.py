@@ -88,10 +88,21 @@ PATHS: dict[str, Any] = {
                         "type": "array", "items": _STR}}}}, **_PROBLEM},
             body="DatasetInput"),
     },
-    "/data/foundation/catalog/dataSets/{DATASET_ID}": {"get": _op(
-        "Get a dataset (keyed by id)", {"200": _keyed("The dataset."), **_PROBLEM},
-        params=[_path_param("DATASET_ID"),
-                _query("properties", "string", "Top-level fields to keep.")])},
+    "/data/foundation/catalog/dataSets/{DATASET_ID}": {
+        "get": _op("Get a dataset (keyed by id)", {"200": _keyed("The dataset."), **_PROBLEM},
+                   params=[_path_param("DATASET_ID"),
+                           _query("properties", "string", "Top-level fields to keep.")]),
+        "delete": _op(
+            "Delete a dataset with its batches and their files; a profile-enabled one leaves "
+            "the profiles once a worker has rebuilt the snapshot", {
+                "200": {"description": '["@/dataSets/<id>"], as Catalog answers.',
+                        "content": {"application/json": {"schema": {
+                            "type": "array", "items": _STR}}}},
+                "400": _json("Problem", "A batch of it is being written (processing, or an "
+                                        "export): try again once it has finished."),
+                "404": _PROBLEM["404"]},
+            params=[_path_param("DATASET_ID")]),
+    },
     "/data/foundation/catalog/batches": {"get": _op(
         "List batches (keyed by id)", {"200": _keyed("Batches."), **_PROBLEM},
         params=[_query("dataSet", "string", "Dataset id."),

@@ -7,12 +7,15 @@ a bad body is a 400 before anything is stored.
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import uuid
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from engine import xdm
 from engine.api import errors
@@ -20,6 +23,8 @@ from engine.api.auth import natural
 from engine.models import (
     FINISHED_STATUSES,
     ApiClient,
+    Batch,
+    BatchStatus,
     Dataset,
     ExportJob,
     JobStatus,
@@ -30,6 +35,9 @@ from engine.models import (
     epoch_ms,
 )
 from engine.snapshot import union_tree
+from engine.storage import FolderBusy, dataset_dir, folder_lock, upload_dir
+
+logger = logging.getLogger(__name__)
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer key
 
@@ -59,6 +67,9 @@ EXPORT_JOB_NOT_FOUND = "The export job {id} is not found. Use a valid entity and
 JOB_FINISHED = "The job {id} is already {status}; it cannot be cancelled."
 DATASET_NOT_FOUND = "DataSet not found."
 DATASET_EXISTS = "A dataset named {name!r} already exists in this sandbox."
+DATASET_BUSY = ("DataSet {id} has a batch being written into it (an ingestion processing, or "
+                "an export): try again once the batch has finished.")
+DELETED_WITH_DATASET = "deleted with its dataset"
 SCHEMA_REF_INVALID = ("schemaRef.id must be the XDM Individual Profile union schema "
                       "(https://ns.adobe.com/xdm/context/profile__union) for an export "
                       "dataset, or a class for ingested records: "
@@ -232,6 +243,54 @@ def dataset_get(*, sandbox: str, dataset_id: str) -> Dataset:
     if dataset is None:
         raise dataset_not_found()
     return dataset
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete a dataset, its batches and their files: the dataset's folder and the uploads of
+    its loading batches. Refused (400) while one of its batches is being written: processing
+    (COMPLETE was sent; a worker ingests it) or held by a worker under the dataset's lock (a
+    batch loading into it, an export writing into it); the deletion never waits for one.
+
+    Under that lock, with the rows gone first: a worker that gets the lock afterwards finds no
+    dataset and writes nothing (engine.ingest.batch_load, engine.exports). Loading batches are
+    failed by a conditional update before anything else, so a COMPLETE sent at the same moment
+    either commits first (processing: refused here) or finds no loading batch after.
+
+    Export jobs keep their rows (destination and batch set null). A profile-enabled dataset
+    with a successful batch is in the query snapshot: engine.tasks_jobs.snapshot_rebuild builds
+    it again after the commit, on the engine queue. A build running meanwhile may fail on the
+    files removed under it; the rebuild that follows reads the catalog without them.
+    """
+    from engine.tasks_jobs import snapshot_rebuild
+
+    sandbox, dataset_id = dataset.sandbox, dataset.id  # delete() sets the pk to None
+    try:
+        with folder_lock(dataset_dir(sandbox, dataset_id), wait=False) as folder:
+            # durable: the files go after the commit, never under a transaction that could
+            # still roll the rows back
+            with transaction.atomic(durable=True):
+                now = timezone.now()
+                batches = Batch.objects.filter(dataset_id=dataset_id)
+                batches.filter(status=BatchStatus.LOADING).update(
+                    status=BatchStatus.FAILED, failure_reason=DELETED_WITH_DATASET,
+                    completed_at=now, updated_at=now)
+                if batches.filter(status=BatchStatus.PROCESSING).exists():
+                    raise _problem(DATASET_BUSY.format(id=dataset_id))
+                batch_ids = list(batches.values_list("id", flat=True))
+                in_snapshot = (dataset.profile_enabled
+                               and batches.filter(status=BatchStatus.SUCCESS).exists())
+                dataset.delete()
+                if in_snapshot:
+                    # the time of the commit: a build started after it reads the catalog
+                    # without the dataset, and makes this one unnecessary
+                    transaction.on_commit(lambda: snapshot_rebuild.delay(
+                        sandbox, timezone.now().isoformat()), robust=True)
+            shutil.rmtree(folder, ignore_errors=True)
+    except FolderBusy:
+        raise _problem(DATASET_BUSY.format(id=dataset_id)) from None
+    for batch_id in batch_ids:
+        shutil.rmtree(upload_dir(sandbox, batch_id), ignore_errors=True)
+    logger.info("dataset %s of %s deleted with %d batches", dataset_id, sandbox, len(batch_ids))
 
 
 # --- export jobs ---------------------------------------------------------------------------

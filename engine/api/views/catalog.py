@@ -1,4 +1,6 @@
-"""Catalog — /data/foundation/catalog: datasets and batches (spec/aep-api.md §7.1, §7.2).
+"""Catalog — /data/foundation/catalog: datasets and batches (spec/aep-api.md §7.1, §7.2); a
+dataset is deleted with its batches and files (DELETE /dataSets/{id}, as Catalog's
+deleteDataset: 200 with ``["@/dataSets/<id>"]``).
 
 Answers are objects keyed by id; errors are Catalog's problem details
 (``{"type", "status", "title": "NotFoundError", "detail": "DataSet not found."}``).
@@ -88,10 +90,14 @@ def datasets(request: HttpRequest) -> JsonResponse:
                          for d in rows[start:start + limit]})
 
 
-@api_view("GET")
+@api_view("GET", "DELETE")
 def dataset_detail(request: HttpRequest, dataset_id: str) -> JsonResponse:
     dataset = services_jobs.dataset_get(sandbox=request.sandbox,  # type: ignore[attr-defined]
                                         dataset_id=dataset_id)
+    if request.method == "DELETE":
+        reference = f"@/dataSets/{dataset.id}"  # as Catalog answers
+        services_jobs.dataset_delete(dataset=dataset)
+        return JsonResponse([reference], safe=False)
     org = request.api_client.org_id  # type: ignore[attr-defined]
     return JsonResponse({dataset.id: _trim(dataset_json(dataset, org), request)})
 
