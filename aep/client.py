@@ -615,6 +615,10 @@ class AEPClient:
                                     body=answer)
         return answer[0].rsplit("/", 1)[-1]
 
+    def delete_dataset(self, dataset_id: str) -> None:
+        """DELETE /dataSets/{id}: the dataset, its batches and their files."""
+        self.request("DELETE", f"{CATALOG}/dataSets/{quote(dataset_id)}")
+
     def batches(self, *, dataset_id: str | None = None, status: str | None = None,
                 created_after: int | None = None, limit: int = 100) -> Iterator[Batch]:
         params: dict[str, Any] = {"orderBy": "desc:created"}

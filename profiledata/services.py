@@ -37,6 +37,7 @@ RECENT_BATCHES = 200  # the Catalog's newest batches read for the page (two page
 
 STORE_UNAVAILABLE = "{connection} did not answer: {message}"
 DATASET_REFUSED = "{connection} refused the dataset: {message}"
+DELETE_REFUSED = "{connection} did not delete “{name}”: {message}"
 FORMAT_UNKNOWN = ("{name} is not a file this page can send: use JSON Lines (.jsonl), a JSON "
                   "array (.json), Parquet (.parquet) or CSV (.csv); JSON and CSV may be "
                   "gzip-compressed (.jsonl.gz).")
@@ -136,6 +137,19 @@ def dataset_create(*, connection: Connection, sandbox: str, name: str, kind: str
                  after={"dataset_id": dataset_id, "name": name, "class": CLASSES[kind],
                         "sandbox": sandbox, "profile_enabled": True})
     return dataset_id
+
+
+def dataset_delete(*, connection: Connection, sandbox: str, dataset_id: str, name: str,
+                   actor: Any) -> None:
+    """Delete a dataset with its batches; the platform rebuilds the profiles without them."""
+    try:
+        with connection_client(connection, sandbox=sandbox) as client:
+            client.delete_dataset(dataset_id)
+    except AEPError as error:
+        raise DataError(DELETE_REFUSED.format(connection=connection.name, name=name,
+                                              message=error.message)) from error
+    audit_record(actor=actor, action="dataset.delete", obj=connection,
+                 before={"dataset_id": dataset_id, "name": name, "sandbox": sandbox})
 
 
 def file_format(name: str) -> str:

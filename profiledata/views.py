@@ -19,6 +19,8 @@ from profiledata.forms import NEW, AddDataForm
 
 NO_CONNECTION = ("There is no connection yet. Add one under Connections (the built-in engine "
                  "is created by `make run`), then come back to load data.")
+DATASET_DELETED = ("Dataset “{name}” deleted with its batches. The profiles are rebuilt without "
+                   "its records in a moment.")
 INGESTION_STARTED = ("“{file}” is on its way into “{dataset}”. The row below follows the "
                      "batch until its records are part of the profiles.")
 
@@ -96,3 +98,19 @@ def _start(form: AddDataForm, *, connection: Connection, sandbox: str,
     return services.ingestion_start(connection=connection, sandbox=sandbox,
                                     dataset_id=dataset_id, dataset_name=name, upload=upload,
                                     actor=actor)
+
+
+@require_POST
+@role_required(ADMINS)
+def dataset_delete(request: HttpRequest, dataset_id: str) -> HttpResponse:
+    connection, sandbox = current_connection(request)
+    if connection is not None:
+        name = request.POST.get("name", "")[:200] or dataset_id
+        try:
+            services.dataset_delete(connection=connection, sandbox=sandbox,
+                                    dataset_id=dataset_id, name=name, actor=request.user)
+        except services.DataError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, DATASET_DELETED.format(name=name))
+    return redirect("profiledata:overview")

@@ -73,3 +73,11 @@ def test_a_profile_enabled_dataset_is_created_with_its_class_and_tags(
     assert body["schemaRef"]["id"] == EVENT_CLASS
     assert body["tags"] == {"unifiedProfile": ["enabled:true"],
                             "unifiedIdentity": ["enabled:true"]}
+
+
+def test_a_dataset_is_deleted_by_its_id(fake: FakeAEP, aep_client: AEPClient) -> None:
+    fake.script = [reply(200, [f"@/dataSets/{DATASET}"])]
+    aep_client.delete_dataset(DATASET)
+    (request,) = fake.requests
+    assert request.method == "DELETE"
+    assert request.url.path == f"/data/foundation/catalog/dataSets/{DATASET}"

@@ -1,7 +1,7 @@
 """An admin, in a real Chromium, against the live server and a real Celery worker: opens
 Profile data from the sidebar, sends a file without naming its new dataset (and is told so at
 the field), then sends it properly and watches the ingestion's row reach Succeeded; the new
-dataset and the larger profile count appear without a reload."""
+dataset and the larger profile count appear without a reload. Then it deletes the dataset."""
 
 from __future__ import annotations
 
@@ -76,3 +76,13 @@ def test_admin_sends_a_file_and_its_profiles_arrive(
     assert "spring-signups.jsonl into Spring signups" in page.inner_text("h1")
     assert "Records ingested" in page.inner_text("main")
     shot("ingestion-detail")
+
+    # and deleted again, after saying yes to the question
+    page.go_back()
+    page.wait_for_selector("[data-testid=profile-datasets]")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("[data-testid=profile-dataset-row]", has_text="Spring signups").locator(
+        "[data-testid=dataset-delete]").click()
+    page.wait_for_selector(".toast-success:has-text('deleted')")
+    assert "Spring signups" not in page.inner_text("[data-testid=profile-datasets]")
+    shot("profile-data-deleted")

@@ -191,3 +191,31 @@ def test_adobes_sample_files_go_in_through_the_page(
         assert counted == expected[path] and job.metrics["recordsWritten"] > 0, path.name
     assert Job.objects.get(label__startswith="Profile_test_data.json.gz").request[
         "fileName"] == "Profile_test_data.json.gz"
+
+
+def test_an_admin_deletes_a_dataset_and_the_profiles_lose_its_records(
+        studio: Any, admin_user: Any, marketer: Any, lead: Any, client: Any) -> None:
+    from core.models import AuditEntry
+    from profiledata.views import DATASET_DELETED
+
+    with connection_client(studio.connection, sandbox=studio.sandbox) as api:
+        loyalty = next(d for d in api.datasets() if d.name == "Loyalty members")
+        fragments = int(api.preview_sample_status()["totalFragmentCount"])
+        loyalty_records = sum(b.records_written or 0 for b in api.batches(dataset_id=loyalty.id))
+    url = f"/profile-data/datasets/{loyalty.id}/delete/"
+    for username in ("maya", "leo"):
+        signed_in(client, username)
+        assert client.post(url, {"name": "Loyalty members"}).status_code == 403
+    assert "Loyalty members" in dataset_names(studio)
+
+    signed_in(client, "ada")
+    answer = client.post(url, {"name": "Loyalty members"}, follow=True)
+    assert DATASET_DELETED.format(name="Loyalty members") in answer.content.decode()
+    assert "Loyalty members" not in dataset_names(studio)
+    with connection_client(studio.connection, sandbox=studio.sandbox) as api:
+        assert int(api.preview_sample_status()["totalFragmentCount"]) == (
+            fragments - loyalty_records)  # rebuilt without them (Celery is eager here)
+    assert AuditEntry.objects.filter(action="dataset.delete").count() == 1
+
+    again = client.post(url, {"name": "Loyalty members"}, follow=True)  # gone already
+    assert "did not delete “Loyalty members”" in again.content.decode()
