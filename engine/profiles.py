@@ -3,6 +3,7 @@ reads: objects and maps as dicts, arrays as lists, date-times as datetimes (UTC)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +30,22 @@ def q(name: str) -> str:
     return ".".join(quote_identifier(part) for part in name.split("."))
 
 
+@functools.lru_cache(maxsize=4096)
+def _holds_map(kind: pa.DataType) -> bool:
+    if pa.types.is_map(kind):
+        return True
+    if pa.types.is_struct(kind):
+        return any(_holds_map(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _holds_map(kind.value_type)
+    return False
+
+
 def to_python(value: Any, kind: pa.DataType) -> Any:
-    """Arrow's to_pylist gives maps as lists of (key, value) pairs; XDM reads them as objects."""
-    if value is None:
-        return None
+    """Arrow's to_pylist gives maps as lists of (key, value) pairs; XDM reads them as objects.
+    Values whose type holds no map are already what XDM reads, and are left as they are."""
+    if value is None or not _holds_map(kind):
+        return value
     if pa.types.is_map(kind):
         return {key: to_python(item, kind.item_type) for key, item in value}
     if pa.types.is_struct(kind):
