@@ -26,17 +26,18 @@ INGESTION_STARTED = ("“{file}” is on its way into “{dataset}”. The row b
 
 
 def _page(request: HttpRequest, form: AddDataForm | None = None, *,
-          status: int = 200) -> HttpResponse:
+          store: services.Store | None = None, status: int = 200) -> HttpResponse:
+    """The page; `store` when the caller has just read it (the form's answer)."""
     connection, sandbox = current_connection(request)
     context: dict[str, Any] = {"connection": connection, "sandbox": sandbox,
                                "no_connection": NO_CONNECTION}
     if connection is None:
         return TemplateResponse(request, "profiledata/overview.html", context, status=status)
-    try:
-        store = services.store_read(connection=connection, sandbox=sandbox)
-    except services.DataError as error:
-        store = None
-        context["store_error"] = error.message
+    if store is None:
+        try:
+            store = services.store_read(connection=connection, sandbox=sandbox)
+        except services.DataError as error:
+            context["store_error"] = error.message
     context["store"] = store
     context["form"] = form or AddDataForm(datasets=_choices(store))
     context["ingestions"] = services.recent_ingestions(connection=connection, sandbox=sandbox)
@@ -80,7 +81,7 @@ def add_data(request: HttpRequest) -> HttpResponse:
             messages.success(request, INGESTION_STARTED.format(
                 file=job.request["fileName"], dataset=job.request["datasetName"]))
             return redirect("profiledata:overview")
-    return _page(request, form, status=400)
+    return _page(request, form, store=store, status=400)
 
 
 def _start(form: AddDataForm, *, connection: Connection, sandbox: str,
