@@ -289,6 +289,12 @@ class Dataset:
     updated: int | None
     raw: JSON = field(repr=False)
 
+    @property
+    def profile_enabled(self) -> bool:
+        """tags.unifiedProfile holds "enabled:true": its records feed the profiles."""
+        tags = _dict(self.raw.get("tags")).get("unifiedProfile") or []
+        return "enabled:true" in [str(tag).replace(" ", "").lower() for tag in tags]
+
     @classmethod
     def from_json(cls, dataset_id: str, data: JSON) -> Dataset:
         return cls(id=dataset_id, name=str(data.get("name") or ""),

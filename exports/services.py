@@ -62,9 +62,7 @@ class ExportError(Exception):
 def is_export_dataset(dataset: Dataset) -> bool:
     """A dataset an export can write to: on the profile union schema, not enabled for Profile
     (spec §7.1)."""
-    tags = dataset.raw.get("tags") or {}
-    profile_tags = [str(tag).replace(" ", "") for tag in tags.get("unifiedProfile") or []]
-    return dataset.schema_ref == PROFILE_UNION_ID and "enabled:true" not in profile_tags
+    return dataset.schema_ref == PROFILE_UNION_ID and not dataset.profile_enabled
 
 
 def export_datasets(*, connection: Connection, sandbox: str) -> list[Dataset]:

@@ -82,12 +82,6 @@ class Store:
     policies: list[MergePolicy]
 
 
-def is_profile_enabled(dataset: Dataset) -> bool:
-    tags = dataset.raw.get("tags") or {}
-    return "enabled:true" in [str(tag).replace(" ", "") for tag in
-                              tags.get("unifiedProfile") or []]
-
-
 def _number(value: Any) -> int | None:
     """Adobe sends the sample status counts as strings; both are read."""
     try:
@@ -112,7 +106,7 @@ def store_read(*, connection: Connection, sandbox: str) -> Store:
         raise DataError(STORE_UNAVAILABLE.format(connection=connection.name,
                                                  message=error.message)) from error
     rows = [DatasetRow(dataset, CLASS_LABELS.get(dataset.schema_ref or "", "Other data"),
-                       is_profile_enabled(dataset), batches.get(dataset.id, []))
+                       dataset.profile_enabled, batches.get(dataset.id, []))
             for dataset in datasets]
     # what feeds the profiles first, then the rest; newest first within each
     rows.sort(key=lambda row: (not row.ingestable, -(row.dataset.created or 0)))
