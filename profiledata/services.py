@@ -57,9 +57,16 @@ class DataError(Exception):
 @dataclass(frozen=True)
 class DatasetRow:
     dataset: Dataset
-    kind: str  # what its records are, in words
-    profile_enabled: bool
     batches: list[Batch] = field(default_factory=list)  # newest first
+
+    @property
+    def kind(self) -> str:
+        """What its records are, in words."""
+        return CLASS_LABELS.get(self.dataset.schema_ref or "", "Other data")
+
+    @property
+    def profile_enabled(self) -> bool:
+        return self.dataset.profile_enabled
 
     @property
     def records(self) -> int:
@@ -72,7 +79,8 @@ class DatasetRow:
 
     @property
     def ingestable(self) -> bool:
-        return self.profile_enabled and self.dataset.schema_ref in (PROFILE_CLASS, EVENT_CLASS)
+        return self.dataset.profile_enabled and self.dataset.schema_ref in (PROFILE_CLASS,
+                                                                            EVENT_CLASS)
 
 
 @dataclass(frozen=True)
@@ -105,9 +113,7 @@ def store_read(*, connection: Connection, sandbox: str) -> Store:
     except AEPError as error:
         raise DataError(STORE_UNAVAILABLE.format(connection=connection.name,
                                                  message=error.message)) from error
-    rows = [DatasetRow(dataset, CLASS_LABELS.get(dataset.schema_ref or "", "Other data"),
-                       dataset.profile_enabled, batches.get(dataset.id, []))
-            for dataset in datasets]
+    rows = [DatasetRow(dataset, batches.get(dataset.id, [])) for dataset in datasets]
     # what feeds the profiles first, then the rest; newest first within each
     rows.sort(key=lambda row: (not row.ingestable, -(row.dataset.created or 0)))
     figures: dict[str, Any] = {key: _number(status.get(key)) for key in (
