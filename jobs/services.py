@@ -302,14 +302,25 @@ def upload_path(job: Job) -> Path:
 
 def _ingest_remote(client: AEPClient, job: Job) -> Batch:
     """Batch Ingestion: a batch for the dataset, the file streamed into it, COMPLETE; the
-    local copy goes once the platform has it. A redelivered submit starts a new batch (the
-    API lists no loading batches by request); the abandoned one never completes."""
+    local copy goes once the platform has it. The batch id is stored as soon as the batch
+    exists, so a retried submit resumes that batch (the file sent again replaces itself)
+    instead of ingesting the file twice."""
     body = job.request
+    if job.remote_id:
+        batch = client.get_batch(job.remote_id)
+        if batch.status.lower() != "loading":  # COMPLETE went through on an earlier attempt
+            shutil.rmtree(upload_path(job).parent, ignore_errors=True)
+            return batch
+    else:
+        if not upload_path(job).exists():
+            raise AEPPermanentError(UPLOAD_MISSING.format(name=body["fileName"]))
+        batch = client.create_batch(body["datasetId"], file_format=body["format"],
+                                    request_id=_request_id(job))
+        Job.objects.filter(pk=job.pk).update(remote_id=batch.id[:100])
+        job.remote_id = batch.id
     path = upload_path(job)
     if not path.exists():
         raise AEPPermanentError(UPLOAD_MISSING.format(name=body["fileName"]))
-    batch = client.create_batch(body["datasetId"], file_format=body["format"],
-                                request_id=_request_id(job))
     client.upload_batch_file(batch.id, body["datasetId"], body["fileName"], path)
     client.complete_batch(batch.id)
     shutil.rmtree(path.parent, ignore_errors=True)

@@ -130,3 +130,64 @@ def test_a_kept_file_that_vanished_fails_the_job_and_says_to_upload_again(
     assert job.status == JobStatus.FAILED
     assert services.UPLOAD_MISSING.format(name="crm.jsonl") in job.error_message
     assert fake.calls == []  # nothing was sent
+
+
+class CompleteAnswerLost(httpx.BaseTransport):
+    """Delivers every request, but loses the answer of the first COMPLETE (a read timeout):
+    the platform ingests the batch while the submitting worker never hears of it."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.lost = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if "action=COMPLETE" in str(request.url) and not self.lost:
+            self.lost = True
+            raise httpx.ReadTimeout("the answer never came", request=request)
+        return response
+
+
+def test_a_retried_submit_resumes_its_batch_and_never_sends_the_file_twice(
+        ingest_job: Job, clock: Clock) -> None:
+    from aep import AEPTransientError
+
+    fake = FakeIngestion(statuses=["processing", "success"])
+    with pytest.raises(AEPTransientError):
+        services.job_submit(job=ingest_job, now=clock.now,
+                            transport=CompleteAnswerLost(fake.transport()))
+    ingest_job.refresh_from_db()
+    assert ingest_job.status == JobStatus.SUBMITTING and ingest_job.remote_id == BATCH
+    job = services.job_submit(job=ingest_job, now=clock.advance(5),
+                              transport=fake.transport()).job
+    assert [call.split(" ")[0] for call in fake.calls] == ["POST", "PUT", "POST", "GET"]
+    assert (job.status, job.remote_id) == (JobStatus.RUNNING, BATCH)
+    assert not kept_file(job).exists()
+
+
+def test_a_retried_submit_of_a_batch_still_loading_sends_the_file_again_and_completes_it(
+        ingest_job: Job, clock: Clock) -> None:
+    from aep import AEPTransientError
+
+    fake = FakeIngestion(statuses=["loading", "processing"])
+    with pytest.raises(AEPTransientError):  # COMPLETE never reached the platform
+        services.job_submit(job=ingest_job, now=clock.now,
+                            transport=CompleteNeverArrives(fake.transport()))
+    job = services.job_submit(job=ingest_job, now=clock.advance(5),
+                              transport=fake.transport()).job
+    methods = [call.split(" ")[0] for call in fake.calls]
+    assert methods == ["POST", "PUT", "GET", "PUT", "POST", "GET"]  # one batch, resumed
+    assert fake.calls.count("POST /data/foundation/import/batches") == 1
+    assert job.status == JobStatus.RUNNING and not kept_file(job).exists()
+
+
+class CompleteNeverArrives(httpx.BaseTransport):
+    """Times out every COMPLETE before the platform sees it (a POST: not retried)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if "action=COMPLETE" in str(request.url):
+            raise httpx.ReadTimeout("no answer", request=request)
+        return self.inner.handle_request(request)
