@@ -95,6 +95,9 @@ def batch_ingest(*, dataset: Dataset, paths: Sequence[Path],
     return batch_load(batch=batch, paths=paths, max_error_ratio=max_error_ratio)
 
 
+FINISHED = (BatchStatus.SUCCESS, BatchStatus.FAILED)
+
+
 def batch_load(*, batch: Batch, paths: Sequence[Path], formats: Sequence[str] | None = None,
                max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO) -> Batch:
     """Read, check and write `paths` into `batch`, a row not finished yet (the Batch Ingestion
@@ -118,8 +121,11 @@ def batch_load(*, batch: Batch, paths: Sequence[Path], formats: Sequence[str] | 
         dataset = Dataset.objects.filter(pk=batch.dataset_id).first()
         if dataset is None:
             shutil.rmtree(folder, ignore_errors=True)
-        if dataset is None or not Batch.objects.filter(pk=batch.pk).exists():
+        current = Batch.objects.filter(pk=batch.pk).first()
+        if dataset is None or current is None:
             raise DatasetDeleted(DATASET_DELETED.format(id=batch.dataset_id))
+        if current.status in FINISHED:  # another run (a redelivered task) finished it first
+            return current
         batch.dataset = dataset
         return _load(dataset, batch, paths, formats, max_error_ratio)
 
@@ -203,7 +209,11 @@ def _named(error: Exception, paths: Sequence[Path]) -> str:
 
 
 def batch_fail(*, batch: Batch, reason: str) -> Batch:
-    """Mark an unfinished batch failed for `reason`, before any record was read."""
+    """Mark an unfinished batch failed for `reason`, before any record was read. A batch that
+    another run (a redelivered task) has finished meanwhile is left as that run left it."""
+    current = Batch.objects.filter(pk=batch.pk).first()
+    if current is not None and current.status in FINISHED:
+        return current
     return _fail(batch, IngestErrors(), reason)
 
 

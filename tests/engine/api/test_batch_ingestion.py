@@ -220,6 +220,28 @@ def test_a_file_sent_again_replaces_the_first_and_a_redelivered_task_does_nothin
     assert profile(api, "bo@example.com").status_code == 200
 
 
+def test_a_task_delivered_again_while_the_first_ran_leaves_the_finished_batch_alone(
+    api: Api,
+) -> None:
+    """Two workers may hold the same processing batch (a redelivery while the first still
+    works): the second waits for the dataset's lock, then finds the batch finished and its
+    uploads gone — it must neither load again nor fail the batch for the missing files."""
+    from engine.batches import batch_process as process
+
+    crm = create_dataset(api, "CRM upload")
+    batch_id = create_batch(api, crm)["id"]
+    put_file(api, batch_id, crm, "people.json", jsonl([person("ann", "NL", 1)]))
+    assert action(api, batch_id).status_code == 200
+    stale = Batch.objects.select_related("dataset").get(pk=batch_id)  # processing, as read
+    batch_process(batch_id)
+    assert uploads(batch_id) == []
+    again = process(batch=stale)
+    assert again.status == BatchStatus.SUCCESS and again.failure_reason == ""
+    body = catalog_batch(api, batch_id)
+    assert body["status"] == "success" and body["recordCount"] == 1
+    assert profile(api, "ann@example.com").status_code == 200
+
+
 def test_csv_batches_are_read_by_their_declared_format_whatever_the_file_is_called(
     api: Api,
 ) -> None:
