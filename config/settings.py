@@ -200,8 +200,8 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "jobs.tasks.jobs_sweep", "schedule": 60.0},
     # deletes the engine's expired previews (ENGINE_PREVIEW_TTL_SECONDS)
     "engine-previews-expire": {"task": "engine.tasks.previews_expire", "schedule": 300.0},
-    # fails Batch Ingestion batches nobody completed or aborted within ENGINE_BATCH_LOADING_HOURS
-    "engine-batches-abandon": {"task": "engine.tasks.batches_abandon", "schedule": 3600.0},
+    # fails Batch Ingestion batches left loading, resends stalled processing ones
+    "engine-batches-sweep": {"task": "engine.tasks.batches_sweep", "schedule": 600.0},
     # starts the export of a "run, then export" whose segment job finished while nobody listened
     "exports-plans-resume": {"task": "exports.tasks.export_plans_resume", "schedule": 60.0},
     # starts the segment runs (and exports) of the schedules that are due (schedules/tasks.py)
@@ -225,8 +225,10 @@ ENGINE_MAX_BODY_BYTES = env.int("ENGINE_MAX_BODY_BYTES", default=1024 * 1024)
 # (https://experienceleague.adobe.com/en/docs/experience-platform/ingestion/batch/overview).
 ENGINE_MAX_UPLOAD_BYTES = env.int("ENGINE_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 # A batch still loading (no COMPLETE or ABORT) this many hours after its last change is failed
-# as abandoned and its uploaded files removed (engine.tasks.batches_abandon, hourly).
+# as abandoned and its uploaded files removed; one processing this many minutes without a change
+# (its worker died) is sent to a worker again (engine.tasks.batches_sweep, every 10 minutes).
 ENGINE_BATCH_LOADING_HOURS = env.int("ENGINE_BATCH_LOADING_HOURS", default=24)
+ENGINE_BATCH_PROCESSING_MINUTES = env.int("ENGINE_BATCH_PROCESSING_MINUTES", default=60)
 ENGINE_RATE_LIMIT = env.int("ENGINE_RATE_LIMIT", default=600)
 # Seconds a preview/estimate (POST /data/core/ups/preview) is kept; afterwards its GETs answer
 # 404 and engine.tasks.previews_expire deletes the row (Adobe documents no retention, §3.5).

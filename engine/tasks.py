@@ -24,8 +24,9 @@ def previews_expire() -> int:
 
 
 @shared_task
-def batches_abandon() -> int:
-    """Fail the batches left loading too long (for a beat schedule)."""
-    from engine.api.services_ingestion import batches_abandon as abandon
+def batches_sweep() -> None:
+    """Fail batches left loading, send stalled processing ones to a worker again (for a beat
+    schedule)."""
+    from engine.api.services_ingestion import batches_sweep as sweep
 
-    return abandon()
+    sweep()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -198,13 +199,23 @@ def batch_action(*, sandbox: str, batch_id: str, action: str | None) -> Batch:
     raise _bad(ACTION_INVALID)
 
 
-def batches_abandon(*, now: datetime | None = None) -> int:
-    """Fail the batches left loading for longer than ENGINE_BATCH_LOADING_HOURS (a client that
-    never sent COMPLETE or ABORT, or a redelivered submit that started another batch) and
-    drop their uploads. How many it failed."""
+@dataclass(frozen=True)
+class Sweep:
+    abandoned: int  # loading batches failed
+    resent: int  # processing batches sent to a worker again
+
+
+def batches_sweep(*, now: datetime | None = None) -> Sweep:
+    """Batches nobody will finish: one left loading for longer than ENGINE_BATCH_LOADING_HOURS
+    (a client that never sent COMPLETE or ABORT) is failed and its uploads dropped; one
+    processing for longer than ENGINE_BATCH_PROCESSING_MINUTES without a change (its worker
+    died) is sent to a worker again, at most once per such period — a second run waits for
+    the dataset's lock and leaves a batch the first run finished as it is (engine.ingest)."""
+    from engine.tasks_jobs import batch_process
+
     now = now or timezone.now()
     cutoff = now - timedelta(hours=settings.ENGINE_BATCH_LOADING_HOURS)
-    failed = 0
+    abandoned = 0
     for batch in Batch.objects.select_related("dataset").filter(
             status=BatchStatus.LOADING, updated_at__lt=cutoff):
         if Batch.objects.filter(pk=batch.pk, status=BatchStatus.LOADING,
@@ -212,5 +223,13 @@ def batches_abandon(*, now: datetime | None = None) -> int:
                 status=BatchStatus.FAILED, failure_reason=ABANDONED, completed_at=now,
                 updated_at=now):
             shutil.rmtree(upload_dir(batch.dataset.sandbox, batch.id), ignore_errors=True)
-            failed += 1
-    return failed
+            abandoned += 1
+    stalled = now - timedelta(minutes=settings.ENGINE_BATCH_PROCESSING_MINUTES)
+    resent = 0
+    for batch_id in Batch.objects.filter(status=BatchStatus.PROCESSING,
+                                         updated_at__lt=stalled).values_list("id", flat=True):
+        if Batch.objects.filter(pk=batch_id, status=BatchStatus.PROCESSING,
+                                updated_at__lt=stalled).update(updated_at=now):
+            batch_process.delay(batch_id)
+            resent += 1
+    return Sweep(abandoned, resent)

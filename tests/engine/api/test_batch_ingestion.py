@@ -390,22 +390,45 @@ def test_a_batch_left_loading_is_failed_as_abandoned_after_a_day(api: Api) -> No
 
     from django.utils import timezone
 
+    from engine.api.services_ingestion import batches_sweep
     from engine.models import Batch
-    from engine.tasks import batches_abandon
 
     crm = create_dataset(api, "CRM upload")
     stale, fresh = create_batch(api, crm)["id"], create_batch(api, crm)["id"]
     for batch_id in (stale, fresh):
         put_file(api, batch_id, crm, "people.json", jsonl([person("ann", "NL", 1)]))
     Batch.objects.filter(pk=stale).update(updated_at=timezone.now() - timedelta(hours=25))
-    assert batches_abandon() == 1
+    assert batches_sweep().abandoned == 1
     body = catalog_batch(api, stale)
     assert body["status"] == "failed"
     assert body["errors"] == [{"code": "batch-failed",
                                "description": services_ingestion.ABANDONED}]
     assert uploads(stale) == [] and uploads(fresh) == ["people.json"]
     assert catalog_batch(api, fresh)["status"] == "loading"
-    assert batches_abandon() == 0
+    assert batches_sweep().abandoned == 0
+
+
+def test_a_batch_stalled_in_processing_is_sent_to_a_worker_again_once_per_period(
+        api: Api, monkeypatch: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from engine.api.services_ingestion import batches_sweep
+
+    sent: list[str] = []
+    monkeypatch.setattr(batch_process, "delay", sent.append)  # no broker here
+    crm = create_dataset(api, "CRM upload")
+    stalled, working = create_batch(api, crm)["id"], create_batch(api, crm)["id"]
+    for batch_id in (stalled, working):
+        put_file(api, batch_id, crm, "people.json", jsonl([person("ann", "NL", 1)]))
+        assert action(api, batch_id).status_code == 200  # processing; its worker never came
+    Batch.objects.filter(pk=stalled).update(updated_at=timezone.now() - timedelta(minutes=61))
+    assert batches_sweep().resent == 1 and sent == [stalled]
+    assert batches_sweep().resent == 0  # not again within the period
+    batch_process(stalled)  # the worker it was sent to
+    assert catalog_batch(api, stalled)["status"] == "success"
+    assert catalog_batch(api, working)["status"] == "processing"
 
 
 # --- refusals ------------------------------------------------------------------------------------
