@@ -24,6 +24,7 @@ from aep import AEPClient, AEPError, Dataset
 from aep.client import PROFILE_UNION
 from connections.models import Connection
 from connections.services import connection_client
+from core.errors import RefusedError
 from core.services import audit_record
 from exports.models import ExportPlan, PlanState
 from jobs.models import Job, JobKind, JobStatus
@@ -48,13 +49,8 @@ READ_FAILED = "{connection} could not send the file: {message}"
 PLAN_ABANDONED = "The export did not start: the segment job {status}."
 
 
-class ExportError(Exception):
+class ExportError(RefusedError):
     """A refused action, with the message for the person who asked."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 # --- datasets -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from aep import AEPError, Batch, Dataset, MergePolicy
 from aep.client import EVENT_CLASS, PROFILE_CLASS, PROFILE_UNION
 from connections.models import Connection
 from connections.services import connection_client
+from core.errors import RefusedError
 from core.services import audit_record
 from jobs.models import Job, JobKind
 from jobs.services import job_create
@@ -45,13 +46,8 @@ FILE_EMPTY = "{name} is empty."
 NAME_UNSAFE = "Give the file a name with letters or digits in it."
 
 
-class DataError(Exception):
+class DataError(RefusedError):
     """A refused action or an unreachable store, with the message for the person who asked."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections.models import Connection
+from core.errors import RefusedError
 from core.services import audit_record
 from exports.services import ExportError, export_body, export_plan_create
 from jobs.alerts import alert_raise
@@ -38,11 +39,8 @@ NO_SEGMENTS = "Choose at least one saved definition."
 RUN_FAILED_TITLE = "Scheduled run “{name}” failed"
 
 
-class ScheduleError(Exception):
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+class ScheduleError(RefusedError):
+    """A schedule that was refused, with what to change."""
 
 
 def _check(*, cron: str, zone: str, segments: list[Segment]) -> None:

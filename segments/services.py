@@ -16,6 +16,7 @@ import pql
 from aep import AEPError, AEPNotFoundError
 from connections.models import Connection
 from connections.services import connection_client
+from core.errors import RefusedError
 from core.services import audit_record
 from jobs.models import Job, JobKind, JobStatus
 from jobs.services import job_create
@@ -40,14 +41,9 @@ EVALUATION_INFO = {
 }
 
 
-class SegmentError(Exception):
+class SegmentError(RefusedError):
     """A change that was refused, with a message for the person who asked (and the form field
     it belongs to, when there is one)."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 @dataclass
