@@ -294,10 +294,14 @@ def _create_remote(client: AEPClient, job: Job) -> SegmentJob | ExportJob | Prev
         graph_type=body.get("graphType"), request_id=_request_id(job))
 
 
+def uploads_dir() -> Path:
+    """Where files to ingest wait until their job's submit sends them (under VAR_DIR, which
+    web and workers share); a job's request names its file relative to this folder."""
+    return Path(settings.VAR_DIR) / "uploads"
+
+
 def upload_path(job: Job) -> Path:
-    """Where the file of an ingestion waits until its submit sends it (under VAR_DIR, which
-    web and workers share)."""
-    return Path(settings.VAR_DIR) / "uploads" / str(job.request["upload"])
+    return uploads_dir() / str(job.request["upload"])
 
 
 def _ingest_remote(client: AEPClient, job: Job) -> Batch:
@@ -306,21 +310,18 @@ def _ingest_remote(client: AEPClient, job: Job) -> Batch:
     exists, so a retried submit resumes that batch (the file sent again replaces itself)
     instead of ingesting the file twice."""
     body = job.request
-    if job.remote_id:
-        batch = client.get_batch(job.remote_id)
-        if batch.status.lower() != "loading":  # COMPLETE went through on an earlier attempt
-            shutil.rmtree(upload_path(job).parent, ignore_errors=True)
-            return batch
-    else:
-        if not upload_path(job).exists():
-            raise AEPPermanentError(UPLOAD_MISSING.format(name=body["fileName"]))
+    path = upload_path(job)
+    batch = client.get_batch(job.remote_id) if job.remote_id else None
+    if batch is not None and batch.status.lower() != "loading":
+        shutil.rmtree(path.parent, ignore_errors=True)  # COMPLETE went through before
+        return batch
+    if not path.exists():
+        raise AEPPermanentError(UPLOAD_MISSING.format(name=body["fileName"]))
+    if batch is None:
         batch = client.create_batch(body["datasetId"], file_format=body["format"],
                                     request_id=_request_id(job))
         Job.objects.filter(pk=job.pk).update(remote_id=batch.id[:100])
         job.remote_id = batch.id
-    path = upload_path(job)
-    if not path.exists():
-        raise AEPPermanentError(UPLOAD_MISSING.format(name=body["fileName"]))
     client.upload_batch_file(batch.id, body["datasetId"], body["fileName"], path)
     client.complete_batch(batch.id)
     shutil.rmtree(path.parent, ignore_errors=True)

@@ -4,7 +4,7 @@ and Segmentation APIs — and new data sent in through Batch Ingestion as an ing
 
 Everything goes through the `aep` client, so the page works the same on the built-in engine
 and on Adobe Experience Platform (rule 1 of ARCHITECTURE.md: no dashboard module imports the
-engine). A file is kept under VAR_DIR/uploads until the job's submit has sent it.
+engine). A file is kept in jobs.services.uploads_dir() until the job's submit has sent it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
@@ -27,7 +26,7 @@ from connections.services import connection_client
 from core.errors import RefusedError
 from core.services import audit_record
 from jobs.models import Job, JobKind
-from jobs.services import job_create
+from jobs.services import job_create, uploads_dir
 
 CLASSES = {"profile": PROFILE_CLASS, "event": EVENT_CLASS}
 CLASS_LABELS = {PROFILE_CLASS: "Profile records", EVENT_CLASS: "Experience events",
@@ -178,7 +177,7 @@ def ingestion_start(*, connection: Connection, sandbox: str, dataset_id: str,
     if not upload.size:
         raise DataError(FILE_EMPTY.format(name=name), field="file")
     folder = uuid.uuid4().hex
-    path = Path(settings.VAR_DIR) / "uploads" / folder / name
+    path = uploads_dir() / folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
         for chunk in upload.chunks():
