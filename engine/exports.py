@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 import traceback
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -254,13 +254,19 @@ def _members_sql(job: ExportJob) -> tuple[str, list[str]]:
     return f"SELECT _profile_id FROM {ALIAS}.memberships WHERE {where}", ids
 
 
+def _moment(value: str) -> datetime:
+    """An ingest timestamp of the request, as naive UTC (the API checked that it parses)."""
+    moment = parse_datetime(value)
+    if moment is None:
+        raise ExportError(ENGINE_FAILED.format(error=f"bad ingest timestamp {value!r}"))
+    return moment
+
+
 def _updated_since(sandbox: str, since: str) -> str:
     """SQL of the profiles with a record fragment ingested after `since` (their merged update
     time is later): the identities of the batches completed since then, mapped to profiles
     through the snapshot's identities. The snapshot keeps no ingest times, the batches do."""
-    moment = parse_datetime(since)  # naive UTC; the API checked it parses
-    if moment is None:
-        raise ExportError(ENGINE_FAILED.format(error=f"bad fromIngestTimestamp {since!r}"))
+    moment = _moment(since)
     batches = (Batch.objects.filter(dataset__sandbox=sandbox, dataset__xdm_class=XdmClass.PROFILE,
                                     dataset__profile_enabled=True, status=BatchStatus.SUCCESS,
                                     completed_at__gt=moment.replace(tzinfo=UTC))
@@ -289,10 +295,8 @@ def _ingest_window(request: dict[str, Any], event_list: dict[str, Any], *,
     for value, op in bounds:
         if not value:
             continue
-        moment = parse_datetime(value)  # naive UTC; the API checked it parses
-        if moment is None:
-            raise ExportError(ENGINE_FAILED.format(error=f"bad ingest timestamp {value!r}"))
-        conditions.append(f"e._ingested_at {op} TIMESTAMP {sql_string(moment.isoformat(sep=' '))}")
+        moment = _moment(value).isoformat(sep=" ")
+        conditions.append(f"e._ingested_at {op} TIMESTAMP {sql_string(moment)}")
     if conditions and not has_ingest_times:
         raise ExportError(ENGINE_FAILED.format(error=EVENTS_WITHOUT_INGEST_TIMES))
     return f"WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -327,14 +331,15 @@ def export_sql(con: duckdb.DuckDBPyConnection, job: ExportJob, policy: MergePoli
     event_list = request.get("additionalFields", {}).get("eventList")
     if event_list is not None:
         events = events_table(policy)
-        event_columns = [c for c in _columns(con, events) if c not in HIDDEN]
+        stored = _columns(con, events)
+        event_columns = [c for c in stored if c not in HIDDEN]
         if "fields" in event_list:
             items = field_selection(event_list["fields"].split(","), event_columns, "e")
         else:
             items = [(f"e.{q(c)}", q(c)) for c in event_columns]
         struct = "struct_pack(" + ", ".join(f"{name} := {expr}" for expr, name in items) + ")"
-        window = _ingest_window(request, event_list, has_ingest_times="_ingested_at" in
-                                _columns(con, events))
+        window = _ingest_window(request, event_list,
+                                has_ingest_times="_ingested_at" in stored)
         joins.append(f"""LEFT JOIN (
             SELECT e._profile_id, list({struct} ORDER BY e."timestamp") AS events
             FROM {q(events)} e {window} GROUP BY e._profile_id) ev
