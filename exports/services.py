@@ -12,10 +12,10 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
 from django.db import transaction
@@ -338,13 +338,17 @@ def _close_after(chunks: Iterator[bytes], *closers: Any) -> Iterator[bytes]:
             thing.close()
 
 
-def export_download(*, job: Job, file_id: str, name: str, actor: Any) -> Download:
-    """The file's bytes as they come from the API, for a StreamingHttpResponse."""
+T = TypeVar("T")
+
+
+def _open(job: Job, file_id: str, name: str,
+          read: Callable[[AEPClient, ExportFile], T]) -> tuple[AEPClient, ExportFile, T]:
+    """A client, the job's file and what `read` opened of it; the client is closed again
+    when any of it fails (otherwise the download's iterator closes it)."""
     client = connection_client(job.connection, sandbox=job.sandbox)
     try:
         item = _export_file(client, job, file_id, name)
-        response = client.request("GET", f"{DATA_ACCESS}/files/{file_id}",
-                                  params={"path": item.name}, stream=True)
+        return client, item, read(client, item)
     except AEPError as error:
         client.close()
         raise ExportError(READ_FAILED.format(connection=job.connection.name,
@@ -352,6 +356,12 @@ def export_download(*, job: Job, file_id: str, name: str, actor: Any) -> Downloa
     except ExportError:
         client.close()
         raise
+
+
+def export_download(*, job: Job, file_id: str, name: str, actor: Any) -> Download:
+    """The file's bytes as they come from the API, for a StreamingHttpResponse."""
+    client, item, response = _open(job, file_id, name, lambda client, item: client.request(
+        "GET", f"{DATA_ACCESS}/files/{item.file_id}", params={"path": item.name}, stream=True))
     audit_record(actor=actor, action="export.download", obj=job,
                  after={"file": item.name, "file_id": item.file_id, "format": "parquet"})
     return Download(item.name, item.size,
@@ -380,17 +390,8 @@ def _csv_rows(spool: Any, client: AEPClient) -> Iterator[bytes]:
 
 def export_csv(*, job: Job, file_id: str, name: str, actor: Any) -> Download:
     """The same rows as CSV, converted here batch by batch (nested values as JSON text)."""
-    client = connection_client(job.connection, sandbox=job.sandbox)
-    try:
-        item = _export_file(client, job, file_id, name)
-        spool = _spool(client, item.file_id, item.name)
-    except AEPError as error:
-        client.close()
-        raise ExportError(READ_FAILED.format(connection=job.connection.name,
-                                             message=error.message)) from error
-    except ExportError:
-        client.close()
-        raise
+    client, item, spool = _open(job, file_id, name,
+                                lambda client, item: _spool(client, item.file_id, item.name))
     audit_record(actor=actor, action="export.download", obj=job,
                  after={"file": item.name, "file_id": item.file_id, "format": "csv"})
     filename = item.name.rsplit(".", 1)[0] + ".csv"
