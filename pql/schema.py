@@ -16,7 +16,7 @@ authoring guardrails of §11.2.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,6 +39,14 @@ MAX_NESTING = 2  # "nested array/map depth > 2 levels" is a warning
 UNKNOWN_FIELD = 'There is no field "{path}"{where}.'
 DID_YOU_MEAN = ' Did you mean "{suggestion}"?'
 ON_EVENTS = " on events"
+NO_FIELDS_AT_ALL = (
+    'There is no field "{path}"{where}: this sandbox has no {what} data yet, so its union '
+    "schema has no fields. Ingest data first."
+)
+UNKNOWN_SEGMENT = 'There is no segment with the id "{id}" in this sandbox.'
+SEGMENT_BY_NAME = ' To use the segment named "{name}", write inSegment("{id}").'
+SEGMENT_ID_NEEDED = "inSegment needs a segment id written as text, for example " \
+    'inSegment("3a9c…").'
 NO_FIELDS = '"{path}" is {kind}; it has no field "{name}".'
 COMPARE_MISMATCH = '"{left}" is {left_kind} and cannot be compared with {right_kind}: {right}.'
 NOT_ORDERED = '"{text}" is {kind}; it cannot be compared with < <= > >=.'
@@ -345,17 +353,20 @@ def check(
     schema: Schema | Mapping[str, Mapping[str, str]],
     *,
     source: str | None = None,
+    segments: Mapping[str, str] | Collection[str] | None = None,
 ) -> list[Problem]:
     """Every problem of ``node`` against ``schema``, in source order, errors and warnings.
 
     ``schema`` is a ``Schema`` or a dict ``{"profile": {path: type}, "xEvent": {path: type}}``
     (``"event"`` is accepted for ``"xEvent"``). ``source`` (the text ``node`` was parsed from)
-    turns spans into line/column positions."""
+    turns spans into line/column positions. ``segments``, when given, are the segment ids
+    ``inSegment`` may name (a mapping ``{id: name}`` also lets a name be suggested); without
+    it ``inSegment`` ids are not checked."""
     if not isinstance(schema, Schema):
         schema = Schema.from_dict(
             schema.get("profile", {}), schema.get("xEvent", schema.get("event", {}))
         )
-    checker = _Checker(schema)
+    checker = _Checker(schema, segments)
     checker.infer(node, _Env((schema.root(PROFILE),), {}))
     checker.guardrails(node)
     problems = sorted(checker.problems, key=lambda p: (p.span or (0, 0), p.code))
@@ -376,8 +387,17 @@ def _positioned(problem: Problem, source: str) -> Problem:
 
 
 class _Checker:
-    def __init__(self, schema: Schema) -> None:
+    def __init__(
+        self, schema: Schema, segments: Mapping[str, str] | Collection[str] | None = None
+    ) -> None:
         self.schema = schema
+        self.segments: Mapping[str, str] | None = (
+            None
+            if segments is None
+            else segments
+            if isinstance(segments, Mapping)
+            else dict.fromkeys(segments, "")
+        )
         self.problems: list[Problem] = []
         self.max_depth = 0
         self.deepest: ast.Node | None = None
@@ -494,6 +514,13 @@ class _Checker:
             if declared is None and siblings:
                 self.unknown_field(collection, prefix, node, siblings)
                 return ANY
+            if declared is None and not self.schema.fields(collection):
+                what = "event" if collection == EVENT else "profile"
+                message = NO_FIELDS_AT_ALL.format(
+                    path=_label(node), where=ON_EVENTS if collection == EVENT else "", what=what
+                )
+                self.report("error", "unknown-field", message, node)
+                return ANY
             found = declared or ANY
         elif base.kind in ("any", "object"):
             return ANY
@@ -608,11 +635,31 @@ class _Checker:
             return DATE
         if name in ("currentmonth", "currentyear", "currentdayofmonth"):
             return FieldType("integer")
-        if name in ("insegment", "not"):
+        if name == "insegment":
+            self.segment(node)
+            return BOOLEAN
+        if name == "not":
             return BOOLEAN
         if name == "if" and len(kinds) == 3:
             return kinds[1] if kinds[1].kind == kinds[2].kind else ANY
         return ANY
+
+    def segment(self, node: ast.Call) -> None:
+        """``inSegment("<id>")`` names a segment of this sandbox (when the ids are known)."""
+        if self.segments is None or len(node.args) != 1:
+            return
+        arg = node.args[0]
+        if not isinstance(arg, ast.Literal) or not isinstance(arg.value, str):
+            self.report("error", "unknown-segment", SEGMENT_ID_NEEDED, arg)
+            return
+        if arg.value in self.segments:
+            return
+        message = UNKNOWN_SEGMENT.format(id=arg.value)
+        by_name = {name.lower(): sid for sid, name in self.segments.items() if name}
+        if arg.value.strip().lower() in by_name:
+            sid = by_name[arg.value.strip().lower()]
+            message += SEGMENT_BY_NAME.format(name=self.segments[sid], id=sid)
+        self.report("error", "unknown-segment", message, arg)
 
     def _method(self, node: ast.Method, env: _Env) -> FieldType:
         receiver = self.infer(node.receiver, env)

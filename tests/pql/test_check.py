@@ -258,8 +258,27 @@ def test_without_source_there_is_a_span_but_no_position() -> None:
     assert problem.line is None
 
 
-def test_empty_schema_reports_nothing_about_fields() -> None:
-    assert check(parse('anything.at.all = "x" and xEvent[whatever = 1]'), Schema()) == []
+def test_empty_schema_reports_every_field_as_unknown() -> None:
+    # a sandbox with no data has a union schema without fields: nothing can be checked true
+    problems = check(parse('anything.at.all = "x" and xEvent[whatever = 1]'), Schema())
+    assert [(p.code, p.message) for p in problems] == [
+        ("unknown-field", 'There is no field "anything": this sandbox has no profile data yet, '
+                          "so its union schema has no fields. Ingest data first."),
+        ("unknown-field", 'There is no field "whatever" on events: this sandbox has no event '
+                          "data yet, so its union schema has no fields. Ingest data first."),
+    ]
+
+
+def test_in_segment_names_a_known_segment_id() -> None:
+    known = {"3a9c": "Cart abandoners"}
+    assert check(parse('inSegment("3a9c")'), Schema(), segments=known) == []
+    assert check(parse('inSegment("nope")'), Schema()) == []  # ids unknown: not checked
+    [problem] = check(parse('inSegment("no-such-segment")'), Schema(), segments=known)
+    assert (problem.code, problem.message) == (
+        "unknown-segment", 'There is no segment with the id "no-such-segment" in this sandbox.')
+    [by_name] = check(parse('inSegment("cart abandoners")'), Schema(), segments=known)
+    assert by_name.message.endswith('To use the segment named "Cart abandoners", write '
+                                    'inSegment("3a9c").')
 
 
 def test_field_types_parse_and_print() -> None:
