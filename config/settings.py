@@ -112,6 +112,20 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # `make run`: web (threaded), worker and beat write this one file at once. WAL lets readers
+    # and the one writer go on together; IMMEDIATE takes the write lock at BEGIN, so a
+    # transaction that reads and then writes waits for the lock (up to `timeout` seconds)
+    # instead of failing at once with "database is locked"
+    # (https://docs.djangoproject.com/en/5.2/ref/databases/#database-is-locked-errors,
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-transaction-behavior,
+    # https://www.sqlite.org/wal.html). synchronous=NORMAL is WAL's durable-on-crash mode.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env.int("SQLITE_TIMEOUT", default=20),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        **DATABASES["default"].get("OPTIONS", {}),  # options given in DATABASE_URL win
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
