@@ -4,12 +4,14 @@ Tables (the contract pql.sql compiles against; see its module docstring):
 
 - ``profiles_<policy>``: merged profiles of one merge policy — ``_profile_id``, ``_bucket``, then
   one column per top-level field of the profile union schema (STRUCTs, LISTs, MAPs), with
-  ``identityMap`` rebuilt from every identity of the stitched profile. The default policy's
-  table is also visible as the view ``profiles``.
+  ``identityMap`` rebuilt from every identity of the stitched profile, exactly one of them
+  ``primary`` when any fragment marks one (AEP's rule; chosen by the merge policy, see
+  ``_primaries``). The default policy's table is also visible as the view ``profiles``.
 - ``events`` (``events_none`` for policies without stitching): ``_profile_id``, ``_bucket``,
   ``timestamp``, ``_ingested_at`` (its batch's completion, naive UTC: exports filter on it) and
   the event union schema's fields, sorted by bucket, profile and time.
-- ``identities``: ``_profile_id, namespace, id, primary, authenticated_state``.
+- ``identities``: ``_profile_id, namespace, id, primary, authenticated_state`` (``primary`` as
+  the default policy's ``identityMap`` marks it).
 - ``memberships``: ``_profile_id, segment_id, status, last_qualification_time``.
 - ``excluded_profiles``: ``_profile_id, reason`` — graphs over 50 identities, profiles over
   5,000 events (spec/aep-api.md §8.3); they are in no other table.
@@ -261,6 +263,7 @@ def _build(sandbox: str, target: Path, memory_limit: str) -> dict[str, Any]:
             steps.done(f"profiles ({policy.name})")
         default = next((p for p in policies if p.default), policies[0])
         con.execute(f"CREATE VIEW profiles AS SELECT * FROM {q(profiles_table(default))}")
+        _mark_primaries(con, default)
         con.execute("""CREATE TABLE memberships (_profile_id VARCHAR, segment_id VARCHAR,
                        status VARCHAR, last_qualification_time TIMESTAMP)""")
         con.execute("DROP VIEW raw_fragments")
@@ -341,16 +344,24 @@ def _stitch(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """)
     # Identities first made distinct, then given their profile: md5 and the join run once per
     # identity, not once per record.
+    # `_event_primary_at`: the last ingest time an event marked the identity primary (what a
+    # profile known only from its events takes its primary identity from, see _primaries);
+    # dropped once the profiles are merged. `primary` is set by the default policy's merge.
     con.execute(f"""
         CREATE TABLE identities AS
         SELECT coalesce(ip._profile_id, md5(d._key)) AS _profile_id, d.namespace, d.id,
-               d."primary", d.authenticated_state, d._key
+               d."primary", d.authenticated_state, d._key, d._event_primary_at
         FROM (SELECT _key, namespace, id, bool_or(coalesce("primary", false)) AS "primary",
-                     any_value(authenticated_state) AS authenticated_state
-              FROM (SELECT x.namespace, x.id, x."primary",
+                     any_value(authenticated_state) AS authenticated_state,
+                     max(_ingested_at) FILTER (WHERE _event AND coalesce("primary", false))
+                         AS _event_primary_at
+              FROM (SELECT x.namespace, x.id, x."primary", _ingested_at, _event,
                            x.authenticatedState AS authenticated_state, {IDENTITY_KEY} AS _key
-                    FROM (SELECT unnest({identities}) AS x FROM raw_fragments
-                          UNION ALL SELECT unnest({identities}) AS x FROM raw_events))
+                    FROM (SELECT unnest({identities}) AS x, _ingested_at, false AS _event
+                          FROM raw_fragments
+                          UNION ALL SELECT unnest({identities}) AS x, _ingested_at,
+                                           true AS _event
+                          FROM raw_events))
               GROUP BY _key, namespace, id) d
         LEFT JOIN identity_profile ip ON ip.key = d._key
     """)
@@ -370,7 +381,6 @@ def _stitch(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     for table in ("identities", "key_profile"):
         con.execute(f"DELETE FROM {table} "
                     "WHERE _profile_id IN (SELECT _profile_id FROM excluded_profiles)")
-    con.execute("ALTER TABLE identities DROP COLUMN _key")
     return graph_stats
 
 
@@ -410,22 +420,17 @@ class _Leaf:
 
 
 def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) -> None:
-    """One merged profile per stitched profile: per attribute, the winning fragment's value."""
+    """One merged profile per stitched profile: per attribute, the winning fragment's value;
+    its identityMap marks at most one identity primary (see _primaries)."""
     join, profile = _profile_of("f", policy.identity_graph)
-    if policy.identity_graph == IdentityGraph.PDG:
+    stitched = policy.identity_graph == IdentityGraph.PDG
+    if stitched:
         # every stitched profile has identities, and the table is much smaller than events
         ids = "SELECT DISTINCT _profile_id FROM identities"
     else:
         ids = (f"SELECT {profile} AS _profile_id FROM raw_fragments f "
                "UNION SELECT _profile_id FROM events_none")
-    if policy.attribute_merge == AttributeMerge.DATASET_PRECEDENCE:
-        order = list(policy.dataset_order)
-        ranks = " ".join(f"WHEN {sql_string(d)} THEN {len(order) - i}" for i, d in enumerate(order))
-        rank = f"CASE f._dataset_id {ranks} END" if order else "NULL"
-        where = f"WHERE f._dataset_id IN ({', '.join(sql_string(d) for d in order)})" if order \
-            else "WHERE false"  # datasets not listed are not merged
-    else:
-        rank, where = "0", ""
+    order, where = _fragment_order(policy)
 
     leaves: list[_Leaf] = []
 
@@ -448,12 +453,10 @@ def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) 
         # an object whose every field is null is absent, as in the source records
         return f"CASE WHEN {' AND '.join(nulls)} THEN NULL ELSE struct_pack({', '.join(parts)}) END"
 
-    # With stitching, identityMap lists every identity of the profile; without, it is an
-    # attribute like the others (the fragment's own identities).
-    stitched = policy.identity_graph == IdentityGraph.PDG
+    # With stitching, identityMap lists every identity of the profile; without, it is the
+    # winning fragment's (an attribute like the others), its primary made the profile's own.
     top = [(name, sub) for name, sub in tree["fields"].items()
            if not (stitched and name == "identityMap")]
-    identity_map = ', im.identityMap AS "identityMap"' if stitched else ""
 
     for name, sub in top:
         collect(sub, f"f.{q(name)}")
@@ -462,16 +465,41 @@ def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) 
         f",\n arg_max({leaf.expr}, _order) FILTER (WHERE {leaf.expr} IS NOT NULL)"
         f" AS {q(leaf.alias)}" for leaf in leaves
     )
-    rebuilt = "".join(f",\n {rebuild(sub, f'f.{q(name)}')} AS {q(name)}" for name, sub in top)
+    rebuilt = ""
+    for name, sub in top:
+        expr = rebuild(sub, f"f.{q(name)}")
+        if name == "identityMap":
+            expr = _own_primary(expr)
+        rebuilt += f",\n {expr} AS {q(name)}"
+    if stitched:
+        _primaries(con, policy, join, profile, order, where)
+        identity_map = ', im.identityMap AS "identityMap"'
+        identity_maps = f"""
+            SELECT _profile_id,
+                   map_from_entries(list({{'key': namespace, 'value': ids}})) AS identityMap
+            FROM (SELECT i._profile_id, i.namespace,
+                         -- list_sort after: an ORDER BY inside list() was measured 10× slower
+                         list_sort(list({{'id': i.id,
+                                         'primary': coalesce(i.namespace = pp.p.namespace
+                                                             AND i.id = pp.p.id, false),
+                                         'authenticatedState': i.authenticated_state}})) AS ids
+                  FROM identities i LEFT JOIN {q(primaries_table(policy))} pp USING (_profile_id)
+                  GROUP BY i._profile_id, i.namespace)
+            GROUP BY _profile_id"""
+    else:
+        # a profile of events only has no fragment's map: its own identity is its map
+        identity_map = ""
+        identity_maps = """
+            SELECT md5(upper(namespace) || chr(31) || id) AS _profile_id,
+                   arg_min(MAP {namespace: [{'id': id, 'primary': true,
+                                             'authenticatedState': authenticated_state}]},
+                           namespace) AS identityMap
+            FROM identities GROUP BY 1"""
     table = q(profiles_table(policy))
     con.execute(f"""
         CREATE TABLE {table} AS
         WITH fragments AS (
-            -- which fragment wins: dataset rank, then the later batch, then the later row; one
-            -- HUGEINT, as arg_max compares it much faster than a struct of the three
-            SELECT {profile} AS _profile_id,
-                   ((({rank})::HUGEINT << 96) + (epoch_us(_ingested_at)::HUGEINT << 40)
-                    + _row) AS _order, f.*
+            SELECT {profile} AS _profile_id, {order} AS _order, f.*
             FROM raw_fragments f {join}
             {where}
         ),
@@ -483,16 +511,7 @@ def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) 
         ),
         -- a profile exists if any fragment does: record attributes or only events
         ids AS ({ids}),
-        identity_maps AS (
-            SELECT _profile_id,
-                   map_from_entries(list({{'key': namespace, 'value': ids}})) AS identityMap
-            FROM (SELECT _profile_id, namespace,
-                         -- list_sort after: an ORDER BY inside list() was measured 10× slower
-                         list_sort(list({{'id': id, 'primary': "primary",
-                                         'authenticatedState': authenticated_state}})) AS ids
-                  FROM identities GROUP BY _profile_id, namespace)
-            GROUP BY _profile_id
-        )
+        identity_maps AS ({identity_maps})
         SELECT ids._profile_id, {_bucket_expr('ids._profile_id')} AS _bucket
                {identity_map}{rebuilt}
         FROM ids
@@ -501,3 +520,89 @@ def _merge(con: duckdb.DuckDBPyConnection, policy: MergePolicy, tree: xdm.Tree) 
         WHERE ids._profile_id NOT IN (SELECT _profile_id FROM excluded_profiles)
         ORDER BY _bucket, _profile_id
     """)
+
+
+def _mark_primaries(con: duckdb.DuckDBPyConnection, default: MergePolicy) -> None:
+    """identities.primary as the default policy's identityMaps mark it, so that every reader
+    of the snapshot sees the same primary identity; then the build's helper column goes."""
+    if default.identity_graph == IdentityGraph.PDG:
+        con.execute('UPDATE identities SET "primary" = false')
+        con.execute(f"""UPDATE identities SET "primary" = true
+                        FROM {q(primaries_table(default))} pp
+                        WHERE pp._profile_id = identities._profile_id
+                          AND pp.p.namespace = identities.namespace AND pp.p.id = identities.id""")
+    else:  # each profile is one identity, primary in its map
+        con.execute(f"""UPDATE identities SET "primary" = md5(_key) IN (
+                            SELECT _profile_id FROM {q(profiles_table(default))})""")
+    con.execute("ALTER TABLE identities DROP COLUMN _event_primary_at")
+    con.execute("ALTER TABLE identities DROP COLUMN _key")
+
+
+def _fragment_order(policy: MergePolicy) -> tuple[str, str]:
+    """(order, WHERE) of a policy's record fragments (alias f): which fragment wins is the
+    highest order — dataset rank, then the later batch, then the later row, packed in one
+    HUGEINT, as arg_max compares it much faster than a struct of the three; the WHERE leaves
+    out the datasets a dataset-precedence policy does not list (they are not merged)."""
+    if policy.attribute_merge == AttributeMerge.DATASET_PRECEDENCE:
+        datasets = list(policy.dataset_order)
+        ranks = " ".join(f"WHEN {sql_string(d)} THEN {len(datasets) - i}"
+                         for i, d in enumerate(datasets))
+        rank = f"CASE f._dataset_id {ranks} END" if datasets else "NULL"
+        where = (f"WHERE f._dataset_id IN ({', '.join(sql_string(d) for d in datasets)})"
+                 if datasets else "WHERE false")
+    else:
+        rank, where = "0", ""
+    order = (f"((({rank})::HUGEINT << 96) + (epoch_us(f._ingested_at)::HUGEINT << 40) "
+             "+ f._row)")
+    return order, where
+
+
+def primaries_table(policy: MergePolicy) -> str:
+    return f"primary_{policy.id.hex}"
+
+
+def _primaries(con: duckdb.DuckDBPyConnection, policy: MergePolicy, join: str, profile: str,
+               order: str, where: str) -> None:
+    """The one primary identity of each stitched profile (AEP: exactly one identity of an
+    identityMap is primary), as a temporary table ``(_profile_id, p {namespace, id})``.
+
+    The merge policy decides, as it decides every attribute: the identity marked primary by
+    the winning record fragment among those that mark one (highest dataset precedence, else
+    the most recently ingested). A profile whose records mark none — one known only from its
+    events — takes the primary identity of its most recently ingested event (ties: the
+    greatest namespace and id, so that a rebuild chooses the same). Without any identity
+    marked primary, none is."""
+    identities = q(IDENTITIES_COLUMN)
+    condition = f"{where} AND" if where else "WHERE"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {q(primaries_table(policy))} AS
+        WITH records AS (
+            SELECT {profile} AS _profile_id,
+                   arg_max({{'namespace': f._flagged.namespace, 'id': f._flagged.id}},
+                           {order}) AS p
+            FROM (SELECT *, list_filter({identities},
+                                        lambda x: coalesce(x."primary", false))[1] AS _flagged
+                  FROM raw_fragments) f {join}
+            {condition} f._flagged IS NOT NULL
+            GROUP BY 1
+        ),
+        events AS (
+            SELECT _profile_id,
+                   arg_max({{'namespace': namespace, 'id': id}},
+                           {{'at': _event_primary_at, 'namespace': namespace, 'id': id}}) AS p
+            FROM identities WHERE _event_primary_at IS NOT NULL
+            GROUP BY 1
+        )
+        SELECT _profile_id, coalesce(r.p, e.p) AS p
+        FROM records r FULL OUTER JOIN events e USING (_profile_id)
+    """)
+
+
+def _own_primary(identity_map: str) -> str:
+    """Without stitching a profile is its fragments' primary (else first) identity, and its
+    md5 is the profile id (_profile_of): that identity is the map's one primary."""
+    return (f"CASE WHEN {identity_map} IS NULL THEN im.identityMap ELSE "
+            f"map_from_entries(list_transform(map_entries({identity_map}), lambda e: "
+            "{'key': e.key, 'value': list_transform(e.value, lambda i: {'id': i.id, "
+            "'primary': md5(upper(e.key) || chr(31) || i.id) = ids._profile_id, "
+            "'authenticatedState': i.authenticatedState})})) END")

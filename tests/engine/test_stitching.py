@@ -190,3 +190,81 @@ def test_profiles_over_5000_events_are_excluded(tmp_path: Path) -> None:
     assert snapshot.stats["excluded"] == {"more than 5000 events": 1}
     assert query("SELECT count(*), count(DISTINCT _profile_id) FROM events") == [(1, 1)]
     assert query("SELECT count(*) FROM profiles") == [(1,)]
+
+
+def primaries(table: str = "profiles") -> dict[str, list[tuple[str, str]]]:
+    """Each profile (named by its sorted identity ids) → the identities its identityMap marks
+    primary."""
+    rows = query(f"""SELECT list_sort(flatten(list_transform(map_values(identityMap),
+                                                         lambda v: list_transform(v,
+                                                             lambda i: i.id)))),
+                            list_sort(list_transform(list_filter(flatten(list_transform(
+                                map_entries(identityMap), lambda e: list_transform(e.value,
+                                    lambda i: {{'ns': e.key, 'id': i.id, 'p': i."primary"}}))),
+                                lambda x: x.p), lambda x: [x.ns, x.id]))
+                     FROM {table}""")
+    return {" ".join(ids): [(ns, value) for ns, value in marked] for ids, marked in rows}
+
+
+def test_a_stitched_profile_has_one_primary_identity_chosen_by_the_merge_policy(
+        write_jsonl: Any) -> None:
+    # CRM, loyalty and web events each mark their own identity primary: stitched, the profile
+    # keeps the primary of the fragment that wins the merge policy, and only that one
+    crm = load("crm", XdmClass.PROFILE, [
+        {"identityMap": {"CRMID": [{"id": "c1", "primary": True}],
+                         "Email": [{"id": "ann@x.com"}]},
+         "person": {"name": {"firstName": "Ann"}}}], write_jsonl)
+    loyalty = load("loyalty", XdmClass.PROFILE, [
+        {"identityMap": {"LOYALTYID": [{"id": "L1", "primary": True}],
+                         "Email": [{"id": "ann@x.com", "primary": False}]},
+         "loyalty": {"points": 500}}], write_jsonl)
+    load("web", XdmClass.EVENT, [
+        {"identityMap": {"ECID": [{"id": "e1", "primary": True}], "Email": [{"id": "ann@x.com"}]},
+         "timestamp": "2024-01-01T00:00:00Z"},
+        {"identityMap": ident("ECID", "anon"), "timestamp": "2024-01-02T00:00:00Z"},
+        {"identityMap": {"ECID": [{"id": "anon2", "primary": True}],
+                         "Phone": [{"id": "+1-555", "primary": True}]},
+         "timestamp": "2024-01-03T00:00:00Z"},
+    ], write_jsonl)
+    default_merge_policy(SANDBOX)
+    crm_first = MergePolicy.objects.create(
+        sandbox=SANDBOX, name="CRM first", attribute_merge=AttributeMerge.DATASET_PRECEDENCE,
+        dataset_order=[crm.id, loyalty.id])
+    snapshot_build(sandbox=SANDBOX)
+
+    ann = "L1 ann@x.com c1 e1"
+    # timestamp-ordered: the loyalty batch is the latest. A profile of events only takes its
+    # latest event's primary; two primaries in one event are settled the same way on every
+    # rebuild (the greater namespace)
+    assert primaries() == {ann: [("LOYALTYID", "L1")], "anon": [("ECID", "anon")],
+                           "+1-555 anon2": [("Phone", "+1-555")]}
+    # dataset precedence: the CRM fragment wins, and with it its primary identity
+    assert primaries(profiles_table(crm_first))[ann] == [("CRMID", "c1")]
+    # the identities table agrees with the default policy's maps
+    assert query('SELECT namespace, id FROM identities WHERE "primary" ORDER BY 1, 2') == [
+        ("ECID", "anon"), ("LOYALTYID", "L1"), ("Phone", "+1-555")]
+
+    # a newer CRM batch wins the timestamp order, and the primary identity moves with it
+    batch_ingest(dataset=crm, paths=[write_jsonl("crm2.jsonl", [
+        {"identityMap": {"CRMID": [{"id": "c1", "primary": True}]},
+         "person": {"name": {"firstName": "Anne"}}}])])
+    snapshot_build(sandbox=SANDBOX)
+    assert primaries()[ann] == [("CRMID", "c1")]
+
+
+def test_without_stitching_a_profiles_primary_is_its_own_identity(write_jsonl: Any) -> None:
+    load("crm", XdmClass.PROFILE, [
+        {"identityMap": {"CRMID": [{"id": "c1", "primary": True}],
+                         "Email": [{"id": "a@x.com", "primary": True}]},
+         "person": {"name": {"firstName": "Ann"}}}], write_jsonl)
+    load("web", XdmClass.EVENT, [
+        {"identityMap": {"ECID": [{"id": "e1", "primary": True}], "Email": [{"id": "a@x.com"}]},
+         "timestamp": "2024-01-01T00:00:00Z"}], write_jsonl)
+    default_merge_policy(SANDBOX)
+    alone = MergePolicy.objects.create(sandbox=SANDBOX, name="No stitching",
+                                       identity_graph=IdentityGraph.NONE)
+    snapshot_build(sandbox=SANDBOX)
+    # the record marks two primaries: its profile is its first (CRMID c1), and only that one
+    # is primary; the profile of the events alone has its ECID as its identityMap
+    assert primaries(profiles_table(alone)) == {"a@x.com c1": [("CRMID", "c1")],
+                                                "e1": [("ECID", "e1")]}
