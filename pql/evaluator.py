@@ -26,6 +26,10 @@ Decisions where the spec is silent or marked [inferred] (the SQL compiler must m
   is an instant. Weeks start on Monday (``Evaluator(week_start=…)`` changes it).
 - chain: steps match events with strictly increasing times; the events counted by one step's
   ``COUNT(n)`` may share a time; events without a readable ordering field are ignored.
+- chain labels in WHEN: inside a step's ``WHEN``, an anchor written as the label of an earlier
+  step (``A``, or ``A.timestamp`` with the chain's ordering field) is the time of the event that
+  step matched (its n-th counted event under ``COUNT(n)``); a label wins over an event field of
+  the same name there. See ``chain_plan`` for what is refused, and why.
 - ``inSegment`` reads ``memberships`` when given, else the profile's ``segmentMembership``
   (any namespace); ``realized`` and ``existing`` are in, everything else is out.
 - Run-time coercion is lenient where the checker is strict: ``text = 5`` compares with
@@ -35,13 +39,14 @@ Decisions where the spec is silent or marked [inferred] (the SQL compiler must m
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pql import ast
 from pql.errors import PQLError
+from pql.printer import to_text, window_text
 from pql.timeutil import (
     WEEK_START,
     Interval,
@@ -64,11 +69,16 @@ from pql.values import (
 )
 
 __all__ = [
+    "ChainPlan",
+    "PQLChainLabelError",
     "PQLEvaluationError",
     "PQLTypeError",
     "PathList",
     "StepResult",
+    "chain_plan",
     "evaluate",
+    "label_variable",
+    "step_label",
 ]
 
 # Membership statuses that count as "in the segment" (spec §6.14).
@@ -91,6 +101,35 @@ UNKNOWN_FUNCTION = 'unknown function "{name}"'
 UNKNOWN_VARIABLE = 'unknown variable "{name}"'
 WRONG_ARGUMENTS = "{name} takes {expected}, but was given {given}"
 NO_ENCLOSING_CONTEXT = "'{carets}' reaches above the profile"
+# A chain step's WHEN that names a step label (spec §6.13, "bought within 7 days after A").
+CHAIN_OWN_LABEL = (
+    "step {step} cannot be timed from itself: its WHEN names its own label {label}; "
+    "a step's WHEN can name an earlier step of the chain"
+)
+CHAIN_LATER_LABEL = (
+    "step {step} cannot be timed from step {label}, which comes later in the chain; "
+    "a step's WHEN can name an earlier step of the chain"
+)
+CHAIN_LABEL_TWICE = (
+    "step {step}'s WHEN names {label}, but {count} steps of the chain are labelled {label}; "
+    "give the steps different labels"
+)
+CHAIN_LABEL_COUNT_ZERO = (
+    "step {step}'s WHEN names {label}, but step {label} has COUNT(0) and so no event whose "
+    "time could be used"
+)
+CHAIN_LABEL_NOT_A_TIME = (
+    "in step {step}'s WHEN, {label} stands for the time of step {label}'s event: use "
+    "{label} (or {label}.{order_by}) as the whole time, not {text}"
+)
+CHAIN_LABEL_NEVER = (
+    "step {step} comes after step {label} in the chain, so WHEN({window}) can never hold; "
+    "time it after {label}, e.g. WHEN(<= 7 days after {label})"
+)
+CHAIN_LABEL_FROM = (
+    "WHEN({window}): 'from' has no direction relative to step {label}; "
+    "write after {label}, e.g. WHEN(<= 7 days after {label})"
+)
 
 
 class PQLEvaluationError(PQLError):
@@ -104,6 +143,13 @@ class PQLEvaluationError(PQLError):
 
 class PQLTypeError(PQLEvaluationError):
     """A value of the wrong type at run time (the checker reports most of these earlier)."""
+
+
+class PQLChainLabelError(PQLEvaluationError):
+    """A chain step's WHEN names a step label in a way that means nothing: its own or a later
+    step, a label of several steps, a COUNT(0) step, a label inside a larger expression, or a
+    window that can never hold after that step (``before A``, ``on A``, ``between … and A``,
+    ``from A``). Static: raised for every profile, and by the SQL compiler too."""
 
 
 class PathList(list[Any]):
@@ -122,12 +168,18 @@ class MapEntry:
 class StepResult:
     """For explain: how one chain step fared. ``matched`` are the times of the events that
     satisfy the step after the previous step (``after``); the step holds with ``needed`` of
-    them."""
+    them. ``anchors`` are the earlier steps its WHEN is timed from, as (label, the time used);
+    ``at`` is the step's own time that the following steps used (its n-th counted event),
+    None when it did not hold or matched no event (COUNT(0)). ``tries`` is how many
+    assignments of those earlier times it was tried with (all failed, for a failed step)."""
 
     satisfied: bool
     needed: int
     matched: tuple[datetime, ...]
     after: datetime | None
+    anchors: tuple[tuple[str, datetime], ...] = ()
+    at: datetime | None = None
+    tries: int = 1
 
     def __bool__(self) -> bool:
         return self.satisfied
@@ -530,54 +582,314 @@ class Evaluator:
     # --- chain ------------------------------------------------------------------------------
 
     def _chain(self, node: ast.Chain, scope: Scope) -> bool:
-        """§6.13: true iff there are events matching the steps in order, each step's events
-        strictly later than the previous step's; COUNT(n) asks for at least n events for that
-        step. Taking, step by step, the earliest events that qualify is optimal, so a greedy
-        scan decides existence."""
+        """§6.13: true iff there is an assignment of events to the steps, each step's events
+        strictly later than the previous step's time, each satisfying WHAT/WHEN/WHERE, COUNT(n)
+        asking for at least n events for that step; a step's time is its n-th counted event.
+
+        A WHEN that names an earlier step (``chain_plan``) is measured from that step's time.
+        For a step that no later WHEN names, its earliest time is optimal (it only moves the
+        cursor, and an earlier cursor leaves more events), so it is taken greedily. A step that
+        is named is also an anchor, where a later time can be the one that works (A on day 0 and
+        day 10, B on day 15 within 7 days after A), so each of its possible times is tried."""
+        plan = chain_plan(node)
         timed: list[tuple[datetime, Any]] = []
         for event in items_of(self.value(node.events, scope)):
             moment = parse_timestamp(get_field(event, node.order_by, node))
             if moment is not None:
                 timed.append((moment, event))
         timed.sort(key=lambda pair: pair[0])
-        after: datetime | None = None
         explaining = self.frames is not None and not scope.looping
-        for index, step in enumerate(node.steps):
-            needed = step.count if step.count is not None else 1
-            found: list[datetime] = []
-            for moment, event in timed:
-                if after is not None and moment <= after:
-                    continue
-                if self.step_matches(step, event, scope, node):
-                    found.append(moment)
-                    if len(found) == needed and not explaining:
-                        break
-            satisfied = len(found) >= needed
-            if explaining:
-                self._explain_step(step, StepResult(satisfied, needed, tuple(found), after))
-            if not satisfied:
-                if explaining:
-                    for later in node.steps[index + 1 :]:
-                        self._explain_step(later, StepResult(False, later.count or 1, (), None))
-                return False
-            if found:
-                after = found[needed - 1] if needed else after
-        return True
+        search = _ChainSearch(self, node, plan, timed, scope, explaining)
+        holds = search.attempt(0, None, {}, [])
+        if explaining:
+            for step, result in zip(node.steps, search.deepest, strict=False):
+                if not result.satisfied:
+                    result = replace(result, tries=search.tries[len(search.deepest) - 1])
+                self._explain_step(step, result)
+            for later in node.steps[len(search.deepest) :]:
+                self._explain_step(later, StepResult(False, later.count or 1, (), None))
+        return holds
 
     def _explain_step(self, step: ast.ChainStep, result: StepResult) -> None:
         assert self.frames is not None
         self.frames[-1].append((step, result, []))
 
-    def step_matches(self, step: ast.ChainStep, event: Any, scope: Scope, node: ast.Chain) -> bool:
+    def step_matches(
+        self,
+        step: ast.ChainStep,
+        event: Any,
+        scope: Scope,
+        node: ast.Chain,
+        *,
+        when: ast.TimeWindow | None = None,
+        anchors: Mapping[str, datetime] | None = None,
+    ) -> bool:
+        """Does ``event`` satisfy the step? ``when`` replaces the step's WHEN by its resolved
+        form (``ChainPlan.whens``), and ``anchors`` gives the times of the steps it names."""
         inner = scope.with_item(event)
         if not self.truth(step.what, inner):
             return False
-        if step.when is not None:
-            # WHEN is an occurs tail applied to the field that orders the chain (timestamp).
-            stamp = get_field(event, node.order_by, node)
-            if not self.window_holds(stamp, step.when, inner, node):
-                return False
-        return step.where is None or self.truth(step.where, inner)
+        return self.step_window_holds(step, event, inner, node, when=when, anchors=anchors) and (
+            step.where is None or self.truth(step.where, inner)
+        )
+
+    def step_window_holds(
+        self,
+        step: ast.ChainStep,
+        event: Any,
+        inner: Scope,
+        node: ast.Chain,
+        *,
+        when: ast.TimeWindow | None = None,
+        anchors: Mapping[str, datetime] | None = None,
+    ) -> bool:
+        window = when if when is not None else step.when
+        if window is None:
+            return True
+        if anchors:
+            inner = inner.with_vars(**{label_variable(label): t for label, t in anchors.items()})
+        # WHEN is an occurs tail applied to the field that orders the chain (timestamp).
+        stamp = get_field(event, node.order_by, node)
+        return self.window_holds(stamp, window, inner, node)
+
+
+class _ChainSearch:
+    """One chain on one profile: the backtracking search of ``Evaluator._chain``.
+
+    ``deepest`` keeps, for explain, the step results of the assignment that got furthest
+    (the first one found of that length): the whole assignment when the chain holds."""
+
+    def __init__(
+        self,
+        ev: Evaluator,
+        node: ast.Chain,
+        plan: ChainPlan,
+        timed: list[tuple[datetime, Any]],
+        scope: Scope,
+        explaining: bool,
+    ) -> None:
+        self.ev = ev
+        self.node = node
+        self.plan = plan
+        self.timed = timed
+        self.scope = scope
+        self.explaining = explaining
+        self.named = plan.referenced
+        self.deepest: list[StepResult] = []
+        self.tries = [0] * len(node.steps)  # how often each step was tried
+        # WHAT and WHERE do not depend on the anchors: each is evaluated once per event.
+        self.what: dict[tuple[int, int], bool] = {}
+        self.where: dict[tuple[int, int], bool] = {}
+
+    def attempt(
+        self,
+        index: int,
+        after: datetime | None,
+        anchors: dict[int, datetime],
+        trail: list[StepResult],
+    ) -> bool:
+        """Can steps ``index…`` be matched strictly after ``after``, the steps named so far
+        being at ``anchors`` (step index → time)?"""
+        steps = self.node.steps
+        if index == len(steps):
+            self.deepest = trail
+            return True
+        step = steps[index]
+        self.tries[index] += 1
+        needed = step.count if step.count is not None else 1
+        named = index in self.named
+        labelled = {steps[j].label: anchors[j] for j in self.plan.uses[index]}
+        # An unnamed step stops at its n-th event, as the greedy scan always did.
+        stop = needed if needed >= 1 and not (named or self.explaining) else None
+        found = self.matching(index, after, labelled, stop)
+        used = tuple(labelled.items())
+        if len(found) < needed:
+            if len(trail) + 1 > len(self.deepest):
+                self.deepest = [*trail, StepResult(False, needed, tuple(found), after, used)]
+            return False
+        if needed == 0:
+            # COUNT(0) holds without events and does not move the cursor.
+            result = StepResult(True, needed, tuple(found), after, used)
+            return self.attempt(index + 1, after, anchors, [*trail, result])
+        # The step's time is its n-th counted event: the greedy one, or, for a named step,
+        # any later matching time (with n matching events at or before it).
+        times = list(dict.fromkeys(found[needed - 1 :])) if named else [found[needed - 1]]
+        for moment in times:
+            result = StepResult(True, needed, tuple(found), after, used, moment)
+            following = {**anchors, index: moment} if named else anchors
+            if self.attempt(index + 1, moment, following, [*trail, result]):
+                return True
+        return False
+
+    def matching(
+        self,
+        index: int,
+        after: datetime | None,
+        anchors: Mapping[str, datetime],
+        stop: int | None,
+    ) -> list[datetime]:
+        """The times of the events later than ``after`` that satisfy step ``index``."""
+        ev, node, scope = self.ev, self.node, self.scope
+        step = node.steps[index]
+        when = self.plan.whens[index]
+        found: list[datetime] = []
+        for position, (moment, event) in enumerate(self.timed):
+            if after is not None and moment <= after:
+                continue
+            inner = scope.with_item(event)
+            key = (index, position)
+            if key not in self.what:
+                self.what[key] = ev.truth(step.what, inner)
+            if not self.what[key]:
+                continue
+            if not ev.step_window_holds(step, event, inner, node, when=when, anchors=anchors):
+                continue
+            if step.where is not None:
+                if key not in self.where:
+                    self.where[key] = ev.truth(step.where, inner)
+                if not self.where[key]:
+                    continue
+            found.append(moment)
+            if stop is not None and len(found) == stop:
+                break
+        return found
+
+
+# --- chain labels (spec §6.13, extended) ---------------------------------------------------
+
+
+def label_variable(label: str) -> str:
+    """The variable a step label is bound to inside a resolved WHEN (``ChainPlan.whens``):
+    a name no PQL text can spell, so that it never meets a select's or a let's variable."""
+    return f"{label} (chain step)"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainPlan:
+    """What the step labels named in a chain's WHENs mean.
+
+    ``whens[i]`` is step i's WHEN with every label anchor replaced by
+    ``Var(label_variable(label))`` (the step's WHEN itself when it names no label; None without
+    a WHEN). ``uses[i]`` are the indices of the earlier steps step i is timed from, in order
+    of first mention."""
+
+    whens: tuple[ast.TimeWindow | None, ...]
+    uses: tuple[tuple[int, ...], ...]
+
+    @property
+    def referenced(self) -> frozenset[int]:
+        """The steps some later step is timed from (their time is an anchor)."""
+        return frozenset(j for used in self.uses for j in used)
+
+    def last_use(self, index: int) -> int:
+        """The last step timed from step ``index`` (-1 if none)."""
+        return max((i for i, used in enumerate(self.uses) if index in used), default=-1)
+
+
+def chain_plan(node: ast.Chain) -> ChainPlan:
+    """Resolve the step labels in the WHENs of ``node`` (``PQLChainLabelError`` if one is
+    meaningless).
+
+    Inside step S's WHEN, a name that is a label of the same chain (matched case-sensitively)
+    is that step's time, and wins over an event field of the same name. It may only be a whole
+    time of the window: the anchor (``after A``, ``<= 7 days after A``, ``between A and now``)
+    written ``A`` or ``A.<ordering field>`` (``A.timestamp``). Refused, as they mean nothing:
+    a label of S itself or of a later step; a label that several steps carry; a label of a
+    COUNT(0) step (it has no event); a label inside a larger expression (``A.commerce``,
+    ``date(A.getYear(), 1, 1)``); and, as S's events are always later than an earlier step's
+    time, the windows that could never hold: ``before A`` (with or without a distance),
+    ``on A``, ``between … and A``; ``from A`` has no defined direction."""
+    labels: dict[str, list[int]] = {}
+    for index, step in enumerate(node.steps):
+        labels.setdefault(step.label, []).append(index)
+    whens: list[ast.TimeWindow | None] = []
+    uses: list[tuple[int, ...]] = []
+    for index, step in enumerate(node.steps):
+        window = step.when
+        if window is None or not _mentions_label(window, labels):
+            whens.append(window)
+            uses.append(())
+            continue
+        used: list[int] = []
+        anchor = _resolve_anchor(window.anchor, "anchor", node, index, labels, used)
+        end = (
+            _resolve_anchor(window.end, "end", node, index, labels, used)
+            if window.end is not None
+            else None
+        )
+        whens.append(replace(window, anchor=anchor, end=end))
+        uses.append(tuple(dict.fromkeys(used)))
+    return ChainPlan(tuple(whens), tuple(uses))
+
+
+def _mentions_label(window: ast.TimeWindow, labels: Mapping[str, list[int]]) -> bool:
+    return any(
+        isinstance(inner, ast.Field) and inner.obj is None and inner.name in labels
+        for inner in window.walk()
+    )
+
+
+def step_label(anchor: ast.Node, labels: Collection[str], order_by: str) -> str | None:
+    """The label ``anchor`` names as a whole: ``A`` or ``A.<order_by>``; None otherwise."""
+    if isinstance(anchor, ast.Field) and anchor.obj is None and anchor.name in labels:
+        return anchor.name
+    if (
+        isinstance(anchor, ast.Field)
+        and anchor.name == order_by
+        and isinstance(anchor.obj, ast.Field)
+        and anchor.obj.obj is None
+        and anchor.obj.name in labels
+    ):
+        return anchor.obj.name
+    return None
+
+
+def _resolve_anchor(
+    anchor: ast.Node,
+    role: str,
+    node: ast.Chain,
+    index: int,
+    labels: Mapping[str, list[int]],
+    used: list[int],
+) -> ast.Node:
+    step = node.steps[index]
+    window = step.when
+    assert window is not None
+    label = step_label(anchor, labels, node.order_by)
+    if label is None:
+        for inner in anchor.walk():
+            if isinstance(inner, ast.Field) and inner.obj is None and inner.name in labels:
+                raise PQLChainLabelError(
+                    CHAIN_LABEL_NOT_A_TIME.format(
+                        step=step.label, label=inner.name, order_by=node.order_by,
+                        text=to_text(anchor),
+                    ),
+                    anchor.span,
+                )  # fmt: skip
+        return anchor
+    indices = labels[label]
+    if len(indices) > 1:
+        message = CHAIN_LABEL_TWICE.format(step=step.label, label=label, count=len(indices))
+        raise PQLChainLabelError(message, anchor.span)
+    named = indices[0]
+    if named == index:
+        raise PQLChainLabelError(CHAIN_OWN_LABEL.format(step=step.label, label=label), anchor.span)
+    if named > index:
+        message = CHAIN_LATER_LABEL.format(step=step.label, label=label)
+        raise PQLChainLabelError(message, anchor.span)
+    if node.steps[named].count == 0:
+        message = CHAIN_LABEL_COUNT_ZERO.format(step=step.label, label=label)
+        raise PQLChainLabelError(message, anchor.span)
+    relation = window.relation.lower()
+    text = window_text(window)
+    if relation == "from":
+        message = CHAIN_LABEL_FROM.format(window=text, label=label)
+        raise PQLChainLabelError(message, window.span or anchor.span)
+    if relation in ("before", "on") or role == "end":
+        message = CHAIN_LABEL_NEVER.format(step=step.label, label=label, window=text)
+        raise PQLChainLabelError(message, window.span or anchor.span)
+    used.append(named)
+    return ast.Var(label_variable(label), span=anchor.span)
 
 
 # Node type → Evaluator method, built once (one evaluation per profile must be cheap).

@@ -52,7 +52,9 @@ How it compiles
   events compared with a constant are grouped: ``… GROUP BY _profile_id HAVING sum(…) > 500``
   (or ``NOT IN (… HAVING NOT …)`` when a profile without events would qualify); other uses are
   scalar subqueries. ``chain`` is a cascade of grouped joins, each step keeping the time of its
-  n-th earliest matching event after the previous step's.
+  n-th earliest matching event after the previous step's; a step that a later step's WHEN is
+  timed from (``WHEN(<= 7 days after A)``) keeps every time it can have, as a column carried
+  until that WHEN.
 - ``occurs`` with a constant time reference is resolved in Python with ``pql.timeutil`` at the
   bound ``now`` and becomes a constant timestamp range; relative to another timestamp it uses
   DuckDB interval arithmetic (months clamp to the month's end, like ``timeutil.add_months``).
@@ -86,7 +88,15 @@ from typing import Any
 
 from pql import ast
 from pql.errors import PQLError
-from pql.evaluator import MEMBER_STATUSES, Evaluator, PQLEvaluationError, compare
+from pql.evaluator import (
+    MEMBER_STATUSES,
+    Evaluator,
+    PQLChainLabelError,
+    PQLEvaluationError,
+    chain_plan,
+    compare,
+    label_variable,
+)
 from pql.schema import FieldType, Schema
 from pql.timeutil import FIXED_UNITS, MONTHS_IN, canonical_unit, shift
 from pql.values import is_number, parse_timestamp, truthy
@@ -511,6 +521,8 @@ def compile_segment(
             compiled.append(compiler.condition(conjunct, ctx))
         except _Unsupported as missing:
             fallbacks.append(missing.construct)
+        except PQLChainLabelError:
+            raise  # a meaningless definition, whatever the profile: refused, not evaluated
         except PQLEvaluationError as error:  # a constant that cannot be computed
             fallbacks.append(f"an evaluation error ({error.message})")
         except Exception:  # a compiler bug must cost speed, never a wrong or failed segment
@@ -2103,15 +2115,25 @@ class _Compiler:
     # --- chain --------------------------------------------------------------------------------
 
     def chain_sql(self, node: ast.Chain, ctx: _Ctx) -> Value:
-        """§6.13 as the evaluator decides it: step by step, the earliest ``COUNT`` events that
-        match, strictly after the previous step's last one. Each step is a grouped join that
-        keeps, per profile, the time of its n-th matching event."""
+        """§6.13 as the evaluator decides it (``Evaluator._chain``). Each step is a grouped
+        join that keeps, per profile, the step's time: its n-th earliest matching event
+        strictly after the previous step's time.
+
+        A step that a later WHEN names (``pql.evaluator.chain_plan``) is an anchor, and any of
+        its matching times may be the one that works: its state keeps every possible time as
+        a column ``a<index>`` (next to the cursor ``t``), carried through the following steps
+        until the last one that names it, where a WHEN reads it as ``s.a<index>``. The state is
+        one row per profile and carried anchors, with the least cursor. A chain whose WHENs
+        name no step compiles to the plain cascade."""
         if node.order_by != "timestamp":
             raise _Unsupported(f"chain ordered by {node.order_by}")
         if ctx.in_lambda:
             raise _Unsupported("chain inside a list function")
+        plan = chain_plan(node)
+        named = plan.referenced
         previous: str | None = None
-        for step in node.steps:
+        carried: tuple[int, ...] = ()  # the anchor columns of `previous`
+        for index, step in enumerate(node.steps):
             needed = step.count if step.count is not None else 1
             if needed < 1:
                 continue  # COUNT(0) holds without events and does not move the cursor
@@ -2120,35 +2142,107 @@ class _Compiler:
                 raise _Unsupported("chain over something other than xEvent")
             alias = events.alias
             inner = self.event_item(events, ctx)
+            prev: str | None = None
+            if plan.uses[index]:
+                # A named step has COUNT >= 1 and comes earlier, so `previous` carries it.
+                assert previous is not None
+                prev = self.fresh("s")
+                inner = inner.with_vars({
+                    label_variable(node.steps[j].label):
+                        Expr(f"{prev}.a{j}", TIMESTAMP, frozenset({prev}))
+                    for j in plan.uses[index]
+                })  # fmt: skip
             stamp = f"{alias}.{quote_identifier('timestamp')}"
             parts = [*events.where, self.condition(step.what, inner)]
-            if step.when is not None:
+            when = plan.whens[index]
+            if when is not None:
                 moment = Expr(stamp, TIMESTAMP, frozenset({alias}))
-                parts.append(self.window(moment, step.when, inner))
+                parts.append(self.window(moment, when, inner))
             if step.where is not None:
                 parts.append(self.condition(step.where, inner))
-            if _refs(*parts) - {alias}:
+            if _refs(*parts) - {alias} - ({prev} if prev else set()):
                 raise _Unsupported("a chain step that reads the profile")
             if any(part.const is False for part in parts):
                 return FALSE
             where = " AND ".join(
                 [f"{stamp} IS NOT NULL", *(p.sql for p in parts if p.const is not True)]
             )
-            nth = f"min({stamp})" if needed == 1 else f"min({stamp}, {needed})[{needed}]"
             source = f"{self.events_table} AS {alias}"
             if previous is not None:
-                prev = self.fresh("s")
+                prev = prev or self.fresh("s")
                 source += f" JOIN ({previous}) AS {prev} ON {alias}._profile_id = {prev}.pid"
                 where += f" AND {stamp} > {prev}.t"
-            previous = (
-                f"SELECT {alias}._profile_id AS pid, {nth} AS t FROM {source} WHERE {where} "
-                f"GROUP BY {alias}._profile_id"
-                + (f" HAVING count(*) >= {needed}" if needed > 1 else "")
-            )
+            step_sql = _ChainStepSql(alias, stamp, source, where, needed, prev, carried)
+            keep = tuple(j for j in carried if plan.last_use(j) > index)
+            if index in named:
+                previous = step_sql.anchor_state(index, keep)
+                carried = (*keep, index)
+            else:
+                previous = step_sql.state(keep)
+                carried = keep
         if previous is None:
             return TRUE
         sql = f"{ctx.owner}._profile_id IN (SELECT pid FROM ({previous}))"
         return Expr(sql, BOOLEAN, frozenset({ctx.owner}), subquery=True, two_valued=True)
+
+
+@dataclass(frozen=True)
+class _ChainStepSql:
+    """One step of a compiled chain: the events ``alias`` of ``source`` that satisfy ``where``
+    (``source`` joins the previous state ``prev``, whose anchor columns are ``carried``)."""
+
+    alias: str
+    stamp: str
+    source: str
+    where: str
+    needed: int
+    prev: str | None
+    carried: tuple[int, ...]
+
+    def columns(self, anchors: Sequence[int], table: str | None = None) -> str:
+        return "".join(f", {table}.a{j} AS a{j}" if table else f", a{j}" for j in anchors)
+
+    @property
+    def previous_state(self) -> str:
+        """The columns that identify a row of the previous state (one per profile and anchors)."""
+        return ", ".join(
+            [f"{self.alias}._profile_id", *(f"{self.prev}.a{j}" for j in self.carried)]
+        )
+
+    def state(self, keep: tuple[int, ...]) -> str:
+        """The greedy step: per state row, the time of the n-th matching event; then the
+        least of those per profile and the anchors still needed (``keep``)."""
+        stamp, needed = self.stamp, self.needed
+        nth = f"min({stamp})" if needed == 1 else f"min({stamp}, {needed})[{needed}]"
+        grouped = (
+            f"SELECT {self.alias}._profile_id AS pid{self.columns(self.carried, self.prev)}, "
+            f"{nth} AS t FROM {self.source} WHERE {self.where} GROUP BY {self.previous_state}"
+            + (f" HAVING count(*) >= {needed}" if needed > 1 else "")
+        )
+        if keep == self.carried:
+            return grouped
+        columns = self.columns(keep)
+        return f"SELECT pid{columns}, min(t) AS t FROM ({grouped}) GROUP BY pid{columns}"
+
+    def anchor_state(self, index: int, keep: tuple[int, ...]) -> str:
+        """A named step: every time it can have, which is both its anchor ``a<index>`` and
+        the cursor — each matching time with at least n matching events at or before it."""
+        kept, stamp = self.columns(keep, self.prev), self.stamp
+        if self.needed == 1:
+            return (
+                f"SELECT DISTINCT {self.alias}._profile_id AS pid{kept}, {stamp} AS a{index}, "
+                f"{stamp} AS t FROM {self.source} WHERE {self.where}"
+            )
+        counted = (
+            f"SELECT {self.alias}._profile_id AS pid{kept}, {stamp} AS t, count(*) OVER "
+            f"(PARTITION BY {self.previous_state} ORDER BY {stamp} RANGE BETWEEN UNBOUNDED "
+            f"PRECEDING AND CURRENT ROW) AS k FROM {self.source} WHERE {self.where}"
+        )
+        columns = self.columns(keep)
+        return (
+            f"SELECT DISTINCT pid{columns}, t AS a{index}, t FROM ({counted}) "
+            f"WHERE k >= {self.needed}"
+        )
 
 
 @dataclass(frozen=True)
