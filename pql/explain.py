@@ -135,7 +135,13 @@ def _verdict(node: ast.Node, value: Any, parent: ast.Node | None, is_root: bool)
 
 
 def _step_text(result: StepResult) -> str:
-    """``3 of 5 events needed``, ``matched 2026-03-15T10:00:00Z`` …"""
+    """``3 of 5 events needed``, ``matched 2026-03-15T10:00:00Z`` …; a step timed from an
+    earlier one says from which time (``timed from A at …``), and a step whose later time
+    was the one that worked says so (``… used``)."""
+    return _step_matches_text(result) + _step_times_text(result)
+
+
+def _step_matches_text(result: StepResult) -> str:
     count = len(result.matched)
     since = f" after {show(result.after)}" if result.after is not None else ""
     if result.needed > 1:
@@ -143,6 +149,21 @@ def _step_text(result: StepResult) -> str:
     if not count:
         return f"no matching event{since}"
     return f"first match at {show(result.matched[0])}" + (f" ({count} in all)" if count > 1 else "")
+
+
+def _step_times_text(result: StepResult) -> str:
+    text = ""
+    if result.at is not None and result.at != result.matched[result.needed - 1]:
+        text += f", the one at {show(result.at)} used"
+    if result.anchors:
+        text += ", timed from " + " and ".join(
+            f"{label} at {show(moment)}" for label, moment in result.anchors
+        )
+        if not result.satisfied and result.tries > 1:
+            others = result.tries - 1
+            names = " and ".join(label for label, _ in result.anchors)
+            text += f" ({others} other time{'' if others == 1 else 's'} of {names} tried too)"
+    return text
 
 
 def _matches(value: Any, limit: int = 3) -> str:

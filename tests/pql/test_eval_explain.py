@@ -143,3 +143,65 @@ def test_chain_steps_after_a_failed_step_are_not_reached() -> None:
         (False, "no matching event"),
         (False, "no matching event"),
     ]
+
+
+WITHIN_3_DAYS_OF_A_DOWNLOAD = (
+    'chain(xEvent, timestamp, [A: WHAT(eventType = "download"), '
+    'B: WHAT(eventType = "commerce.checkouts") WHEN(<= 3 days after A)])'
+)
+
+
+def test_a_step_timed_from_an_earlier_step_shows_the_time_it_used() -> None:
+    # p11 downloaded on 03-01, 03-11, 03-12 and 03-14; the checkout of 03-13 is 12 days after
+    # the first download, so the second is the one used
+    result = explain_for("p11", WITHIN_3_DAYS_OF_A_DOWNLOAD)
+    steps = [entry for entry in result.children if entry.text.startswith(("A:", "B:"))]
+    assert result.verdict is True
+    assert [(step.verdict, step.shown) for step in steps] == [
+        (True, "first match at 2026-03-01T10:00:00Z (4 in all), the one at "
+               "2026-03-11T10:00:00Z used"),
+        (True, "first match at 2026-03-13T10:00:00Z, timed from A at 2026-03-11T10:00:00Z"),
+    ]  # fmt: skip
+
+
+def test_a_failed_timed_step_says_how_many_times_were_tried() -> None:
+    text = WITHIN_3_DAYS_OF_A_DOWNLOAD.replace("<= 3 days", "< 1 day")
+    result = explain_for("p11", text)
+    assert result.verdict is False
+    assert [(step.verdict, step.shown) for step in result.conditions()[1:]] == [
+        (True, "first match at 2026-03-01T10:00:00Z (4 in all)"),
+        (False, "no matching event after 2026-03-01T10:00:00Z, timed from A at "
+                "2026-03-01T10:00:00Z (3 other times of A tried too)"),
+    ]  # fmt: skip
+
+
+def test_each_step_of_a_chain_of_timed_steps_shows_its_time() -> None:
+    text = (
+        'chain(xEvent, timestamp, [A: WHAT(eventType = "download") COUNT(2), '
+        'B: WHAT(eventType = "commerce.checkouts") WHEN(<= 1 day after A), '
+        'C: WHAT(eventType = "download") WHEN(< 2 days after B)])'
+    )
+    result = explain_for("p11", text)
+    shown = [entry.shown for entry in result.conditions()[1:]]
+    assert result.verdict is True
+    assert shown == [
+        "4 matching events, 2 needed, the one at 2026-03-12T10:00:00Z used",
+        "first match at 2026-03-13T10:00:00Z, timed from A at 2026-03-12T10:00:00Z",
+        "first match at 2026-03-14T10:00:00Z, timed from B at 2026-03-13T10:00:00Z",
+    ]
+
+
+def test_root_verdict_matches_evaluate_for_chains_timed_from_a_step() -> None:
+    texts = [
+        WITHIN_3_DAYS_OF_A_DOWNLOAD,
+        'not(chain(xEvent, timestamp, [A: WHAT(eventType = "commerce.abandons"), '
+        'B: WHAT(eventType = "commerce.purchases") WHEN(< 24 hours after A.timestamp)]))',
+        'chain(xEvent, timestamp, [A: WHAT(eventType = "homePageView"), '
+        'B: WHAT(eventType = "homePageView") WHEN(< 12 hours after A) COUNT(3)])',
+    ]
+    for text in texts:
+        node = parse(text)
+        for entry in PROFILES.values():
+            expected = evaluate(node, entry["profile"], entry["events"], now=NOW)
+            got = explain(node, entry["profile"], entry["events"], now=NOW)
+            assert got.verdict is expected, (text, entry["id"])
