@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from engine.api.paging import LINKS_SCHEMA
+
 PLATFORM_HEADERS = [
     {"$ref": "#/components/parameters/x-api-key"},
     {"$ref": "#/components/parameters/x-gw-ims-org-id"},
@@ -126,7 +128,8 @@ PATHS: dict[str, Any] = {
         "Get a merge policy", {"200": _json("MergePolicy", "The policy."), **NOT_FOUND},
         params=[_path_param("mergePolicyId")])},
     "/data/foundation/schemaregistry/tenant/unions": {"get": _op(
-        "List union schemas", {"200": {"description": "results: $id, meta:altId, title."}})},
+        "List union schemas", {"200": {"description": "results: $id, meta:altId, title; "
+                                       "_links.next.href empty (one page)."}})},
     "/data/foundation/schemaregistry/tenant/schemas/{SCHEMA_ID}": {"get": _op(
         "A union schema, resolved (Accept: application/vnd.adobe.xed-full+json;version=1)", {
             "200": {"description": "JSON Schema with properties, items, additionalProperties "
@@ -236,7 +239,8 @@ COMPONENTS: dict[str, Any] = {
                                                        "limit")} | {"sortField": _STR,
                                                                     "sort": _STR}},
             "link": {"type": "object", "properties": {
-                "next": {"type": "string", "description": "path of the next page"}}}}},
+                "next": {"type": "string", "description": "path of the next page"}}},
+            "_links": LINKS_SCHEMA}},
         "BulkGet": {"type": "object", "properties": {"ids": {
             "type": "array", "items": {"type": "object", "properties": {"id": _STR}}}}},
         "Sandbox": {"type": "object", "properties": {
@@ -256,10 +260,9 @@ COMPONENTS: dict[str, Any] = {
                           "items": {"$ref": "#/components/schemas/SandboxDetail"}},
             "_page": {"type": "object", "properties": {"limit": {"type": "integer"},
                                                        "count": {"type": "integer"}}},
-            "_links": {"type": "object", "properties": {"page": {
+            "_links": {**LINKS_SCHEMA, "properties": {**LINKS_SCHEMA["properties"], "page": {
                 "type": "object", "properties": {"href": _STR,
-                                                 "templated": {"type": "boolean"}}},
-                "next": {"type": "object", "properties": {"href": _STR}}}}}},
+                                                 "templated": {"type": "boolean"}}}}}}},
         "MergePolicyInput": {"type": "object", "required": ["name", "schema"], "properties": {
             "name": _STR, "schema": {"type": "object", "properties": {"name": _STR}},
             "identityGraph": {"type": "object", "properties": {
@@ -278,8 +281,7 @@ COMPONENTS: dict[str, Any] = {
                                                        "pageSize": {"type": "integer"},
                                                        "count": {"type": "integer"}}},
             "children": {"type": "array", "items": {"$ref": "#/components/schemas/MergePolicy"}},
-            "_links": {"type": "object", "properties": {"next": {
-                "type": "object", "properties": {"href": _STR}}}}}},
+            "_links": LINKS_SCHEMA}},
     },
 }
 

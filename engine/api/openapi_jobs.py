@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.api.openapi import INVALID, NOT_FOUND, _json, _op, _path_param, _query
+from engine.api.paging import LINKS_SCHEMA
 
 _STR: dict[str, Any] = {"type": "string"}
 _INT: dict[str, Any] = {"type": "integer", "format": "int64"}
@@ -176,7 +177,7 @@ SCHEMAS: dict[str, Any] = {
         "_page": {"type": "object", "properties": {"totalCount": {"type": "integer"},
                                                    "pageSize": {"type": "integer"}}},
         "children": {"type": "array", "items": {"$ref": "#/components/schemas/SegmentJob"}},
-        "_links": _OBJ}},
+        "_links": LINKS_SCHEMA}},
     "ExportJobInput": {"type": "object", "required": ["destination", "schema"], "properties": {
         "fields": {"type": "string", "description": "Comma-separated dot paths."},
         "mergePolicy": {"type": "object", "properties": {"id": _STR,
@@ -209,7 +210,8 @@ SCHEMAS: dict[str, Any] = {
         "errors": _JOB_ERRORS, "creationTime": _INT, "updateTime": _INT}},
     "ExportJobList": {"type": "object", "properties": {
         "records": {"type": "array", "items": {"$ref": "#/components/schemas/ExportJob"}},
-        "page": _OBJ, "link": {"type": "object", "properties": {"next": _STR}}}},
+        "page": _OBJ, "link": {"type": "object", "properties": {"next": _STR}},
+        "_links": LINKS_SCHEMA}},
     "DatasetInput": {"type": "object", "required": ["name", "schemaRef"], "properties": {
         "name": _STR, "description": _STR,
         "schemaRef": {"type": "object", "properties": {
@@ -226,5 +228,5 @@ SCHEMAS: dict[str, Any] = {
             "dataSetFileId": _STR, "dataSetViewId": _STR, "version": _STR, "created": _STR,
             "updated": _STR, "records": _STR, "size": _STR, "isValid": {"type": "boolean"},
             "_links": _OBJ}}},
-        "_page": _OBJ, "_links": _OBJ}},
+        "_page": _OBJ, "_links": LINKS_SCHEMA}},
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.api.openapi import INVALID, NOT_FOUND, _json, _op, _path_param, _query
+from engine.api.paging import LINKS_SCHEMA
 
 _STR: dict[str, Any] = {"type": "string"}
 _INT: dict[str, Any] = {"type": "integer"}
@@ -113,6 +114,7 @@ SCHEMAS: dict[str, Any] = {
         "links": {"type": "object", "properties": {
             "_self": _STR, "next": {**_STR, "description": "empty: no more pages"},
             "prev": _STR}},
+        "_links": LINKS_SCHEMA,
         "page": {"type": "object", "properties": {"offset": _INT, "size": _INT,
                                                   "limit": _INT}}}},
     "Estimate": {"type": "object", "properties": {
@@ -155,6 +157,5 @@ SCHEMAS: dict[str, Any] = {
             "relatedEntityId": _STR, "entityId": _STR,
             "timestamp": {"type": "integer", "description": "epoch ms"},
             "entity": _OBJ, "lastModifiedAt": _STR}}},
-        "_links": {"type": "object", "properties": {"next": {
-            "type": "object", "properties": {"href": _STR}}}}}},
+        "_links": LINKS_SCHEMA}},
 }

@@ -248,3 +248,40 @@ def test_batch_downloads_follow_nested_file_ids(fake: FakeAEP, aep_client: AEPCl
              for file_id, entry in aep_client.batch_downloads("b1")]
     assert found == [("dir-1", "top.parquet", 10), ("part-1", "a.parquet", 20),
                      ("part-1", "b.parquet", 30)]
+
+
+LAST = {"next": {"href": ""}}  # AEP's last page (Adobe's entities example; the engine's too)
+
+
+def test_an_empty_next_href_ends_every_linked_list(fake: FakeAEP,
+                                                   aep_client: AEPClient) -> None:
+    """The last page as AEP (and the built-in engine) sends it: ``_links.next.href`` empty,
+    and beside it ``link: {}`` (definitions) or ``link.next`` empty (export jobs)."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/segment/definitions"):
+            return reply(200, {"segments": [definition(1)], "page": {"totalCount": 1},
+                               "link": {}, "_links": LAST})
+        if path.endswith("/export/jobs"):
+            return reply(200, {"records": [{"id": 1, "status": "NEW"}], "page": {},
+                               "link": {"next": ""}, "_links": LAST})
+        if path.endswith("/files"):
+            return reply(200, {"data": [{"dataSetFileId": "b1-1", "records": "1", "size": "9"}],
+                               "_page": {"limit": 100, "count": 1},
+                               "_links": {**LAST, "page": {"href": "x", "templated": True}}})
+        key = {"jobs": "children", "mergePolicies": "children", "entities": "children",
+               "sandboxes": "sandboxes"}[path.rsplit("/", 1)[1]]
+        item = {"name": "prod"} if key == "sandboxes" else {"id": "one", "entityId": "e1"}
+        return reply(200, {"_page": {"count": 1, "next": ""}, key: [item], "_links": LAST})
+
+    fake.default = answer
+    for read in (lambda: list(aep_client.definitions(limit=1)),
+                 lambda: list(aep_client.export_jobs(limit=1)),
+                 lambda: aep_client.batch_files("b1"),
+                 lambda: list(aep_client.segment_jobs(limit=1)),
+                 aep_client.merge_policies,
+                 lambda: list(aep_client.entity_events("ann@example.com", "Email", limit=1)),
+                 aep_client.sandboxes):
+        fake.requests.clear()
+        assert len(read()) == 1
+        assert len(fake.requests) == 1, requested(fake)

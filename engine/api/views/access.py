@@ -19,6 +19,7 @@ from django.http import HttpRequest, JsonResponse
 
 from engine.api import errors, services
 from engine.api.auth import MAX_EPOCH_MS, api_view, int_param
+from engine.api.paging import links
 from engine.models import CLASS_SCHEMA_NAMES, IdentityGraph, MergePolicy, XdmClass
 from engine.previews import arrow_rows, bucket_of, identities_of, profile_rows
 from engine.profiles import HIDDEN
@@ -194,7 +195,7 @@ def _events(request: HttpRequest, con: duckdb.DuckDBPyConnection,
                   "start": children[0]["entityId"] if children else "",
                   "count": len(children), "next": str(start + limit) if has_next else ""},
         "children": children,
-        "_links": {"next": {"href": next_href}} if has_next else {},
+        "_links": links(next_href),  # "" on the last page, as Adobe's example
     })
 
 

@@ -16,6 +16,7 @@ from django.http.response import HttpResponseBase
 
 from engine.api import errors
 from engine.api.auth import api_view
+from engine.api.paging import links
 from engine.api.shapes_jobs import EXPORT_PATH, file_id
 from engine.api.views.catalog import batch_get
 from engine.ingest import batch_path
@@ -59,12 +60,12 @@ def batch_files(request: HttpRequest, batch_id: str) -> JsonResponse:
                 f"{EXPORT_PATH}/files/{key}")}},
         })
     base = request.build_absolute_uri(f"{EXPORT_PATH}/batches/{batch.id}/files")
-    links: dict[str, Any] = {"page": {"href": f"{base}?start={start}&limit={limit}",
-                                      "templated": True}}
-    if start + len(data) < len(files):
-        links["next"] = {"href": f"{base}?start={start + len(data)}&limit={limit}"}
+    href = (f"{base}?start={start + len(data)}&limit={limit}"
+            if start + len(data) < len(files) else "")
     return JsonResponse({"data": data, "_page": {"limit": limit, "count": len(data)},
-                         "_links": links})
+                         "_links": links(href, page={
+                             "href": f"{base}?start={start}&limit={limit}",
+                             "templated": True})})
 
 
 def _file(request: HttpRequest, dataset_file_id: str) -> tuple[Batch, dict[str, Any]]:

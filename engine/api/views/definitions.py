@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from engine.api import errors, services
 from engine.api.auth import api_view, bulk_get, int_param, json_body
+from engine.api.paging import links, next_query
 from engine.api.shapes import (
     DEFINITIONS_PATH,
     definition_json,
@@ -56,18 +56,19 @@ def _list(request: HttpRequest) -> JsonResponse:
             definitions = definitions.filter(**{lookup: request.GET[param].lower() == "true"})
     total = definitions.count()
     rows = list(definitions.order_by(*order, "id")[start:start + limit])
-    link: dict[str, Any] = {}
+    href = ""
     if start + len(rows) < total:
-        query: dict[str, Any] = {key: value for key, value in request.GET.items()
-                                 if key not in ("start", "page")}
-        query.update({"start": start + len(rows), "limit": limit})
-        link["next"] = f"{DEFINITIONS_PATH}?{urlencode(query)}"
+        href = DEFINITIONS_PATH + "?" + next_query(request, replace=("page",),
+                                                   start=start + len(rows), limit=limit)
+    # Adobe documents ``link`` ({} on the last page) and leaves its next page undocumented;
+    # _links.next.href is what AEP's other lists carry: both, so either kind of client pages
     return JsonResponse({
         "segments": [definition_json(row) for row in rows],
         "page": {"totalCount": total, "totalPages": math.ceil(total / limit),
                  "sortField": sort[0][0], "sort": sort[0][1], "pageSize": len(rows),
                  "limit": limit},
-        "link": link,
+        "link": {"next": href} if href else {},
+        "_links": links(href),
     })
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-from urllib.parse import urlencode
 
 from django.db.models import Q
 from django.http import HttpRequest, JsonResponse
 
 from engine.api import errors, services_jobs
 from engine.api.auth import api_view, int_param, json_body
+from engine.api.paging import links, next_query
 from engine.api.shapes_jobs import EXPORT_JOBS_PATH, export_job_json
 from engine.models import ExportJob, JobStatus
 
@@ -40,17 +39,16 @@ def _list(request: HttpRequest) -> JsonResponse:
     rows = list(jobs.order_by("-creation_time", "-id")[:limit + 1])
     more, rows = len(rows) > limit, rows[:limit]
     cursor = f"{rows[-1].creation_time}_{rows[-1].pk}" if rows else ""
-    link: dict[str, Any] = {}
-    if more:
-        query: dict[str, Any] = {k: v for k, v in request.GET.items() if k != "offset"}
-        query.update({"limit": limit, "offset": cursor})
-        link["next"] = f"{EXPORT_JOBS_PATH}/?{urlencode(query)}"
+    href = f"{EXPORT_JOBS_PATH}/?" + next_query(request, limit=limit, offset=cursor) if more else ""
     org = request.api_client.org_id  # type: ignore[attr-defined]
+    # link.next as documented ("If there are no more records, this value is empty"), and
+    # _links.next.href as AEP's other lists: either kind of client pages through
     return JsonResponse({
         "records": [export_job_json(job, org) for job in rows],
         "page": {"sortField": "createdTime", "sort": "desc", "pageOffset": cursor,
                  "pageSize": len(rows)},
-        "link": link,
+        "link": {"next": href},
+        "_links": links(href),
     })
 
 

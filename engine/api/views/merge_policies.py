@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlencode
-
 from django.http import HttpRequest, JsonResponse
 
 from engine.api import errors, services
 from engine.api.auth import api_view, int_param, json_body
+from engine.api.paging import links, next_query
 from engine.api.shapes import merge_policy_json
 from engine.models import CLASS_SCHEMA_NAMES, MergePolicy, XdmClass
 from engine.snapshot import default_merge_policy
@@ -43,18 +41,15 @@ def _list(request: HttpRequest) -> JsonResponse:
     total = policies.count()
     rows = list(policies.order_by(ORDER_BY[order_by], "id")[start:start + limit])
     org = request.api_client.org_id  # type: ignore[attr-defined]
-    links: dict[str, Any] = {}
-    if start + len(rows) < total:
-        query: dict[str, Any] = {key: value for key, value in request.GET.items()
-                                 if key != "start"}
-        query.update({"start": start + len(rows), "limit": limit})
-        links["next"] = {"href": f"@/mergePolicies?{urlencode(query)}"}
+    href = ""
+    if start + len(rows) < total:  # Adobe's "@/" form: relative to /config (spec §9.1)
+        href = "@/mergePolicies?" + next_query(request, start=start + len(rows), limit=limit)
     # totalCount and pageSize as documented; count as Adobe's schema requires (Page.count,
     # "number of merge policies per page"): docs/adobe-schema-deviations.md, answered both ways
     return JsonResponse({"_page": {"totalCount": total, "pageSize": len(rows),
                                    "count": len(rows)},
                          "children": [merge_policy_json(row, org) for row in rows],
-                         "_links": links})
+                         "_links": links(href)})
 
 
 @api_view("GET", "POST")

@@ -17,6 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from engine import previews
 from engine.api import errors, services
 from engine.api.auth import api_view, int_param, json_body
+from engine.api.paging import links
 from engine.duck import scalar
 from engine.estimate import sample_plan
 from engine.models import (
@@ -157,11 +158,15 @@ def _page(request: HttpRequest, preview: Preview) -> JsonResponse:
     def link(at: int) -> str:
         return f"{preview_location(preview)}?{urlencode({'offset': at, 'limit': limit})}"
 
+    href = link(offset + limit) if has_next else ""
+    # links as Adobe's preview example (next "" on the last page), and _links.next.href as
+    # AEP's other lists, for clients that follow that one
     return JsonResponse({
         "results": results,
         "state": preview.state,
-        "links": {"_self": link(offset), "next": link(offset + limit) if has_next else "",
+        "links": {"_self": link(offset), "next": href,
                   "prev": link(max(0, offset - limit)) if offset else ""},
+        "_links": links(href),
         "page": {"offset": offset, "size": len(results), "limit": limit},
     })
 

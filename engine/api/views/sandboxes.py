@@ -14,6 +14,7 @@ from django.http import HttpRequest, JsonResponse
 
 from engine.api import errors
 from engine.api.auth import api_view, int_param
+from engine.api.paging import links
 from engine.models import DEFAULT_SANDBOX, ApiClient
 
 SANDBOXES_PATH = "/data/foundation/sandbox-management/sandboxes"
@@ -53,14 +54,14 @@ def sandboxes(request: HttpRequest) -> JsonResponse:
     every = sandbox_names(client)
     names = every[offset:offset + limit]
     base = request.build_absolute_uri(SANDBOXES_PATH)
-    links: dict[str, Any] = {"page": {"href": base + "/?limit={limit}&offset={offset}",
-                                      "templated": True}}
-    if offset + limit < len(every):  # ours: the next page, for clients that follow links
-        links["next"] = {"href": f"{base}/?limit={limit}&offset={offset + limit}"}
+    # ours: the next page, for clients that follow links (Adobe documents only "page")
+    href = (f"{base}/?limit={limit}&offset={offset + limit}"
+            if offset + limit < len(every) else "")
     return JsonResponse({
         "sandboxes": [sandbox_json(name, client) for name in names],
         "_page": {"limit": limit, "count": len(names)},
-        "_links": links,
+        "_links": links(href, page={"href": base + "/?limit={limit}&offset={offset}",
+                                    "templated": True}),
     })
 
 

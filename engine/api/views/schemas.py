@@ -13,6 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from engine import xdm
 from engine.api import errors
 from engine.api.auth import api_view
+from engine.api.paging import links
 from engine.models import XdmClass
 from engine.snapshot import union_tree
 
@@ -66,7 +67,7 @@ def unions(request: HttpRequest) -> JsonResponse:
                 "title": meta["title"]} for meta in UNIONS.values()]
     return JsonResponse({"results": results, "_page": {"orderby": "title", "next": None,
                                                         "count": len(results)},
-                         "_links": {}})
+                         "_links": links(None)})  # one page: every union
 
 
 @api_view("GET")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from engine.api import errors, services_jobs
 from engine.api.auth import api_view, bulk_get, int_param
+from engine.api.paging import links, next_query
 from engine.api.shapes_jobs import SEGMENT_JOBS_PATH, segment_job_json
 from engine.models import JobStatus, SegmentDefinition, SegmentJob
 
@@ -49,13 +49,12 @@ def _list(request: HttpRequest) -> JsonResponse:
         rows = [job for job in rows if value in job.segment_ids]
     total = len(rows)
     page = rows[start:start + limit]
-    links: dict[str, Any] = {}
+    href = ""
     if start + len(page) < total:
-        query: dict[str, Any] = {k: v for k, v in request.GET.items() if k != "start"}
-        query.update({"start": start + len(page), "limit": limit})
-        links["next"] = {"href": f"{SEGMENT_JOBS_PATH}?{urlencode(query)}"}
+        href = SEGMENT_JOBS_PATH + "?" + next_query(request, start=start + len(page),
+                                                    limit=limit)
     return JsonResponse({"_page": {"totalCount": total, "pageSize": len(page)},
-                         "children": _json(request, page), "_links": links})
+                         "children": _json(request, page), "_links": links(href)})
 
 
 @api_view("GET", "POST")

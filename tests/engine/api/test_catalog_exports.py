@@ -299,9 +299,11 @@ def test_export_list_pages_with_offset_cursor_and_accepts_dataSetId(api: Api,
     assert [r["id"] for r in first["records"]] == [ids[2], ids[1]]
     assert first["page"]["pageSize"] == 2
     assert first["records"][0]["destination"]["datasetId"] == dataset_id
+    assert first["_links"]["next"]["href"] == first["link"]["next"]
     second = api.client.get(first["link"]["next"], headers=api.headers()).json()
     assert [r["id"] for r in second["records"]] == [ids[0]]
-    assert second["link"] == {}
+    assert second["link"] == {"next": ""}  # "If there are no more records, this value is empty"
+    assert second["_links"] == {"next": {"href": ""}}
     assert api.in_sandbox("dev").get(f"{EXPORT_JOBS}/{ids[0]}").status_code == 404
 
 

@@ -130,15 +130,17 @@ def test_list_pages_sorts_and_links_the_next_page(api: Api) -> None:
     assert [s["name"] for s in everything["segments"]] == ["a", "c", "b"]  # creationTime desc
     assert everything["page"] == {"totalCount": 3, "totalPages": 1, "sortField": "creationTime",
                                   "sort": "desc", "pageSize": 3, "limit": 100}
-    assert everything["link"] == {}
+    assert everything["link"] == {}  # as Adobe's example
+    assert everything["_links"] == {"next": {"href": ""}}
 
     first = api.get(DEFINITIONS, {"limit": 2, "sort": "name:asc"}).json()
     assert [s["name"] for s in first["segments"]] == ["a", "b"]
     assert first["page"]["totalPages"] == 2
     assert first["link"]["next"].startswith(DEFINITIONS + "?")
+    assert first["_links"]["next"]["href"] == first["link"]["next"]
     second = api.get(first["link"]["next"]).json()
     assert [s["name"] for s in second["segments"]] == ["c"]
-    assert second["link"] == {}
+    assert second["link"] == {} and second["_links"] == {"next": {"href": ""}}
 
     by_page = api.get(DEFINITIONS, {"limit": 2, "page": 1, "sort": "name:desc"}).json()
     assert [s["name"] for s in by_page["segments"]] == ["a"]
