@@ -291,7 +291,7 @@
       return f.path.slice(prefix.length).toLowerCase().indexOf(query) !== -1;
     }).map(function (f) {
       var path = f.path.slice(prefix.length);
-      return { label: path, detail: f.type + (f.collection === EVENTS ? " · event" : ""), match: rel, insert: path };
+      return { label: path, detail: f.type, match: rel, insert: path };  // the heading names the collection
     });
     if (!head && ctx === PROFILE_ROOT && query && EVENTS.toLowerCase().indexOf(query) === 0) {
       choices.push({ label: EVENTS, detail: "the profile's events", match: rel, insert: EVENTS });
@@ -458,7 +458,7 @@
       state = found;
       head.textContent = found.title;
       list.innerHTML = found.choices.length ? found.choices.map(function (choice, i) {
-        return '<li role="option" id="' + id + "-" + i + '" data-i="' + i + '" aria-selected="false"' +
+        return '<li role="option" class="is-' + found.kind + '" id="' + id + "-" + i + '" data-i="' + i + '" aria-selected="false"' +
           (choice.title ? ' title="' + escapeHtml(choice.title).replace(/"/g, "&quot;") + '"' : "") + ">" +
           '<span class="pql-complete-label">' + markMatch(choice.label, choice.match) + "</span>" +
           '<span class="pql-complete-detail">' + escapeHtml(choice.detail) + "</span></li>";

@@ -260,3 +260,18 @@ def test_a_saved_segment_links_to_its_export_form(studio: Any, marketer: Any) ->
     assert f"/exports/new/?segment={segment.pk}" in page
     form = client.get(f"/exports/new/?segment={segment.pk}").content.decode()
     assert "US customers" in form
+
+
+def test_a_saved_segment_shows_its_remote_id_beside_its_title(studio: Any,
+                                                             marketer: Any) -> None:
+    from segments.models import Segment
+
+    client = signed_in(marketer)
+    create(client)
+    segment = Segment.objects.get()
+    page = client.get(f"/segments/{segment.pk}/").content.decode()
+    header = page.split('<header class="page-header">')[1].split("</header>")[0]
+    assert f'data-testid="segment-id">{segment.remote_id}</code>' in header
+    # the copy button needs JavaScript, so the page sends it hidden (the id is selectable)
+    assert 'data-copy="#segment-remote-id"' in header and "hidden>" in header
+    assert 'data-testid="segment-id"' not in client.get("/segments/new/").content.decode()
