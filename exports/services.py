@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
@@ -26,6 +26,7 @@ from connections.models import Connection
 from connections.services import connection_client
 from core.errors import RefusedError
 from core.services import audit_record
+from exports import flatten
 from exports.models import ExportPlan, PlanState
 from jobs.models import Job, JobKind, JobStatus
 from jobs.services import job_create
@@ -265,26 +266,6 @@ def _export_file(client: AEPClient, job: Job, file_id: str, name: str) -> Export
     raise ExportError(FILE_UNKNOWN)
 
 
-def _plain(value: Any) -> Any:
-    """pyarrow's Python values made JSON-like: a map (a list of key/value pairs) becomes an
-    object, as XDM writes identityMap and segmentMembership."""
-    if isinstance(value, list):
-        if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):
-            return {str(key): _plain(item) for key, item in value}
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(_plain(value), default=str, ensure_ascii=False)
-    return str(value)
-
-
 @dataclass(frozen=True)
 class Preview:
     columns: list[str]
@@ -300,21 +281,23 @@ def _spool(client: AEPClient, file_id: str, name: str) -> Any:
     return spool
 
 
+def _flat_columns(parquet: pq.ParquetFile) -> list[flatten.Column]:
+    return flatten.columns(parquet.schema_arrow, flatten.map_keys(parquet))
+
+
 def export_preview(*, job: Job, file_id: str, name: str, limit: int = PREVIEW_ROWS) -> Preview:
-    """The first rows of one exported Parquet file, read here with pyarrow; nested values
-    (identityMap, segmentMembership, events) as JSON text."""
+    """The first rows of one exported Parquet file, read here with pyarrow, one column per leaf
+    field as the CSV has them (exports.flatten)."""
     try:
         with connection_client(job.connection, sandbox=job.sandbox) as client:
             item = _export_file(client, job, file_id, name)
             with _spool(client, item.file_id, item.name) as spool:
                 parquet = pq.ParquetFile(spool)
-                columns = list(parquet.schema_arrow.names)
-                rows: list[list[str]] = []
-                for batch in parquet.iter_batches(batch_size=limit):
-                    rows.extend([_cell(record.get(c)) for c in columns]
-                                for record in batch.to_pylist())
-                    break
-                return Preview(columns, rows[:limit], parquet.metadata.num_rows)
+                flat = _flat_columns(parquet)
+                rows = list(islice(flatten.rows(parquet.iter_batches(batch_size=limit), flat),
+                                   limit))
+                return Preview([column.header for column in flat], rows,
+                               parquet.metadata.num_rows)
     except AEPError as error:
         raise ExportError(READ_FAILED.format(connection=job.connection.name,
                                              message=error.message)) from error
@@ -371,13 +354,12 @@ def export_download(*, job: Job, file_id: str, name: str, actor: Any) -> Downloa
 def _csv_rows(spool: Any, client: AEPClient) -> Iterator[bytes]:
     try:
         parquet = pq.ParquetFile(spool)
-        columns = list(parquet.schema_arrow.names)
+        flat = _flat_columns(parquet)
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(columns)
+        writer.writerow([column.header for column in flat])
         for batch in parquet.iter_batches(batch_size=2000):
-            for record in batch.to_pylist():
-                writer.writerow([_cell(record.get(c)) for c in columns])
+            writer.writerows(flatten.rows([batch], flat))
             yield out.getvalue().encode()
             out.seek(0)
             out.truncate()
@@ -389,7 +371,8 @@ def _csv_rows(spool: Any, client: AEPClient) -> Iterator[bytes]:
 
 
 def export_csv(*, job: Job, file_id: str, name: str, actor: Any) -> Download:
-    """The same rows as CSV, converted here batch by batch (nested values as JSON text)."""
+    """The same rows as CSV, converted here batch by batch, one column per leaf field
+    (exports.flatten)."""
     client, item, spool = _open(job, file_id, name,
                                 lambda client, item: _spool(client, item.file_id, item.name))
     audit_record(actor=actor, action="export.download", obj=job,

@@ -132,6 +132,7 @@ def test_export_form_errors_are_shown_at_their_field(
 
 def test_export_body_carries_the_forms_choices(studio: Any, segment: Any, dataset_id: str,
                                                marketer: Any, client: Any) -> None:
+    run_segment(segment, marketer)
     response = export_now(signed_in(client), segment, dataset_id,
                           profile_fields="person.name, homeAddress.countryCode",
                           from_ingest="2020-01-31T09:30", include_events="on",
@@ -152,8 +153,16 @@ def test_export_body_carries_the_forms_choices(studio: Any, segment: Any, datase
     assert job.status == JobStatus.SUCCEEDED, job.error_message
     [item] = files_of(job)
     preview = services.export_preview(job=job, file_id=item.file_id, name=item.name)
-    assert preview.columns == ["identityMap", "person", "homeAddress", "segmentMembership",
-                               "events"]
+    # one column per leaf field: the chosen fields' leaves, a column per identity namespace and
+    # per segment; the events (a list) in one column
+    columns = preview.columns
+    assert columns[columns.index("identityMap (primary)") + 1:] == [
+        "person.name.firstName", "person.name.lastName", "homeAddress.countryCode",
+        f"segmentMembership.ups.{segment.remote_id}.status",
+        f"segmentMembership.ups.{segment.remote_id}.lastQualificationTime", "events"]
+    assert {"identityMap.CRMID", "identityMap.Email"} <= set(columns)
+    assert all(column.startswith("identityMap.") for column in
+               columns[:columns.index("identityMap (primary)")])
 
 
 # --- an export to SUCCEEDED and its data -----------------------------------------------------
@@ -184,7 +193,8 @@ def test_an_export_succeeds_and_its_members_can_be_previewed_and_downloaded(
     preview = client.get(f"{base}/preview/", **HX)
     body = preview.content.decode()
     assert "<html" not in body and body.count('data-testid="export-row"') == min(members, 20)
-    assert "<th>identityMap</th>" in body and "<th>segmentMembership</th>" in body
+    assert "<th>identityMap.Email</th>" in body and "<th>person.name.firstName</th>" in body
+    assert f"<th>segmentMembership.ups.{segment.remote_id}.status</th>" in body
     assert "<html" in client.get(f"{base}/preview/").content.decode()
 
     download = client.get(f"{base}/download/")
@@ -198,7 +208,23 @@ def test_an_export_succeeds_and_its_members_can_be_previewed_and_downloaded(
     csv_response = client.get(f"{base}/csv/")
     assert csv_response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(csv_response.streaming_content).decode())))
-    assert rows[0] == table.column_names and len(rows) == members + 1
+    assert len(rows) == members + 1 and len({len(row) for row in rows}) == 1
+    header = rows[0]
+    assert "person.name.firstName" in header and "homeAddress.countryCode" in header
+    assert "person" not in header and "identityMap" not in header  # no struct dumped whole
+    # the CSV says what the Parquet says, row by row: the first name and the primary identity
+    records = sorted(table.to_pylist(), key=lambda r: r["person"]["name"]["firstName"] or "")
+    lines = sorted(rows[1:], key=lambda r: r[header.index("person.name.firstName")])
+    for record, line in zip(records, lines, strict=True):
+        assert line[header.index("person.name.firstName")] == record["person"]["name"][
+            "firstName"]
+        assert line[header.index("homeAddress.countryCode")] == "US"
+        [primary] = [f"{ns}: {item['id']}" for ns, items in record["identityMap"]
+                     for item in items if item["primary"]]
+        assert line[header.index("identityMap (primary)")] == primary
+        stamp = line[header.index(f"segmentMembership.ups.{segment.remote_id}"
+                                  ".lastQualificationTime")]
+        assert stamp.endswith("Z") and "T" in stamp
     assert list(AuditEntry.objects.filter(action="export.download").values_list(
         "after__format", flat=True).order_by("pk")) == ["parquet", "csv"]
     assert AuditEntry.objects.filter(action="export.start", object_id=str(job.pk)).exists()
