@@ -647,7 +647,8 @@ class Evaluator:
         if window is None:
             return True
         if anchors:
-            inner = inner.with_vars(**{label_variable(label): t for label, t in anchors.items()})
+            times = {label_variable(label): moment for label, moment in anchors.items()}
+            inner = Scope(inner.contexts, {**inner.variables, **times}, looping=True)
         # WHEN is an occurs tail applied to the field that orders the chain (timestamp).
         stamp = get_field(event, node.order_by, node)
         return self.window_holds(stamp, window, inner, node)

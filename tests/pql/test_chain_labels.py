@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from sqlfixture import Fixture, build_database, eval_fixture, infer_schema  # noqa: E402
 
-from pql import evaluate, parse  # noqa: E402
+from pql import ast, evaluate, parse  # noqa: E402
 from pql.errors import PQLError  # noqa: E402
 from pql.evaluator import (  # noqa: E402
     CHAIN_LABEL_COUNT_ZERO,
@@ -50,6 +50,12 @@ def chain(*steps: str) -> str:
 
 def event(day: int, kind: str, hour: int = 10) -> dict[str, Any]:
     return {"timestamp": f"2026-03-{day:02d}T{hour:02d}:00:00Z", "eventType": kind}
+
+
+def parse_chain(text: str) -> ast.Chain:
+    node = parse(text)
+    assert isinstance(node, ast.Chain)
+    return node
 
 
 def holds(text: str, events: list[dict[str, Any]]) -> bool:
@@ -153,9 +159,9 @@ def test_a_count_zero_step_may_itself_be_timed_from_an_earlier_step() -> None:
 
 
 def test_the_plan_says_which_steps_each_when_is_timed_from() -> None:
-    node = parse(chain(ADD, 'B: WHAT(eventType = "buy") WHEN(< 1 day after A)',
-                       'C: WHAT(eventType = "ship") WHEN(between A.timestamp and now)',
-                       'D: WHAT(eventType = "review") WHEN(<= 3 days after C)'))  # fmt: skip
+    node = parse_chain(chain(ADD, 'B: WHAT(eventType = "buy") WHEN(< 1 day after A)',
+                             'C: WHAT(eventType = "ship") WHEN(between A.timestamp and now)',
+                             'D: WHAT(eventType = "review") WHEN(<= 3 days after C)'))  # fmt: skip
     plan = chain_plan(node)
     assert plan.uses == ((), (0,), (0,), (2,))
     assert plan.referenced == {0, 2}
@@ -163,7 +169,7 @@ def test_the_plan_says_which_steps_each_when_is_timed_from() -> None:
 
 
 def test_a_chain_naming_no_step_keeps_its_whens() -> None:
-    node = parse(chain('A: WHAT(eventType = "add") WHEN(< 8 days before now)', BUY))
+    node = parse_chain(chain('A: WHAT(eventType = "add") WHEN(< 8 days before now)', BUY))
     plan = chain_plan(node)
     assert plan.whens == (node.steps[0].when, None)
     assert plan.referenced == frozenset()
@@ -256,8 +262,10 @@ def test_a_label_anchor_selects_what_the_evaluator_selects(text: str) -> None:
                event(4, "buy", hour=9)],
         "q3": [event(1, "add"), event(1, "add", hour=12), event(2, "buy"), event(3, "x")],
     }  # fmt: skip
-    entries = [{"id": pid, "profile": {"name": pid}, "events": events}
-               for pid, events in events_by_profile.items()]  # fmt: skip
+    entries: list[dict[str, Any]] = [
+        {"id": pid, "profile": {"name": pid}, "events": events}
+        for pid, events in events_by_profile.items()
+    ]
     schema = infer_schema(entries)
     fx = build_database(entries, schema)
     node = parse(text)
