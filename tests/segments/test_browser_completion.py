@@ -261,6 +261,54 @@ def test_chain_what_completes_event_fields(page: Any, studio: Any, marketer: Any
         "WHERE(productListItems.exists(priceTotal")
 
 
+# text (| is the caret), the list's heading, and the first choices it offers
+CONTEXTS = [
+    ("xEvent[productListItems[S", ITEMS_HEADING, ["SKU"]),
+    ("xEvent[productListItems[^.eventT", "Event fields", ["eventType"]),
+    ("xEvent[productListItems[^^.homeAddress.ci", "Profile fields", ["homeAddress.city"]),
+    ('xEvent[eventType = "a"].sum(commerce.order.pr', "Event fields",
+     ["commerce.order.priceTotal"]),
+    ('xEvent[eventType = "a"].count() > 1 and homeAddress.ci', "Profile fields",
+     ["homeAddress.city"]),
+    ("sum X.commerce.order.pr| over X from xEvent", "Event fields",
+     ["commerce.order.priceTotal"]),
+    ("exists E from xEvent where E.eventT", "Event fields", ["eventType"]),
+    ('select X from xEvent where X.eventType = "(" and X.eventT', "Event fields", ["eventType"]),
+    ("select X from xEvent where X.timestamp occurs before today and "
+     "(select I from X.productListItems where I.qu", ITEMS_HEADING, ["quantity"]),
+    ("select O1 from xEvent where O1.commerce.order, O2 from xEvent where O2.eventT",
+     "Event fields", ["eventType"]),
+    ('CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "a") WHEN(today)]) and homeAddress.ci',
+     "Profile fields", ["homeAddress.city"]),
+    ('chain(xEvent, timestamp, [A: WHAT(eventType = "a"), B: WHAT(web.webPageDetails.U',
+     "Event fields", ["web.webPageDetails.URL"]),
+    ("xE", "Profile fields", ["xEvent"]),
+    ('homeAddress.countryCode = "xEvent.', None, []),
+    ('inSegment(|) and x', "Saved segments · inserts the id", ['"s-1"']),
+    ("x and inSegment(", "Saved segments · inserts the id", ['"s-1")']),
+    ('inSegment("|")', "Saved segments · inserts the id", ['s-1"']),
+    ('inSegment("gold', "Saved segments · inserts the id", ['s-1")']),
+]
+
+
+def test_completion_reads_the_context_the_caret_is_in(page: Any, studio: Any,
+                                                      marketer: Any) -> None:
+    open_editor(page, studio)
+    found = page.evaluate("""cases => cases.map(text => {
+        const fields = JSON.parse(document.getElementById('pql-fields').textContent);
+        const segments = [{id: 's-1', name: 'Gold members'}];
+        const at = text.indexOf('|') === -1 ? text.length : text.indexOf('|');
+        const result = PQLEditor.completionAt(text.replace('|', ''), at, fields, segments);
+        return result && [result.title, result.choices.map(c => c.insert)];
+    })""", [text for text, _, _ in CONTEXTS])
+    for (text, heading, first), result in zip(CONTEXTS, found, strict=True):
+        if heading is None:
+            assert result is None, text
+            continue
+        assert result[0] == heading, text
+        assert result[1][:len(first)] == first, (text, result[1][:5])
+
+
 def test_the_list_is_a_listbox_the_textarea_points_into(page: Any, studio: Any,
                                                       marketer: Any) -> None:
     open_editor(page, studio)
