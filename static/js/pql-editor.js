@@ -194,7 +194,6 @@
 
   Analyzer.prototype.open = function (bracket, before, at, frames, closedItems, depth) {
     var ctx = frames[frames.length - 1].ctx;
-    var self = this;
     function items(of) { return { kind: "items", ctx: of, switches: true, open: at }; }
     var afterFilter = closedItems && /\]\s*(\.\s*[A-Za-z_]\w*\s*)?$/.test(before);
     if (bracket === "[") {
@@ -224,7 +223,7 @@
     // a method on a list (exists, filter, sum, …) reads its items in its arguments
     if (afterFilter && /\.\s*[A-Za-z_]\w*\s*$/.test(before)) return items(closedItems.ctx);
     if (method) {
-      var receiver = self.resolve(method[1], frames, at, depth);
+      var receiver = this.resolve(method[1], frames, at, depth);
       if (receiver && this.isList(receiver)) return items(receiver);
     }
     return { kind: "group", ctx: ctx, open: at };
@@ -539,10 +538,8 @@
     return { open: open, close: close, keydown: keydown, isOpen: isOpen, popup: popup };
   }
 
-  function insertAtCursor(textarea, text, replaceFrom) {
-    var start = replaceFrom === undefined ? textarea.selectionStart : replaceFrom;
-    var end = textarea.selectionEnd;
-    textarea.setRangeText(text, start, end, "end");
+  function insertAtCursor(textarea, text) {
+    textarea.setRangeText(text, textarea.selectionStart, textarea.selectionEnd, "end");
     textarea.dispatchEvent(new Event("input", { bubbles: true }));
     textarea.focus();
   }
