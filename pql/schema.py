@@ -16,13 +16,18 @@ authoring guardrails of §11.2.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pql import ast
 from pql.errors import position
+from pql.evaluator import PQLChainLabelError, chain_plan, label_variable
 from pql.printer import to_text
+from pql.timeutil import shift
+from pql.values import parse_timestamp
 
 __all__ = ["FIELD_KINDS", "FieldType", "Problem", "Schema", "check"]
 
@@ -55,6 +60,22 @@ NEEDS_NUMBER = '{what} works on numbers, but "{text}" is {kind}.'
 NEEDS_LIST = '{what} works on a list, but "{text}" is {kind}.'
 NEEDS_MAP = '{what} works on a map, but "{text}" is {kind}.'
 NEEDS_TIME = '{what} works on dates and times, but "{text}" is {kind}.'
+NEEDS_MAP_OR_OBJECT = '{what} works on a map or an object, but "{text}" is {kind}.'
+ONE_TIME = '{what} needs one date or time, but "{text}" is {kind}.'
+NOT_A_TIME = '{text} is not a date or a time; write it as "2026-01-31" or "2026-01-31T09:00:00Z".'
+LISTS_NOT_ORDERED = (
+    '"{left}" and the other side are both lists; lists can be compared with = and != only.'
+)
+IF_TYPES = (
+    "if gives {then} in one case and {otherwise} in the other; give both results the same type."
+)
+CASE_FLAG = '{what} takes a text and, optionally, true or false for case; "{text}" is neither.'
+WHOLE_NUMBERS = "date() needs three whole numbers: year, month and day."
+NOT_A_DAY = "date({year}, {month}, {day}) is not a day of the calendar."
+BAD_REGEX = 'The regular expression "{pattern}" is not valid: {error}.'
+TOO_FAR = "This time window reaches beyond the years 1 to 9999."
+NO_PARAMETER = "There is no parameter ${position}: $1 is the profile and $2 its events."
+TOO_MANY_CARETS = "'{carets}' reaches above the profile: there is no enclosing item that far up."
 TOO_MANY_STEPS = (
     "This sequence has {count} steps; Adobe accepts at most {limit} sequential events in a "
     "definition."
@@ -78,6 +99,7 @@ KIND_WORDS = {
     "object": "an object",
     "array": "a list",
     "map": "a map",
+    "mixed": "values of several types",
 }
 # XDM and JSON Schema spellings of the kinds.
 KIND_ALIASES = {
@@ -148,6 +170,8 @@ NUMBER = FieldType("number")
 STRING = FieldType("string")
 DATE = FieldType("date")
 DATE_TIME = FieldType("date-time")
+INTEGER = FieldType("integer")
+MIXED = FieldType("mixed")  # values of several types (an object's field values)
 
 
 def _kind(word: str) -> str:
@@ -321,6 +345,13 @@ def _json_kind(node: Mapping[str, Any]) -> FieldType | None:
 
 
 # --- the checker ------------------------------------------------------------------------------
+#
+# The checker is an abstract interpreter of the evaluator (pql/evaluator.py): it walks the tree
+# with types instead of values and reports, before anything runs, every use that would fail
+# with a type error at run time on data of this schema — and a few that the evaluator would
+# run leniently but that are almost always a mistake (text compared with a number). A null
+# never fails (every operator turns it into false or null), so only the types of present
+# values matter. ``tests/pql/test_check_agreement.py`` holds the two to each other.
 
 
 @dataclass(frozen=True)
@@ -369,7 +400,10 @@ def check(
     checker = _Checker(schema, segments)
     checker.infer(node, _Env((schema.root(PROFILE),), {}))
     checker.guardrails(node)
-    problems = sorted(checker.problems, key=lambda p: (p.span or (0, 0), p.code))
+    unique: dict[tuple[Any, ...], Problem] = {}
+    for problem in checker.problems:  # a shared subtree may be reached twice
+        unique.setdefault((problem.span, problem.code, problem.message), problem)
+    problems = sorted(unique.values(), key=lambda p: (p.span or (0, 0), p.code))
     if source is not None:
         problems = [_positioned(problem, source) for problem in problems]
     return problems
@@ -407,6 +441,9 @@ class _Checker:
 
     def mismatch(self, message: str, node: ast.Node) -> None:
         self.report("error", "type-mismatch", message, node)
+
+    def invalid(self, message: str, node: ast.Node) -> None:
+        self.report("error", "invalid-value", message, node)
 
     # --- guardrails (§11.2) ---------------------------------------------------------------
 
@@ -447,13 +484,12 @@ class _Checker:
     # --- type inference -------------------------------------------------------------------
 
     def infer(self, node: ast.Node, env: _Env) -> FieldType:
-        method = getattr(self, "_" + type(node).__name__.lower(), None)
+        method = _INFER.get(type(node))
         if method is None:
             for child in node.children():
                 self.infer(child, env)
             return ANY
-        result: FieldType = method(node, env)
-        return result
+        return method(self, node, env)
 
     def _literal(self, node: ast.Literal, env: _Env) -> FieldType:
         value = node.value
@@ -463,11 +499,15 @@ class _Checker:
             return STRING
         return FieldType("integer") if isinstance(value, int) else NUMBER
 
-    def _listliteral(self, node: ast.ListLiteral, env: _Env) -> FieldType:
+    def _list_literal(self, node: ast.ListLiteral, env: _Env) -> FieldType:
         kinds = [self.infer(item, env) for item in node.items]
-        return FieldType("array", kinds[0] if kinds else ANY)
+        if not kinds:
+            return FieldType("array", ANY)
+        first = kinds[0]
+        same = all(_same_kind(first, kind) for kind in kinds[1:])
+        return FieldType("array", first if same else ANY)
 
-    def _objectliteral(self, node: ast.ObjectLiteral, env: _Env) -> FieldType:
+    def _object_literal(self, node: ast.ObjectLiteral, env: _Env) -> FieldType:
         for _, value in node.entries:
             self.infer(value, env)
         return FieldType("object")
@@ -475,6 +515,9 @@ class _Checker:
     def _param(self, node: ast.Param, env: _Env) -> FieldType:
         if node.position == 2:
             return FieldType("array", self.schema.root(EVENT))
+        if node.position != 1:
+            self.invalid(NO_PARAMETER.format(position=node.position), node)
+            return ANY
         return self.schema.root(PROFILE)
 
     def _var(self, node: ast.Var, env: _Env) -> FieldType:
@@ -483,6 +526,7 @@ class _Checker:
     def _up(self, node: ast.Up, env: _Env) -> FieldType:
         if node.levels < len(env.contexts):
             return env.contexts[-1 - node.levels]
+        self.invalid(TOO_MANY_CARETS.format(carets="^" * node.levels), node)
         return ANY
 
     def _field(self, node: ast.Field, env: _Env) -> FieldType:
@@ -557,14 +601,11 @@ class _Checker:
         op = node.op
         if op in ("+", "-", "*", "/", "%"):
             for side, kind in ((node.left, left), (node.right, right)):
-                if _known(kind) and _scalar(kind).kind not in NUMBERS:
-                    self.mismatch(
-                        NEEDS_NUMBER.format(what=f"'{op}'", text=_label(side), kind=kind.words),
-                        side,
-                    )
+                self.needs_number(f"'{op}'", side, kind)
             return NUMBER
         if op == "like":
             self.needs_text("like", node.left, left)
+            self.needs_text("the pattern of like", node.right, right, one=True)
             return BOOLEAN
         if op in ("in", "notIn"):
             if _known(right) and right.kind != "array":
@@ -575,13 +616,16 @@ class _Checker:
             elif right.kind == "array" and right.items is not None:
                 self.comparable(node.left, _scalar(left), node.right, right.items, node)
             return BOOLEAN
+        if left.kind == "array" and right.kind == "array":
+            if op not in ("=", "!="):  # two lists are equal or not, never ordered
+                self.mismatch(LISTS_NOT_ORDERED.format(left=_label(node.left)), node)
+            return BOOLEAN
         self.comparable(node.left, left, node.right, right, node)
-        if (
-            op not in ("=", "!=")
-            and _known(left)
-            and _scalar(left).kind in ("boolean", "object", "map")
-        ):
-            self.mismatch(NOT_ORDERED.format(text=_label(node.left), kind=left.words), node)
+        if op not in ("=", "!="):
+            for side, kind in ((node.left, left), (node.right, right)):
+                if _known(kind) and _scalar(kind).kind in ("boolean", "object", "map"):
+                    self.mismatch(NOT_ORDERED.format(text=_label(side), kind=kind.words), node)
+                    break
         return BOOLEAN
 
     def comparable(
@@ -597,7 +641,7 @@ class _Checker:
         if left.kind == "array" and right.kind == "array":
             return  # list equality
         a, b = _scalar(left), _scalar(right)
-        if not (_known(a) and _known(b)) or _compatible(a, b, right_node):
+        if not (_known(a) and _known(b)) or _compatible(a, b, left_node, right_node):
             return
         self.mismatch(
             COMPARE_MISMATCH.format(
@@ -609,16 +653,52 @@ class _Checker:
             node,
         )
 
-    def needs_text(self, what: str, node: ast.Node, kind: FieldType) -> None:
-        if _known(kind) and _scalar(kind).kind != "string" and _scalar(kind).kind != "any":
+    def needs_text(
+        self, what: str, node: ast.Node, kind: FieldType, *, one: bool = False
+    ) -> None:
+        """Text, or (unless ``one``) a list of texts, each tested."""
+        if not _known(kind):
+            return
+        if one and kind.kind == "array":
             self.mismatch(NEEDS_TEXT.format(what=what, text=_label(node), kind=kind.words), node)
+            return
+        scalar = _scalar(kind)
+        if _known(scalar) and scalar.kind != "string":
+            self.mismatch(NEEDS_TEXT.format(what=what, text=_label(node), kind=kind.words), node)
+
+    def needs_number(self, what: str, node: ast.Node, kind: FieldType) -> bool:
+        """One number (a list of numbers is not a number). False when reported."""
+        if _known(kind) and (kind.kind == "array" or kind.kind not in NUMBERS):
+            self.mismatch(NEEDS_NUMBER.format(what=what, text=_label(node), kind=kind.words), node)
+            return False
+        return True
+
+    def needs_time(self, what: str, node: ast.Node, kind: FieldType, *, one: bool) -> None:
+        """A date, a date-time, epoch milliseconds or a literal text that reads as a time; a
+        list of them unless ``one`` (a time reference must be a single time)."""
+        if not _known(kind):
+            return
+        if kind.kind == "array" and one:
+            self.mismatch(ONE_TIME.format(what=what, text=_label(node), kind=kind.words), node)
+            return
+        scalar = _scalar(kind)
+        if not _known(scalar) or scalar.kind in TIMES | NUMBERS:
+            return
+        if scalar.kind == "string" and isinstance(node, ast.Literal):
+            if parse_timestamp(node.value) is None:
+                self.invalid(NOT_A_TIME.format(text=_label(node)), node)
+            return
+        self.mismatch(NEEDS_TIME.format(what=what, text=_label(node), kind=kind.words), node)
+
+    def needs_list(self, what: str, node: ast.Node, kind: FieldType) -> bool:
+        if _known(kind) and kind.kind != "array":
+            self.mismatch(NEEDS_LIST.format(what=what, text=_label(node), kind=kind.words), node)
+            return False
+        return True
 
     def _negate(self, node: ast.Negate, env: _Env) -> FieldType:
         kind = self.infer(node.operand, env)
-        if _known(kind) and kind.kind not in NUMBERS:
-            self.mismatch(
-                NEEDS_NUMBER.format(what="'-'", text=_label(node.operand), kind=kind.words), node
-            )
+        self.needs_number("'-'", node.operand, kind)
         return NUMBER
 
     def _boolean_children(self, node: ast.Node, env: _Env) -> FieldType:
@@ -626,12 +706,13 @@ class _Checker:
             self.infer(child, env)
         return BOOLEAN
 
-    _not = _and = _or = _boolean_children
-
     def _call(self, node: ast.Call, env: _Env) -> FieldType:
         kinds = [self.infer(arg, env) for arg in node.args]
         name = node.name.lower()
         if name == "date":
+            for arg, kind in zip(node.args, kinds, strict=False):
+                self.needs_number("date()", arg, kind)
+            self.calendar_day(node)
             return DATE
         if name in ("currentmonth", "currentyear", "currentdayofmonth"):
             return FieldType("integer")
@@ -640,9 +721,34 @@ class _Checker:
             return BOOLEAN
         if name == "not":
             return BOOLEAN
+        if name == "mapentry" and len(kinds) == 2:
+            return FieldType("map", kinds[1])  # one entry of the map being built
         if name == "if" and len(kinds) == 3:
-            return kinds[1] if kinds[1].kind == kinds[2].kind else ANY
+            then, otherwise = kinds[1], kinds[2]
+            if not (_known(then) and _known(otherwise)):
+                return ANY
+            if _same_kind(then, otherwise):
+                return then if then.kind not in NUMBERS or then == otherwise else NUMBER
+            self.mismatch(
+                IF_TYPES.format(then=then.words, otherwise=otherwise.words), node
+            )
+            return ANY
         return ANY
+
+    def calendar_day(self, node: ast.Call) -> None:
+        values = [arg.value if isinstance(arg, ast.Literal) else None for arg in node.args]
+        if len(values) != 3 or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        ):
+            return
+        if not all(float(v).is_integer() for v in values):  # type: ignore[arg-type]
+            self.mismatch(WHOLE_NUMBERS, node)
+            return
+        year, month, day = (int(v) for v in values)  # type: ignore[arg-type]
+        try:
+            date(year, month, day)
+        except ValueError:
+            self.invalid(NOT_A_DAY.format(year=year, month=month, day=day), node)
 
     def segment(self, node: ast.Call) -> None:
         """``inSegment("<id>")`` names a segment of this sandbox (when the ids are known)."""
@@ -661,6 +767,13 @@ class _Checker:
             message += SEGMENT_BY_NAME.format(name=self.segments[sid], id=sid)
         self.report("error", "unknown-segment", message, arg)
 
+    def regex(self, node: ast.Node) -> None:
+        if isinstance(node, ast.Literal) and isinstance(node.value, str):
+            try:
+                re.compile(node.value)
+            except re.error as error:
+                self.invalid(BAD_REGEX.format(pattern=node.value, error=error), node)
+
     def _method(self, node: ast.Method, env: _Env) -> FieldType:
         receiver = self.infer(node.receiver, env)
         name = node.name.lower()
@@ -671,73 +784,139 @@ class _Checker:
             kinds = [self.infer(node.args[0], inner)]
             kinds += [self.infer(arg, env) for arg in node.args[1:]]
         elif node.args and isinstance(node.args[0], ast.Lambda):
-            lam = node.args[0]
-            params = dict(zip(lam.params, (ANY, receiver.items or ANY), strict=False))
-            self.infer(lam.body, env.with_vars(**params))
-            kinds = []
+            lam = node.args[0]  # map((K, G) => …) over a map's entries, or (I) => … per item
+            bound = (STRING, receiver.items or ANY) if receiver.kind == "map" else (item,)
+            params = dict(zip(lam.params, bound, strict=False))
+            kinds = [self.infer(lam.body, env.with_vars(**params))]
         else:
             kinds = [self.infer(arg, env) for arg in node.args]
-        if name in TEXT_METHODS:
-            self.needs_text(node.name, node.receiver, receiver)
-            return STRING if name == "regexgroup" else BOOLEAN
-        if name in TIME_METHODS:
-            if _known(receiver) and _scalar(receiver).kind not in TIMES | NUMBERS | {"string"}:
-                self.mismatch(
-                    NEEDS_TIME.format(
-                        what=node.name, text=_label(node.receiver), kind=receiver.words
-                    ),
-                    node.receiver,
-                )
-            return FieldType("integer")
-        if name in ("isnull", "isnotnull"):
-            return BOOLEAN
-        if name == "count":
-            return FieldType("integer")
-        if name in MAP_METHODS:
-            if _known(receiver) and receiver.kind not in ("map", "object", "array"):
-                self.mismatch(
-                    NEEDS_MAP.format(
-                        what=node.name, text=_label(node.receiver), kind=receiver.words
-                    ),
-                    node.receiver,
-                )
-                return ANY
-            if receiver.kind == "map":
-                values = receiver.items or ANY
-                if name == "get":
-                    return values
-                return FieldType("array", STRING if name == "keys" else values)
+        handler = _METHODS.get(name)
+        if handler is None:
             return ANY
-        if name in LIST_METHODS:
-            if _known(receiver) and receiver.kind != "array":
-                self.mismatch(
-                    NEEDS_LIST.format(
-                        what=node.name, text=_label(node.receiver), kind=receiver.words
-                    ),
-                    node.receiver,
-                )
-                return ANY
-            if name in ("sum", "average", "min", "max"):
-                values = kinds[0] if kinds else item
-                if _known(values) and _scalar(values).kind not in NUMBERS:
-                    self.mismatch(
-                        NEEDS_NUMBER.format(
-                            what=node.name,
-                            text=_label(node.args[0] if node.args else node.receiver),
-                            kind=values.words,
-                        ),
-                        node,
-                    )
-                return NUMBER
-            if name in ("filter", "distinct", "topn", "bottomn", "intersection"):
-                return receiver
-            if name == "head":
-                return item
-            if name == "groupby":
-                return FieldType("map", FieldType("array", item))
-            if name in ("intersects", "subsetof", "supersetof", "includes", "exists"):
-                return BOOLEAN
-        return ANY
+        return handler(self, node, receiver, item, kinds)
+
+    def _text_method(
+        self, node: ast.Method, receiver: FieldType, item: FieldType, kinds: list[FieldType]
+    ) -> FieldType:
+        name = node.name.lower()
+        self.needs_text(node.name, node.receiver, receiver, one=name == "regexgroup")
+        args = list(zip(node.args, kinds, strict=False))
+        if name == "regexgroup":
+            if args:
+                self.needs_text(node.name, *args[0], one=True)
+                self.regex(args[0][0])
+            if len(args) > 1:
+                self.needs_number(node.name, *args[1])
+            return STRING
+        if args and args[-1][1].kind == "boolean" and (name == "equals" or len(args) == 2):
+            args = args[:-1]  # the trailing case flag
+        elif name != "equals" and len(args) == 2:
+            self.mismatch(CASE_FLAG.format(what=node.name, text=_label(args[1][0])), args[1][0])
+            args = args[:1]
+        for arg, kind in args:
+            self.needs_text(node.name, arg, kind, one=True)
+        if name == "matches" and args:
+            self.regex(args[0][0])
+        return BOOLEAN
+
+    def _time_method(
+        self, node: ast.Method, receiver: FieldType, item: FieldType, kinds: list[FieldType]
+    ) -> FieldType:
+        self.needs_time(node.name, node.receiver, receiver, one=False)
+        many = receiver.kind == "array"
+        return FieldType("array", INTEGER) if many else INTEGER
+
+    def _null_method(
+        self, node: ast.Method, receiver: FieldType, item: FieldType, kinds: list[FieldType]
+    ) -> FieldType:
+        return BOOLEAN
+
+    def _count_method(
+        self, node: ast.Method, receiver: FieldType, item: FieldType, kinds: list[FieldType]
+    ) -> FieldType:
+        return INTEGER
+
+    def _map_method(
+        self, node: ast.Method, receiver: FieldType, item: FieldType, kinds: list[FieldType]
+    ) -> FieldType:
+        name = node.name.lower()
+        if not _known(receiver):
+            return ANY
+        if name == "get" and receiver.kind == "array":  # a list of maps: every value
+            values = self._map_method(node, item, _item_type(item), kinds)
+            return values if values.kind in ("array", "any") else FieldType("array", values)
+        if receiver.kind not in ("map", "object"):
+            message = NEEDS_MAP if name == "get" else NEEDS_MAP_OR_OBJECT
+            self.mismatch(
+                message.format(what=node.name, text=_label(node.receiver), kind=receiver.words),
+                node.receiver,
+            )
+            return ANY
+        if receiver.kind == "map":
+            values = receiver.items or ANY
+        elif name == "get" and node.args and isinstance(node.args[0], ast.Literal):
+            key = node.args[0].value
+            values = ANY
+            if isinstance(key, str) and receiver.ref is not None:
+                collection, prefix = receiver.ref
+                path = f"{prefix}.{key}" if prefix else key
+                values = self.schema.declared(collection, path) or ANY
+        elif name == "values" and receiver.ref is not None:
+            collection, prefix = receiver.ref
+            declared = [
+                self.schema.declared(collection, f"{prefix}.{child}" if prefix else child)
+                for child in self.schema.children(collection, prefix)
+            ]
+            known = [kind for kind in declared if kind is not None]
+            first = known[0] if known else ANY
+            same = all(_same_kind(first, kind) for kind in known[1:])
+            values = first if same else MIXED  # an object's fields need not share a type
+        else:
+            values = ANY
+        if name == "get":
+            return values
+        return FieldType("array", STRING if name == "keys" else values)
+
+    def _list_method(
+        self, node: ast.Method, receiver: FieldType, item: FieldType, kinds: list[FieldType]
+    ) -> FieldType:
+        name = node.name.lower()
+        if not self.needs_list(node.name, node.receiver, receiver):
+            return ANY
+        if name in ("intersects", "intersection", "subsetof", "supersetof") and node.args:
+            self.needs_list(node.name, node.args[0], kinds[0])
+        if name in ("filter", "distinct", "intersection"):
+            return receiver
+        if name == "head":
+            return item
+        return BOOLEAN  # includes, intersects, subsetOf, supersetOf, exists
+
+    def _item_method(
+        self, node: ast.Method, receiver: FieldType, item: FieldType, kinds: list[FieldType]
+    ) -> FieldType:
+        name = node.name.lower()
+        if name == "map":
+            body = kinds[0] if kinds else ANY
+            if receiver.kind == "map":  # M.map((K, G) => mapEntry(K, v)) builds a map again
+                return body if body.kind == "map" else FieldType("map", body)
+            return FieldType("array", body)
+        # any value has items: a list its own, anything else itself (the evaluator's items_of)
+        if name in ("sum", "average", "min", "max"):
+            values = kinds[0] if kinds else item
+            self.needs_number(node.name, node.args[0] if node.args else node.receiver, values)
+            return NUMBER if name in ("sum", "average") or values.kind != "integer" else values
+        listed = receiver if receiver.kind in ("array", "any") else FieldType("array", receiver)
+        if name in ("topn", "bottomn"):
+            if kinds:
+                self.needs_number(node.name, node.args[0], kinds[0])
+            if len(kinds) > 1:
+                self.needs_number(node.name, node.args[1], kinds[1])
+            return listed
+        if name == "filter":
+            return listed
+        if name == "exists":
+            return BOOLEAN
+        return FieldType("map", FieldType("array", item))  # groupBy
 
     def _filter(self, node: ast.Filter, env: _Env) -> FieldType:
         source = self.infer(node.source, env)
@@ -757,11 +936,7 @@ class _Checker:
 
     def _occurs(self, node: ast.Occurs, env: _Env) -> FieldType:
         subject = self.infer(node.subject, env)
-        if _known(subject) and _scalar(subject).kind not in TIMES | NUMBERS | {"string"}:
-            self.mismatch(
-                NEEDS_TIME.format(what="occurs", text=_label(node.subject), kind=subject.words),
-                node.subject,
-            )
+        self.needs_time("occurs", node.subject, subject, one=False)
         self.window(node.window, env)
         return BOOLEAN
 
@@ -770,10 +945,13 @@ class _Checker:
             if anchor is None or isinstance(anchor, ast.TimeWord | ast.TimePeriod):
                 continue
             kind = self.infer(anchor, env)
-            if _known(kind) and _scalar(kind).kind not in TIMES | NUMBERS | {"string"}:
-                self.mismatch(
-                    NEEDS_TIME.format(what="occurs", text=_label(anchor), kind=kind.words), anchor
-                )
+            self.needs_time("A time reference", anchor, kind, one=True)
+        if window.amount is not None and window.unit is not None:
+            try:
+                shift(datetime.now(UTC), -window.amount, window.unit)
+                shift(datetime.now(UTC), window.amount, window.unit)
+            except (OverflowError, ValueError, KeyError):
+                self.invalid(TOO_FAR, window)
 
     def declare(self, decls: tuple[ast.VarDecl, ...], env: _Env) -> _Env:
         start = env.depth
@@ -806,26 +984,68 @@ class _Checker:
             if node.expr is not None
             else inner.variables.get(node.variables[0].name, ANY)
         )
-        if _known(values) and _scalar(values).kind not in NUMBERS:
-            self.mismatch(
-                NEEDS_NUMBER.format(
-                    what=node.function, text=_label(node.expr or node), kind=values.words
-                ),
-                node.expr or node,
-            )
+        self.needs_number(node.function, node.expr or node, values)
         return NUMBER
 
     def _chain(self, node: ast.Chain, env: _Env) -> FieldType:
         events = self.infer(node.events, env)
-        inner = env.with_item(_item_type(events))
+        item = _item_type(events)
+        inner = env.with_item(item)
         self.entered(inner, node)
-        for step in node.steps:
+        order_by = ast.Field(node.order_by, None, span=node.span)
+        self.needs_time("chain", order_by, self.member(item, order_by), one=True)
+        try:  # the labels a WHEN names, resolved as the evaluator and the compiler do
+            whens = list(chain_plan(node).whens)
+        except PQLChainLabelError as error:
+            self.problems.append(Problem("error", _sentence(str(error)), "chain-label", error.span))
+            whens = [None] * len(node.steps)
+        times = {label_variable(step.label): DATE_TIME for step in node.steps}
+        for step, when in zip(node.steps, whens, strict=True):
             self.infer(step.what, inner)
-            if step.when is not None:
-                self.window(step.when, inner)
+            if when is not None:
+                self.window(when, inner.with_vars(**times))
             if step.where is not None:
                 self.infer(step.where, inner)
         return BOOLEAN
+
+
+_INFER: dict[type, Any] = {
+    ast.Literal: _Checker._literal,
+    ast.ListLiteral: _Checker._list_literal,
+    ast.ObjectLiteral: _Checker._object_literal,
+    ast.Param: _Checker._param,
+    ast.Var: _Checker._var,
+    ast.Up: _Checker._up,
+    ast.Field: _Checker._field,
+    ast.Binary: _Checker._binary,
+    ast.Negate: _Checker._negate,
+    ast.Not: _Checker._boolean_children,
+    ast.And: _Checker._boolean_children,
+    ast.Or: _Checker._boolean_children,
+    ast.Call: _Checker._call,
+    ast.Method: _Checker._method,
+    ast.Filter: _Checker._filter,
+    ast.Lambda: _Checker._lambda,
+    ast.Let: _Checker._let,
+    ast.Occurs: _Checker._occurs,
+    ast.Select: _Checker._select,
+    ast.Quantified: _Checker._quantified,
+    ast.Aggregate: _Checker._aggregate,
+    ast.Chain: _Checker._chain,
+}
+
+_METHODS: dict[str, Any] = {
+    **dict.fromkeys(TEXT_METHODS, _Checker._text_method),
+    **dict.fromkeys(TIME_METHODS, _Checker._time_method),
+    **dict.fromkeys(("isnull", "isnotnull"), _Checker._null_method),
+    "count": _Checker._count_method,
+    **dict.fromkeys(MAP_METHODS, _Checker._map_method),
+    **dict.fromkeys(
+        ("intersects", "intersection", "subsetof", "supersetof", "includes", "distinct", "head"),
+        _Checker._list_method,
+    ),
+    **dict.fromkeys(ITEM_ARG_METHODS, _Checker._item_method),
+}
 
 
 def _root_var(node: ast.Node | None) -> str | None:
@@ -863,24 +1083,51 @@ def _known(kind: FieldType) -> bool:
     return kind.kind != "any"
 
 
-def _compatible(left: FieldType, right: FieldType, right_node: ast.Node) -> bool:
+def _same_kind(a: FieldType, b: FieldType) -> bool:
+    return (
+        a.kind == b.kind
+        or (a.kind in NUMBERS and b.kind in NUMBERS)
+        or (a.kind in TIMES and b.kind in TIMES)
+    )
+
+
+def _literal_text(node: ast.Node) -> str | None:
+    return node.value if isinstance(node, ast.Literal) and isinstance(node.value, str) else None
+
+
+def _compatible(
+    left: FieldType, right: FieldType, left_node: ast.Node, right_node: ast.Node
+) -> bool:
+    """Can the evaluator coerce one side to the other for every value of these types? Text
+    only converts when it is written in the definition and reads as the other type."""
     a, b = left.kind, right.kind
-    if a == b or (a in NUMBERS and b in NUMBERS) or (a in TIMES and b in TIMES):
+    if _same_kind(left, right):
         return True
-    literal = right_node.value if isinstance(right_node, ast.Literal) else None
-    if a == "boolean" and b == "string":
-        return literal in ("true", "false")
-    if a in NUMBERS and b == "string" and isinstance(literal, str):
+    if b == "string":
+        other, text = a, _literal_text(right_node)
+    elif a == "string":
+        other, text = b, _literal_text(left_node)
+    else:
+        return (a in TIMES and b in NUMBERS) or (b in TIMES and a in NUMBERS)
+    if text is None:
+        return False
+    if other == "boolean":
+        return text in ("true", "false")
+    if other in NUMBERS:
         try:
-            float(literal)
+            float(text)
         except ValueError:
             return False
         return True
-    if a in TIMES:
-        return b in NUMBERS or b == "string"  # epoch milliseconds or ISO text
-    if b in TIMES:
-        return a in NUMBERS or a == "string"
+    if other in TIMES:
+        return parse_timestamp(text) is not None
     return False
+
+
+def _sentence(text: str) -> str:
+    """The evaluator's lower-case messages as the checker's sentences."""
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def _label(node: ast.Node | None) -> str:
