@@ -273,28 +273,44 @@ def audience_over_time(jobs: list[Job]) -> Chart:
                  "" if points else "No succeeded segment jobs with counts in this period.")
 
 
+NO_ESTIMATED_RUN = ("No segment run in this period has an estimate of the version it ran: "
+                    "estimate a segment, save it, then run it.")
+
+
+def _counted_version(job: Job, segment_id: str) -> int | None:
+    """The version of the segment that a segment job counted (its request names it)."""
+    for item in (job.request or {}).get("segments") or []:
+        if isinstance(item, dict) and item.get("segmentId") == segment_id:
+            version = item.get("version")
+            return version if isinstance(version, int) else None
+    return None
+
+
 def estimate_vs_actual(jobs: list[Job]) -> Chart:
-    """Per segment: the latest estimate (a succeeded preview job's estimatedSize, else the
-    segment's last_estimate) against the latest count of a succeeded segment job."""
-    counts = _segment_counts(jobs)
-    actual = {key: max(points)[1] for key, points in counts.items()}
+    """Per segment: the latest count of a succeeded segment job against the estimate of the
+    same version of the definition (an estimate of another text would compare two different
+    audiences)."""
+    actual: dict[tuple[int, str], int] = {}
     estimates: dict[tuple[int, str], tuple[datetime, int, float | None]] = {}
+    latest: dict[tuple[int, str], datetime] = {}
     for job in jobs:
-        if job.kind == JobKind.PREVIEW and job.status == JobStatus.SUCCEEDED:
-            size = (job.metrics or {}).get("estimatedSize")
-            if size is None:
-                continue
-            for segment in job.segments.all():  # type: ignore[attr-defined]
-                key = (segment.pk, segment.name)
-                at = job.finished_at or job.created_at
-                if key not in estimates or estimates[key][0] < at:
-                    estimates[key] = (at, int(size), job.metrics.get("standardError"))
-    for job in jobs:
+        if job.kind != JobKind.SEGMENT or job.status != JobStatus.SUCCEEDED:
+            continue
+        counts = (job.metrics or {}).get("segmentedProfileCounter") or {}
+        at = job.finished_at or job.created_at
         for segment in job.segments.all():  # type: ignore[attr-defined]
             key = (segment.pk, segment.name)
-            last = segment.last_estimate or {}
-            if key not in estimates and last.get("size") is not None:
-                estimates[key] = (job.created_at, int(last["size"]), last.get("standard_error"))
+            if segment.remote_id not in counts or (key in latest and latest[key] >= at):
+                continue
+            latest[key] = at
+            actual[key] = int(counts[segment.remote_id])
+            number = _counted_version(job, segment.remote_id)
+            version = next((v for v in segment.versions.all() if v.number == number), None)
+            estimate = version.estimate if version is not None else None
+            if estimate and estimate.get("size") is not None:
+                estimates[key] = (at, int(estimate["size"]), estimate.get("standard_error"))
+            else:
+                estimates.pop(key, None)
     keys = sorted((key for key in actual if key in estimates), key=lambda k: k[1])
     keys = keys[:8]
     row = 30
@@ -333,19 +349,19 @@ def estimate_vs_actual(jobs: list[Job]) -> Chart:
             tone = "good" if abs(off) <= 10 else "bad"
             body.append(f'<text class="delta delta-{tone}" x="{W - RIGHT}" y="{y + 19}" '
                         f'text-anchor="end">{off:+.0f} %</text>')
-        body.extend(_legend([("Latest estimate (95 % interval)", "#a5b4fc"),
+        body.extend(_legend([("Estimate of the version counted (95 % interval)", "#a5b4fc"),
                              ("Latest segment job count", "#3730a3")], y=height - 24))
         body.append(f'<text class="axis-title" x="{left + plot_w / 2:.0f}" y="{height - 6}" '
                     f'text-anchor="middle">Profiles · right: estimate off by</text>')
     return Chart("estimates", "Estimate against actual count, per segment",
                  "How close were the estimates to what the segment job counted?",
                  _svg("Estimate against actual count per segment", body, height=height),
-                 "" if keys else "No segment both estimated and run in this period.")
+                 "" if keys else NO_ESTIMATED_RUN)
 
 
 def history_charts(jobs: JobQuerySet, *, date_from: date | None = None,
                    date_to: date | None = None) -> list[Chart]:
     """The four charts for the filtered jobs (the newest MAX_JOBS of them)."""
-    rows = list(jobs.order_by("-created_at").prefetch_related("segments")[:MAX_JOBS])
+    rows = list(jobs.order_by("-created_at").prefetch_related("segments__versions")[:MAX_JOBS])
     return [jobs_per_day(rows, date_from=date_from, date_to=date_to),
             duration_percentiles(rows), audience_over_time(rows), estimate_vs_actual(rows)]

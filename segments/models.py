@@ -50,10 +50,13 @@ class Segment(models.Model):
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # {"size": int, "low": int, "high": int, "standard_error": float, "sample": int, "at": iso}
+    # the newest version's estimate that there is, with that version's number (see
+    # SegmentVersion.estimate): {"size", "standard_error", "sample", "total", "exact", "at",
+    # "job", "version"}
     last_estimate = models.JSONField(null=True, blank=True)
     last_count = models.BigIntegerField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_version = models.PositiveIntegerField(null=True, blank=True)
     jobs = models.ManyToManyField("jobs.Job", blank=True, related_name="segments")
 
     objects = SegmentQuerySet.as_manager()
@@ -67,6 +70,20 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def version_number(self) -> int | None:
+        """The current version's number (annotated by the list as ``current_version``)."""
+        annotated = getattr(self, "current_version", None)
+        if annotated is not None:
+            return int(annotated)
+        latest = self.versions.order_by("-number").values_list("number", flat=True).first()
+        return latest
+
+    @property
+    def estimate_is_current(self) -> bool:
+        version = (self.last_estimate or {}).get("version")
+        return version is not None and version == self.version_number
 
 
 class SegmentVersion(models.Model):
@@ -84,6 +101,9 @@ class SegmentVersion(models.Model):
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     note = models.CharField(max_length=200, blank=True)  # e.g. "restored from version 2"
+    # the estimate of exactly this text (a preview job of the same definition), as in
+    # Segment.last_estimate; an estimate never moves to another version's text
+    estimate = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-number"]

@@ -55,9 +55,11 @@ def offset_of(text: str, line: int, column: int) -> int:
     return min(before + max(column - 1, 0), len(text))
 
 
-def diagnose(text: str, schema: Schema | None) -> list[Diagnostic]:
+def diagnose(text: str, schema: Schema | None, *,
+             segments: Mapping[str, str] | None = None) -> list[Diagnostic]:
     """Every problem of ``text``: the syntax error if it does not parse, else the checker's
-    errors and warnings against ``schema`` (none when the schema is unknown)."""
+    errors and warnings against ``schema`` (none when the schema is unknown) and the
+    sandbox's ``segments`` ({id: name}; inSegment ids are not checked without them)."""
     if not text.strip():
         return [Diagnostic("error", EMPTY_DEFINITION, "empty", 1, 1, 2, 0, 0)]
     try:
@@ -70,7 +72,7 @@ def diagnose(text: str, schema: Schema | None) -> list[Diagnostic]:
     if schema is None:
         return []
     found = []
-    for problem in pql.check(node, schema, source=text):
+    for problem in pql.check(node, schema, source=text, segments=segments):
         line, column = problem.line or 1, problem.column or 1
         end_column = problem.end_column or column + 1
         start, end = problem.span or (0, 0)

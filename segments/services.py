@@ -6,22 +6,24 @@ nothing here talks to the built-in engine in any other way.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max
 
 import pql
 from aep import AEPError, AEPNotFoundError
 from connections.models import Connection
-from connections.services import connection_client
+from connections.services import connection_client, connection_union_schemas
 from core.errors import RefusedError
 from core.services import audit_record
 from jobs.models import Job, JobKind, JobStatus
 from jobs.services import job_create
+from pql.schema import Schema
 from segments.models import EvaluationMethod, Segment, SegmentVersion
-from segments.pql_support import PROFILE_UNION
+from segments.pql_support import PROFILE_UNION, Diagnostic, diagnose, schema_from_unions
 
 NAME_TAKEN = "A segment named “{name}” already exists in sandbox {sandbox}. Choose another name."
 PQL_INVALID = "The definition has an error at line {line}, column {column}: {message}"
@@ -30,6 +32,11 @@ STILL_REFERENCED = ("{count} other segment(s) use this one with inSegment: {name
 REMOTE_FAILED = "{connection} refused the change: {message}"
 NO_REMOTE = "This segment has not been saved to {connection} yet; save it before running it."
 NOTHING_SELECTED = "Select at least one saved segment to run."
+SCHEMA_UNAVAILABLE = ("Field checks are off: the union schema could not be read from "
+                      "{connection} ({message}). Syntax is still checked.")
+SELF_REFERENCE = ('A segment cannot use itself: inSegment("{id}") names this segment. Use '
+                  "another segment's id.")
+SEGMENT_NAMES_SECONDS = 60
 
 EVALUATION_INFO = {
     EvaluationMethod.BATCH: {"batch": {"enabled": True}, "continuous": {"enabled": False},
@@ -57,12 +64,84 @@ class Dependents:
         return bool(self.segments or self.schedules)
 
 
-def _check_pql(text: str) -> None:
+@dataclass(frozen=True)
+class DefinitionCheck:
+    """The one judge's verdict on a definition (pql.check against the sandbox's union schema
+    and segments), as the editor shows it: every problem with its span, and a note when the
+    fields could not be checked."""
+
+    diagnostics: list[Diagnostic]
+    schema_message: str = ""
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [problem for problem in self.diagnostics if problem.severity == "error"]
+
+
+def segment_union_schema(*, connection: Connection, sandbox: str) -> tuple[Schema | None, str]:
+    """The checker's schema of the sandbox, and a message when it could not be read (the
+    definition is then checked for syntax only; the API still judges it when it is sent)."""
     try:
-        pql.parse(text)
-    except pql.PQLSyntaxError as error:
-        raise SegmentError(PQL_INVALID.format(line=error.line, column=error.column,
-                                              message=error.message), field="pql") from error
+        return schema_from_unions(*connection_union_schemas(connection, sandbox)), ""
+    except AEPError as error:
+        return None, SCHEMA_UNAVAILABLE.format(connection=connection.name, message=error.message)
+
+
+def _names_key(connection: Connection, sandbox: str) -> str:
+    return f"segments:names:{connection.pk}:{sandbox}"
+
+
+def segment_names(*, connection: Connection, sandbox: str) -> dict[str, str] | None:
+    """{id: name} of every segment definition of the sandbox that inSegment may name: the
+    API's list (segments made elsewhere count too) with ours, cached for a minute and
+    forgotten on every save or delete here. None when the API cannot list them: ids are
+    then not checked here (the API still judges them)."""
+    key = _names_key(connection, sandbox)
+    found: dict[str, str] | None = cache.get(key)
+    if found is None:
+        try:
+            with connection_client(connection, sandbox=sandbox) as client:
+                found = {definition.id: definition.name for definition in client.definitions()}
+        except AEPError:
+            return None
+        cache.set(key, found, SEGMENT_NAMES_SECONDS)
+    ours = Segment.objects.in_sandbox(connection, sandbox).exclude(remote_id="")
+    return {**found, **dict(ours.values_list("remote_id", "name"))}
+
+
+def _forget_names(connection: Connection, sandbox: str) -> None:
+    cache.delete(_names_key(connection, sandbox))
+
+
+def definition_check(*, connection: Connection, sandbox: str, text: str,
+                     segment: Segment | None = None) -> DefinitionCheck:
+    """Judge ``text`` as the editor, the save, the estimate and the import do: syntax, fields
+    and types against the union schema, inSegment ids (not the segment itself)."""
+    schema, message = segment_union_schema(connection=connection, sandbox=sandbox)
+    names = segment_names(connection=connection, sandbox=sandbox) if schema else None
+    own = f'"{segment.remote_id}"' if segment is not None and segment.remote_id else None
+    if names is not None and segment is not None:
+        names.pop(segment.remote_id, None)
+    diagnostics = [
+        # its own id reads better as "itself" than as an unknown segment
+        replace(problem, message=SELF_REFERENCE.format(id=segment.remote_id))
+        if own and segment and problem.code == "unknown-segment"
+        and text[problem.start:problem.end] == own else problem
+        for problem in diagnose(text, schema, segments=names)
+    ]
+    return DefinitionCheck(diagnostics, message)
+
+
+def _judge(*, connection: Connection, sandbox: str, text: str,
+           segment: Segment | None = None) -> None:
+    """Refuse a definition with errors, naming the first one's place (the editor underlines
+    every one)."""
+    checked = definition_check(connection=connection, sandbox=sandbox, text=text,
+                               segment=segment)
+    if checked.errors:
+        first = checked.errors[0]
+        raise SegmentError(PQL_INVALID.format(line=first.line, column=first.column,
+                                              message=first.message), field="pql")
 
 
 def _name_taken(*, connection: Connection, sandbox: str, name: str,
@@ -99,9 +178,9 @@ def segment_save(
     changes; if our write then failed, the next save finds the definition by its remote id.
     """
     name = name.strip()
-    _check_pql(pql_text)
     if segment is not None:
         connection, sandbox = segment.connection, segment.sandbox
+    _judge(connection=connection, sandbox=sandbox, text=pql_text, segment=segment)
     if _name_taken(connection=connection, sandbox=sandbox, name=name,
                    exclude=segment.pk if segment else None):
         raise SegmentError(NAME_TAKEN.format(name=name, sandbox=sandbox), field="name")
@@ -141,13 +220,17 @@ def segment_save(
         segment.updated_by = actor
         segment.save()
         number = (segment.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-        SegmentVersion.objects.create(
+        version = SegmentVersion.objects.create(
             segment=segment, number=number, name=name, description=description, pql=pql_text,
             merge_policy_id=segment.merge_policy_id, evaluation_method=evaluation_method,
-            created_by=actor, note=note,
+            created_by=actor, note=note, estimate=_estimate_of_text(segment, pql_text),
         )
+        if version.estimate is not None:
+            segment.last_estimate = {**version.estimate, "version": number}
+            segment.save(update_fields=["last_estimate"])
         audit_record(actor=actor, action="segment.create" if before is None else "segment.update",
                      obj=segment, before=before, after=_snapshot(segment) | {"version": number})
+    _forget_names(connection, sandbox)
     return segment
 
 
@@ -196,21 +279,24 @@ def segment_delete(*, segment: Segment, actor: Any, transport: Any = None) -> No
     with transaction.atomic():
         audit_record(actor=actor, action="segment.delete", obj=segment, before=_snapshot(segment))
         segment.delete()
+    _forget_names(segment.connection, segment.sandbox)
 
 
 def segment_estimate(*, connection: Connection, sandbox: str, pql_text: str, actor: Any,
                      segment: Segment | None = None, label: str = "") -> Job:
     """Start a preview (estimate + sample members) of possibly unsaved PQL."""
-    _check_pql(pql_text)
-    job = job_create(
-        kind=JobKind.PREVIEW, connection=connection, sandbox=sandbox,
-        request={"predicateExpression": pql_text, "predicateType": "pql/text",
-                 "predicateModel": PROFILE_UNION, "graphType": "pdg"},
-        label=label or (segment.name if segment else "Unsaved definition"), created_by=actor,
-    )
-    if segment is not None:
-        segment.jobs.add(job)
-    audit_record(actor=actor, action="segment.estimate", obj=job, after={"pql": pql_text})
+    _judge(connection=connection, sandbox=sandbox, text=pql_text, segment=segment)
+    with transaction.atomic():  # linked before the submit is sent, so its figures come back
+        job = job_create(
+            kind=JobKind.PREVIEW, connection=connection, sandbox=sandbox,
+            request={"predicateExpression": pql_text, "predicateType": "pql/text",
+                     "predicateModel": PROFILE_UNION, "graphType": "pdg"},
+            label=label or (segment.name if segment else "Unsaved definition"),
+            created_by=actor,
+        )
+        if segment is not None:
+            segment.jobs.add(job)
+        audit_record(actor=actor, action="segment.estimate", obj=job, after={"pql": pql_text})
     return job
 
 
@@ -228,9 +314,13 @@ def segments_run(*, segments: list[Segment], actor: Any) -> list[Job]:
         first = group[0]
         label = first.name if len(group) == 1 else f"{first.name} and {len(group) - 1} more"
         with transaction.atomic():
+            # each segment's current version rides along (ours; the API reads the ids only),
+            # so the count comes back to the version it counted
             job = job_create(
                 kind=JobKind.SEGMENT, connection=first.connection, sandbox=first.sandbox,
-                request={"segments": [{"segmentId": segment.remote_id} for segment in group]},
+                request={"segments": [{"segmentId": segment.remote_id,
+                                       "version": segment.version_number}
+                                      for segment in group]},
                 label=label, created_by=actor,
             )
             for segment in group:
@@ -241,9 +331,50 @@ def segments_run(*, segments: list[Segment], actor: Any) -> list[Job]:
     return jobs
 
 
+def canonical_text(text: str) -> str:
+    """A definition's text as the printer writes it, so that spacing and line breaks do not
+    make two equal definitions different (the text itself when it does not parse)."""
+    try:
+        return pql.to_text(pql.parse(text))
+    except pql.PQLError:
+        return text.strip()
+
+
+def estimate_of(job: Job) -> dict[str, Any] | None:
+    """A finished preview job's estimate as the segments keep it: exact when every profile
+    of the store was read, else a sample with its standard error."""
+    metrics = job.metrics or {}
+    if job.status != JobStatus.SUCCEEDED or metrics.get("estimatedSize") is None:
+        return None
+    read, total = metrics.get("profilesReadSoFar"), metrics.get("totalRows")
+    return {
+        "size": metrics.get("estimatedSize"),
+        "standard_error": metrics.get("standardError"),
+        "sample": read,
+        "total": total,
+        "exact": bool(total is not None and read is not None and read >= total),
+        "at": job.finished_at.isoformat() if job.finished_at else None,
+        "job": job.pk,
+    }
+
+
+def _estimate_of_text(segment: Segment, text: str) -> dict[str, Any] | None:
+    """The newest succeeded estimate of this segment whose text is ``text`` (an estimate made
+    in the editor before saving belongs to the version the save makes)."""
+    if segment.pk is None:
+        return None
+    wanted = canonical_text(text)
+    previews = segment.jobs.filter(kind=JobKind.PREVIEW, status=JobStatus.SUCCEEDED)
+    for job in previews.order_by("-finished_at", "-pk")[:20]:
+        if canonical_text(str((job.request or {}).get("predicateExpression", ""))) == wanted:
+            return estimate_of(job)
+    return None
+
+
 def segments_record_job(*, job: Job) -> None:
     """Write a finished job's figures back to its segments: a segment job's counts per
-    segment, a preview's estimate."""
+    segment (with the version it counted), a preview's estimate to the version whose text
+    it estimated (an estimate of unsaved text belongs to no version yet)."""
     if not job.is_finished:
         return
     for segment in job.segments.all():
@@ -251,18 +382,30 @@ def segments_record_job(*, job: Job) -> None:
             count = _count_for(job.metrics or {}, segment.remote_id)
             if count is not None:
                 segment.last_count = count
+                segment.last_run_version = _version_run(job, segment.remote_id)
             segment.last_run_at = job.finished_at
-            segment.save(update_fields=["last_count", "last_run_at"])
-        elif job.kind == JobKind.PREVIEW and job.status == JobStatus.SUCCEEDED:
-            metrics = job.metrics or {}
-            if "estimatedSize" in metrics:
-                segment.last_estimate = {
-                    "size": metrics.get("estimatedSize"),
-                    "standard_error": metrics.get("standardError"),
-                    "sample": metrics.get("profilesReadSoFar"),
-                    "at": job.finished_at.isoformat() if job.finished_at else None,
-                }
+            segment.save(update_fields=["last_count", "last_run_at", "last_run_version"])
+        elif job.kind == JobKind.PREVIEW and (estimate := estimate_of(job)) is not None:
+            text = canonical_text(str((job.request or {}).get("predicateExpression", "")))
+            versions = [version for version in segment.versions.order_by("-number")
+                        if canonical_text(version.pql) == text]
+            if not versions:
+                continue
+            version = versions[0]
+            version.estimate = estimate
+            version.save(update_fields=["estimate"])
+            newest = (segment.last_estimate or {}).get("version")
+            if newest is None or version.number >= newest:
+                segment.last_estimate = {**estimate, "version": version.number}
                 segment.save(update_fields=["last_estimate"])
+
+
+def _version_run(job: Job, segment_id: str) -> int | None:
+    for item in (job.request or {}).get("segments") or []:
+        if isinstance(item, dict) and item.get("segmentId") == segment_id:
+            version = item.get("version")
+            return int(version) if isinstance(version, int) else None
+    return None
 
 
 def _count_for(metrics: dict[str, Any], segment_id: str) -> int | None:

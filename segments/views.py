@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
+from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -23,7 +24,6 @@ from connections.models import Connection
 from connections.services import (
     connection_client,
     connection_merge_policy_choices,
-    connection_union_schemas,
     current_connection,
 )
 from core.htmx import htmx_template
@@ -31,20 +31,16 @@ from core.roles import EVERYONE, role_required
 from jobs.models import Job, JobKind
 from segments.forms import PQLJsonImportForm, SegmentForm
 from segments.models import EvaluationMethod, Segment, SegmentVersion
-from segments.pql_support import (
-    diagnose,
-    field_catalog,
-    function_reference,
-    preview_rows,
-    schema_from_unions,
-)
+from segments.pql_support import diagnose, field_catalog, function_reference, preview_rows
 from segments.services import (
     SegmentError,
+    definition_check,
     segment_delete,
     segment_dependents,
     segment_estimate,
     segment_restore,
     segment_save,
+    segment_union_schema,
     segments_run,
 )
 
@@ -54,8 +50,6 @@ SORTS = {
 }
 PREVIEW_PAGE = 20
 MAX_EVENTS = 1000  # read for "why it matches"; the drawer shows the newest 20
-SCHEMA_UNAVAILABLE = ("Field checks are off: the union schema could not be read from "
-                      "{connection} ({message}). Syntax is still checked.")
 NO_CONNECTION = ("There is no connection yet. An admin adds one under Connections "
                  "(make run creates the built-in engine's).")
 
@@ -66,26 +60,19 @@ def _where(request: HttpRequest) -> tuple[Connection | None, str]:
     return current_connection(request)
 
 
-def _union_schemas(connection: Connection, sandbox: str) -> tuple[Any, str]:
-    """The checker's schema for the connection's sandbox, and a message when it could not be
-    read."""
-    try:
-        return schema_from_unions(*connection_union_schemas(connection, sandbox)), ""
-    except AEPError as error:
-        return None, SCHEMA_UNAVAILABLE.format(connection=connection.name, message=error.message)
-
-
 def _editor_context(request: HttpRequest, *, connection: Connection, sandbox: str,
                     form: SegmentForm, segment: Segment | None) -> dict[str, Any]:
-    schema, schema_message = _union_schemas(connection, sandbox)
+    schema, schema_message = segment_union_schema(connection=connection, sandbox=sandbox)
     fields = field_catalog(schema)
     text = form["pql"].value() or ""
+    checked = (definition_check(connection=connection, sandbox=sandbox, text=text,
+                                segment=segment) if text else None)
     return {
         "form": form,
         "segment": segment,
         "connection": connection,
         "sandbox": sandbox,
-        "diagnostics": diagnose(text, schema) if text else [],
+        "diagnostics": checked.diagnostics if checked else [],
         "schema_message": schema_message,
         "fields": fields,
         "fields_data": [{"collection": f.collection, "path": f.path, "type": f.type}
@@ -111,7 +98,8 @@ def _segment_for(request: HttpRequest, pk: int) -> Segment:
 def segment_list(request: HttpRequest) -> HttpResponse:
     connection, sandbox = _where(request)
     params = request.GET
-    segments = Segment.objects.select_related("connection", "created_by", "updated_by")
+    segments = Segment.objects.select_related("connection", "created_by", "updated_by").annotate(
+        current_version=Max("versions__number"))
     if connection is not None:
         segments = segments.filter(connection=connection, sandbox=sandbox)
     segments = segments.search(params.get("q", "").strip())
@@ -230,25 +218,29 @@ def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(EVERYONE)
 def segment_validate(request: HttpRequest) -> HttpResponse:
     """The editor's live check: the diagnostics fragment for the posted text."""
-    connection, sandbox = _connection_from_post(request)
+    connection, sandbox, segment = _editing(request)
     text = request.POST.get("pql", "")
     if not text.strip():  # an empty editor is not an error yet; saving it is
         return TemplateResponse(request, "segments/segment_edit.html#pql-diagnostics", {})
-    schema, schema_message = (None, "") if connection is None else _union_schemas(connection,
-                                                                                   sandbox)
-    context = {"diagnostics": diagnose(text, schema), "schema_message": schema_message,
-               "checked": True}
+    context: dict[str, Any] = {"checked": True}
+    if connection is None:
+        context["diagnostics"] = diagnose(text, None)
+    else:
+        checked = definition_check(connection=connection, sandbox=sandbox, text=text,
+                                   segment=segment)
+        context.update(diagnostics=checked.diagnostics, schema_message=checked.schema_message)
     return TemplateResponse(request, "segments/segment_edit.html#pql-diagnostics", context)
 
 
-def _connection_from_post(request: HttpRequest) -> tuple[Connection | None, str]:
+def _editing(request: HttpRequest) -> tuple[Connection | None, str, Segment | None]:
     """The editor posts the segment it edits (its connection and sandbox win) or nothing (the
     switcher's choice)."""
     segment_id = request.POST.get("segment_id", "")
     if segment_id.isdigit():
         segment = _segment_for(request, int(segment_id))
-        return segment.connection, segment.sandbox
-    return _where(request)
+        return segment.connection, segment.sandbox, segment
+    return (*_where(request), None)
+
 
 
 @require_POST
@@ -256,7 +248,7 @@ def _connection_from_post(request: HttpRequest) -> tuple[Connection | None, str]
 def segment_convert(request: HttpRequest) -> HttpResponse:
     """pql/text → pql/json through the connection's conversion endpoint (the API's answer is
     what AEP would store), or an imported pql/json → text."""
-    connection, sandbox = _connection_from_post(request)
+    connection, sandbox, segment = _editing(request)
     context: dict[str, Any] = {}
     if connection is None:
         context["convert_error"] = NO_CONNECTION
@@ -268,6 +260,10 @@ def segment_convert(request: HttpRequest) -> HttpResponse:
             context["convert_error"] = f"Fix the definition first: {error}"
         except AEPError as error:
             context["convert_error"] = f"{connection.name} could not convert it: {error.message}"
+        if context.get("imported_text"):  # judged as the editor and the save will judge it
+            checked = definition_check(connection=connection, sandbox=sandbox,
+                                       text=context["imported_text"], segment=segment)
+            context["imported_problems"] = checked.diagnostics
     return TemplateResponse(request, "segments/segment_edit.html#pql-json", context)
 
 
@@ -372,9 +368,7 @@ def segment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(EVERYONE)
 def segment_estimate_start(request: HttpRequest) -> HttpResponse:
-    connection, sandbox = _connection_from_post(request)
-    segment_id = request.POST.get("segment_id", "")
-    segment = _segment_for(request, int(segment_id)) if segment_id.isdigit() else None
+    connection, sandbox, segment = _editing(request)
     context: dict[str, Any] = {}
     if connection is None:
         context["estimate_error"] = NO_CONNECTION

@@ -17,3 +17,14 @@ def estimate_interval(metrics: dict[str, Any] | None) -> dict[str, int] | None:
     margin = 1.96 * float(metrics["standardError"])
     low = max(size - margin, float(metrics.get("profilesMatchedSoFar") or 0), 0.0)
     return {"low": round(low), "high": round(size + margin), "margin": round(margin)}
+
+
+@register.simple_tag
+def estimate_exact(job: Any) -> bool:
+    """A finished estimate that read every profile of the store is an exact count."""
+    if not job.is_finished:
+        return False
+    from segments.services import estimate_of
+
+    estimate = estimate_of(job)
+    return bool(estimate and estimate["exact"])

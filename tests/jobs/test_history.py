@@ -145,12 +145,17 @@ def test_sorting_by_duration_puts_the_longest_first(history: dict[str, Job],
 
 def test_the_page_shows_totals_and_four_titled_svg_charts(history: dict[str, Job],
                                                           lead: Any) -> None:
-    from segments.models import Segment
+    from segments.models import Segment, SegmentVersion
 
-    # linked as segments_run and segment_estimate link them
+    # linked as segments_run and segment_estimate link them; the segment job counted
+    # version 1, whose text the preview estimated
     segment = Segment.objects.create(connection=history["old"].connection, sandbox="prod",
                                      remote_id="seg-def-1", name="Cart abandoners",
                                      pql="true")
+    SegmentVersion.objects.create(segment=segment, number=1, name=segment.name, pql="true",
+                                  estimate={"size": 1150, "standard_error": 40})
+    Job.objects.filter(pk=history["old"].pk).update(
+        request={"segments": [{"segmentId": "seg-def-1", "version": 1}]})
     segment.jobs.add(history["old"], history["preview"])
     text = signed_in(lead).get(reverse("jobs:list")).text
     assert 'data-testid="history-totals"' in text
@@ -165,6 +170,28 @@ def test_the_page_shows_totals_and_four_titled_svg_charts(history: dict[str, Job
     assert "Cart abandoners: 1,200 on" in text  # the audience point
     assert "Cart abandoners: estimate ≈ 1,150" in text and "−4 %" not in text
     assert "-4 %" in text  # 1,150 estimated for 1,200 counted
+
+
+def test_an_estimate_of_another_version_is_not_compared_with_the_count(
+        history: dict[str, Job], lead: Any) -> None:
+    """The count is of version 1; the newest estimate is of version 2, a different text (990
+    counted against ≈ 112 read as −89 %): nothing to compare until version 1 has one."""
+    from segments.models import Segment, SegmentVersion
+
+    segment = Segment.objects.create(connection=history["old"].connection, sandbox="prod",
+                                     remote_id="seg-def-1", name="Cart abandoners",
+                                     pql="loyalty.points > 10")
+    SegmentVersion.objects.create(segment=segment, number=1, name=segment.name, pql="true")
+    SegmentVersion.objects.create(segment=segment, number=2, name=segment.name,
+                                  pql="loyalty.points > 10", estimate={"size": 112})
+    segment.last_estimate = {"size": 112, "version": 2}
+    segment.save()
+    Job.objects.filter(pk=history["old"].pk).update(
+        request={"segments": [{"segmentId": "seg-def-1", "version": 1}]})
+    segment.jobs.add(history["old"], history["preview"])
+    text = signed_in(lead).get(reverse("jobs:list")).text
+    assert "estimate ≈ 112" not in text and "-91 %" not in text
+    assert "No segment run in this period has an estimate of the version it ran" in text
 
 
 def test_pagination_keeps_the_filters(make_job: Any, lead: Any) -> None:
