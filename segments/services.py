@@ -27,6 +27,8 @@ from segments.pql_support import PROFILE_UNION, Diagnostic, diagnose, schema_fro
 
 NAME_TAKEN = "A segment named “{name}” already exists in sandbox {sandbox}. Choose another name."
 PQL_INVALID = "The definition has an error at line {line}, column {column}: {message}"
+NOT_SAVED = ("Not saved: the definition has {count} at line {line}, column {column} (underlined "
+             "below). Fix it, then save again.")
 STILL_REFERENCED = ("{count} other segment(s) use this one with inSegment: {names}. "
                     "Change them first.")
 REMOTE_FAILED = "{connection} refused the change: {message}"
@@ -133,15 +135,19 @@ def definition_check(*, connection: Connection, sandbox: str, text: str,
 
 
 def _judge(*, connection: Connection, sandbox: str, text: str,
-           segment: Segment | None = None) -> None:
+           segment: Segment | None = None, saving: bool = False) -> None:
     """Refuse a definition with errors, naming the first one's place (the editor underlines
-    every one)."""
+    every one, with its message, so a refused save points there instead of repeating it)."""
     checked = definition_check(connection=connection, sandbox=sandbox, text=text,
                                segment=segment)
     if checked.errors:
         first = checked.errors[0]
-        raise SegmentError(PQL_INVALID.format(line=first.line, column=first.column,
-                                              message=first.message), field="pql")
+        count = len(checked.errors)
+        message = (NOT_SAVED.format(count="an error" if count == 1 else f"{count} errors, the "
+                                    "first", line=first.line, column=first.column)
+                   if saving else PQL_INVALID.format(line=first.line, column=first.column,
+                                                     message=first.message))
+        raise SegmentError(message, field="pql")
 
 
 def _name_taken(*, connection: Connection, sandbox: str, name: str,
@@ -180,7 +186,7 @@ def segment_save(
     name = name.strip()
     if segment is not None:
         connection, sandbox = segment.connection, segment.sandbox
-    _judge(connection=connection, sandbox=sandbox, text=pql_text, segment=segment)
+    _judge(connection=connection, sandbox=sandbox, text=pql_text, segment=segment, saving=True)
     if _name_taken(connection=connection, sandbox=sandbox, name=name,
                    exclude=segment.pk if segment else None):
         raise SegmentError(NAME_TAKEN.format(name=name, sandbox=sandbox), field="name")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import re
 import time
@@ -24,15 +23,17 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from engine.api import errors
+from engine.api import errors, inputs
 from engine.api.errors import ApiError
 from engine.models import AccessToken, ApiClient
 
 logger = logging.getLogger(__name__)
 
+NUL = inputs.NUL
 SANDBOX_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 JSON_TYPES = ("application/json",)
 FILE_TYPES = ("application/octet-stream",)
@@ -63,7 +64,8 @@ def client_for_token(token: str) -> ApiClient | None:
 
 
 def api_view(*methods: str, platform: bool = True, sandboxed: bool = True,
-             body: str = JSON_BODY) -> Callable[[View], View]:
+             body: str = JSON_BODY,
+             refuse: Callable[[str], ApiError] = errors.bad_input) -> Callable[[View], View]:
     """An API view answering ``methods``; ``platform`` views check AEP's headers (§1.1), and
     ``sandboxed`` ones also the x-sandbox-name (the Sandbox API is the one that does not).
 
@@ -71,6 +73,10 @@ def api_view(*methods: str, platform: bool = True, sandboxed: bool = True,
     ENGINE_MAX_BODY_BYTES, read whole); nothing (the path and query say it all, as AEP's
     ``?action=COMPLETE``, sent without a Content-Type); or a file (application/octet-stream of
     at most ENGINE_MAX_UPLOAD_BYTES by its Content-Length, left unread for the view to stream).
+
+    A NUL character in the path, a query parameter, a header or a form field is refused before
+    anything reads it, with ``refuse(message)`` (the gateway's error; IMS's for the token
+    endpoint): see engine/api/inputs.py.
     """
 
     def decorate(view: View) -> View:
@@ -86,6 +92,7 @@ def api_view(*methods: str, platform: bool = True, sandboxed: bool = True,
                     check_upload_size(request)
                 else:
                     check_body_size(request)
+                check_characters(request, refuse, form=body != FILE_BODY)
                 if platform:
                     authenticate(request, sandboxed=sandboxed)
                     check_rate(request.api_client.client_id)  # type: ignore[attr-defined]
@@ -117,6 +124,37 @@ def check_body_size(request: HttpRequest) -> None:
         too_large = True
     if too_large:
         raise errors.gateway_error(errors.PAYLOAD_TOO_LARGE, errors.BODY_TOO_LARGE)
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def check_characters(request: HttpRequest, refuse: Callable[[str], ApiError], *,
+                     form: bool = True) -> None:
+    """No NUL in what the request says outside its JSON body (which json_body checks): the path,
+    query parameters, headers and (``form``) form fields. They arrive decoded with
+    replacement characters, so a NUL is the one character to look for."""
+    def refused(place: str) -> ApiError:
+        return refuse(errors.CHARACTER_INVALID.format(place=place,
+                                                      character=errors.CHARACTER_NUL))
+
+    if NUL in request.path:
+        raise refused(errors.PLACE_PATH)
+    fields = [(errors.PLACE_QUERY, request.GET)]
+    if form and request.method == "POST" and (request.content_type or "") in FORM_TYPES:
+        try:
+            fields.append((errors.PLACE_FORM, request.POST))
+        except MultiPartParserError as error:
+            raise refuse(errors.FORM_INVALID.format(reason=error)) from None
+    for place, values in fields:
+        for name, items in values.lists():
+            if NUL in name or any(NUL in item for item in items):
+                raise refused(place.format(name=shown(name)))
+    for key, value in request.META.items():
+        if (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")) \
+                and isinstance(value, str) and NUL in value:
+            raise refused(errors.PLACE_HEADER.format(
+                name=key.removeprefix("HTTP_").replace("_", "-").lower()))
 
 
 def check_upload_size(request: HttpRequest) -> None:
@@ -198,16 +236,44 @@ def check_content_type(request: HttpRequest, allowed: tuple[str, ...] = JSON_TYP
                                    errors.CONTENT_TYPE_INVALID)
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request's JSON object, or a 400 in AEP's shape."""
+def json_value(request: HttpRequest) -> Any:
+    """The request's JSON, or a 400 in AEP's shape: malformed, nested deeper than
+    MAX_JSON_DEPTH (refused before it is parsed), or with a string (key or value) holding a NUL
+    or an unpaired surrogate."""
     try:
-        body = json.loads(request.body or b"null")
+        body = inputs.loads(request.body or b"null")
+    except inputs.DepthError as error:
+        raise errors.body_invalid(errors.JSON_TOO_DEEP.format(
+            place=errors.PLACE_BODY, limit=error.limit)) from None
     except (ValueError, UnicodeDecodeError) as error:
-        raise errors.ups_error(errors.BAD_REQUEST, errors.BODY_INVALID_TYPE,
-                               errors.BODY_NOT_JSON.format(reason=error)) from None
+        raise errors.body_invalid(errors.BODY_NOT_JSON.format(reason=error)) from None
+    check_strings(body, errors.body_invalid)
+    return body
+
+
+def check_strings(value: Any, refuse: Callable[[str], ApiError], prefix: str = "") -> None:
+    """A 400 (``refuse(message)``) naming the first key or string of parsed JSON ``value``
+    that holds a NUL or an unpaired surrogate; ``prefix`` is the place ``value`` came from."""
+    found = inputs.first_bad_string(value)
+    if found is None:
+        return
+    path, kind = found
+    name = ".".join(part for part in (prefix, path) if part) or "(the whole value)"
+    character = errors.CHARACTER_NUL if kind == "NUL" else errors.CHARACTER_SURROGATE
+    raise refuse(errors.CHARACTER_INVALID.format(place=errors.PLACE_FIELD.format(
+        name=shown(name)), character=character))
+
+
+def shown(text: str) -> str:
+    """``text`` with the characters no text may hold written as escapes, for messages."""
+    return inputs.escaped(text)
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object, or a 400 in AEP's shape (see json_value)."""
+    body = json_value(request)
     if not isinstance(body, dict):
-        raise errors.ups_error(errors.BAD_REQUEST, errors.BODY_INVALID_TYPE,
-                               errors.BODY_NOT_OBJECT)
+        raise errors.body_invalid(errors.BODY_NOT_OBJECT)
     return body
 
 

@@ -48,6 +48,7 @@ BODY_TOO_LARGE = ("413000", "Request body is too large")  # ours
 LENGTH_MISSING = ("411000", "Content-Length is required: send the file with its length")  # ours
 FILE_TOO_LARGE = ("413000",  # ours
                   "The file is larger than the {limit} bytes a batch file may have")
+BAD_CHARACTER_CODE = "400010"  # ours: a character no text may hold, refused at the gateway
 
 # UPS error types (spec §8.1.3).
 NOT_FOUND_TYPE = "UPAPI-113430-404"
@@ -64,6 +65,19 @@ SANDBOX_NOT_FOUND = "The sandbox {sandbox} is not found or not available to this
 SANDBOX_NAME_INVALID = ("The sandbox name {sandbox} is not valid: "
                         "use lower-case letters, digits and '-'.")
 CONTENT_TYPE_INVALID = "A valid content-type must be specified"
+# Text no database or file may hold, and nesting no parser should follow (engine/api/inputs.py).
+# {place} is one of the PLACE_* below; {character} one of the CHARACTER_* below.
+CHARACTER_INVALID = "The {place} contains {character}, which is not allowed."
+CHARACTER_NUL = "a NUL character (\\u0000)"
+CHARACTER_SURROGATE = "an unpaired surrogate (half of a UTF-16 pair)"
+JSON_TOO_DEEP = "The {place} nests JSON deeper than {limit} levels."
+PLACE_PATH = "path"
+PLACE_QUERY = "query parameter {name}"
+PLACE_HEADER = "header {name}"
+PLACE_FORM = "form field {name}"
+PLACE_FIELD = "field {name}"
+PLACE_BODY = "request body"
+FORM_INVALID = "The request body is not valid form data: {reason}."
 BODY_NOT_JSON = "The request body is not valid JSON: {reason}."
 BODY_NOT_OBJECT = "The request body must be a JSON object."
 FIELD_REQUIRED = "The field {field} is required."
@@ -140,6 +154,21 @@ def ups_error(status: int, error_type: str, message: str, **extra: Any) -> ApiEr
 
 def ims_error(error: str, description: str, status: int = BAD_REQUEST) -> ApiError:
     return ApiError(status, {"error": error, "error_description": description})
+
+
+def bad_input(message: str) -> ApiError:
+    """The gateway's refusal of a request it cannot pass on (a NUL in a header or parameter)."""
+    return gateway_error(BAD_REQUEST, (BAD_CHARACTER_CODE, message))
+
+
+def ims_bad_input(message: str) -> ApiError:
+    """IMS's refusal of a malformed token request (RFC 6749 §5.2: invalid_request)."""
+    return ims_error("invalid_request", message)
+
+
+def body_invalid(message: str) -> ApiError:
+    """A request body that cannot be read (the shape of AEP's answer to malformed JSON)."""
+    return ups_error(BAD_REQUEST, BODY_INVALID_TYPE, message)
 
 
 def not_found(message: str) -> ApiError:

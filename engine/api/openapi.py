@@ -71,7 +71,9 @@ PATHS: dict[str, Any] = {
                                       "client_secret": {"type": "string"},
                                       "scope": {"type": "string"}}}}}},
         "responses": {"200": _json("Token", "A bearer token; expires_in is in seconds."),
-                      "400": _json("ImsError", "invalid_client or unsupported_grant_type.")},
+                      "400": _json("ImsError", "invalid_client, unsupported_grant_type, or "
+                                               "invalid_request (a NUL character, a form "
+                                               "that cannot be read).")},
     }},
     "/data/core/ups/segment/definitions": {
         "get": _op("List segment definitions", {
@@ -153,8 +155,9 @@ PATHS: dict[str, Any] = {
         "Get a sandbox (no x-sandbox-name)", {
             "200": _json("SandboxDetail", "The sandbox."), **NOT_FOUND}, sandboxed=False,
         params=[_path_param("sandboxName")])},
-    "/data/openapi.json": {"get": {"summary": "This document",
-                                   "responses": {"200": {"description": "OpenAPI 3.0"}}}},
+    "/data/openapi.json": {"get": {"summary": "This document", "responses": {
+        "200": {"description": "OpenAPI 3.0"},
+        "400": _json("GatewayError", "A NUL character in the request.")}}},
 }
 
 _OBJ: dict[str, Any] = {"type": "object"}

@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import pql
-from engine.api import errors
-from engine.api.auth import token_digest
+from engine.api import errors, inputs
+from engine.api.auth import check_strings, token_digest
 from engine.api.shapes import DEFAULT_EVALUATION_INFO
 from engine.models import (
     CLASS_SCHEMA_NAMES,
@@ -36,6 +36,7 @@ from engine.snapshot import default_merge_policy
 from pql import ast
 
 PROFILE_SCHEMA = CLASS_SCHEMA_NAMES[XdmClass.PROFILE]
+EXPRESSION_VALUE = "expression.value"
 EVALUATION_KINDS = ("batch", "continuous", "synchronous")
 
 
@@ -82,7 +83,10 @@ class Expression:
 
 
 def expression_read(expression: Any) -> Expression:
-    """Parse ``{"type": "PQL", "format": ..., "value": ...}``; a 400 names the error's place."""
+    """Parse ``{"type": "PQL", "format": ..., "value": ...}``; a 400 names the error's place.
+    A pql/json tree nests at most MAX_PQL_JSON_DEPTH JSON levels, and no string of the
+    expression (a field name, a literal, in either format) holds a NUL or an unpaired
+    surrogate."""
     if not isinstance(expression, dict):
         raise errors.invalid(errors.FIELD_REQUIRED.format(field="expression"))
     kind = expression.get("type", "PQL")
@@ -99,9 +103,14 @@ def expression_read(expression: Any) -> Expression:
             node = pql.parse(value)
         else:
             try:
-                tree = json.loads(value)
+                tree = inputs.loads(value, inputs.MAX_PQL_JSON_DEPTH)
+            except inputs.DepthError as error:
+                raise errors.invalid(errors.JSON_TOO_DEEP.format(
+                    place=errors.PLACE_FIELD.format(name=EXPRESSION_VALUE),
+                    limit=error.limit)) from None
             except ValueError as error:
                 raise pql.PQLJSONError(f"the value is not JSON ({error})") from None
+            check_strings(tree, errors.invalid, prefix=EXPRESSION_VALUE)
             node = pql.from_json(tree)
     except pql.PQLSyntaxError as error:
         raise errors.invalid(errors.PQL_INVALID.format(error=error), line=error.line,
@@ -110,6 +119,8 @@ def expression_read(expression: Any) -> Expression:
         raise errors.invalid(errors.PQL_INVALID.format(error=error), path=error.path) from None
     except pql.PQLError as error:
         raise errors.invalid(errors.PQL_INVALID.format(error=error)) from None
+    # a "\u0000" escape in pql/text is a NUL too: the tree's strings are what gets evaluated
+    check_strings(pql.to_json(node), errors.invalid, prefix=EXPRESSION_VALUE)
     return Expression(format=fmt, value=value, text=pql.to_text(node), node=node)
 
 

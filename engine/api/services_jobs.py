@@ -6,7 +6,6 @@ a bad body is a 400 before anything is stored.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import uuid
@@ -19,7 +18,7 @@ from django.utils import timezone
 
 from engine import xdm
 from engine.api import errors
-from engine.api.auth import natural
+from engine.api.auth import json_value, natural
 from engine.models import (
     FINISHED_STATUSES,
     ApiClient,
@@ -85,11 +84,8 @@ def request_id_of(request: HttpRequest) -> str:
 
 
 def json_any(request: HttpRequest) -> Any:
-    try:
-        return json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError) as error:
-        raise errors.ups_error(errors.BAD_REQUEST, errors.BODY_INVALID_TYPE,
-                               errors.BODY_NOT_JSON.format(reason=error)) from None
+    """Any JSON value (a segment job's body is a list), read as json_body reads an object."""
+    return json_value(request)
 
 
 def _enqueue(task: Any, job_id: Any) -> None:

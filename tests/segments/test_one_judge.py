@@ -63,8 +63,8 @@ def test_the_editor_the_save_and_the_estimate_refuse_alike(studio: Any, marketer
     saved = create(client, name="Refused", pql=text)
     assert saved.status_code == 200
     body = saved.content.decode()
-    assert html.unescape(body).count(message) >= 2  # the form's error and the underline
-    assert "The definition has an error at line 1, column" in body
+    assert html.unescape(body).count(message) == 1  # under the editor, where it is underlined
+    assert "Not saved: the definition has an error at line 1, column" in body
     assert not Segment.objects.exists()
     estimated = client.post("/segments/estimate/", {"pql": text}, headers=HX).content.decode()
     assert 'data-testid="estimate-error"' in estimated and message in html.unescape(estimated)

@@ -8,7 +8,7 @@ from engine.api import errors, services
 from engine.api.auth import api_view, check_rate
 
 
-@api_view("POST", platform=False)
+@api_view("POST", platform=False, refuse=errors.ims_bad_input)
 def token(request: HttpRequest) -> JsonResponse:
     """Form-encoded client credentials (query parameters work too, as at IMS)."""
     params = {**request.GET.dict(), **request.POST.dict()}
