@@ -15,6 +15,13 @@ FIELD_UNKNOWN = ("“{path}” is not a field of the {what} union schema. Pick o
 EVENTS_OFF = "Tick “Include events” to export event fields, or clear this box."
 DATETIME_INVALID = "Enter a date and time, for example 2026-01-31 09:00."
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+EMPTY_PROFILES_LABEL = "Include profiles known only from their events"
+EMPTY_PROFILES_HELP = (
+    "Some members are known only from what they did: a website visitor's cookie id (ECID) "
+    "with page views or an abandoned cart, but no CRM or loyalty record, so no name or "
+    "address. Adobe Experience Platform calls them empty profiles and leaves them out of an "
+    "export unless asked (filter.emptyProfiles). Ticked, every member of the segments gets "
+    "a row, with its identities; unticked, only members with profile attributes do.")
 
 
 def split_paths(text: str) -> list[str]:
@@ -45,6 +52,8 @@ class ExportForm(forms.Form):
         required=False, label="Only profiles updated after", widget=DateTimeLocalInput(),
         input_formats=DATETIME_FORMATS, error_messages={"invalid": DATETIME_INVALID},
         help_text="UTC. Empty: every member, however old its data.")
+    empty_profiles = forms.BooleanField(required=False, initial=True,
+                                        label=EMPTY_PROFILES_LABEL, help_text=EMPTY_PROFILES_HELP)
     include_events = forms.BooleanField(required=False, label="Include events")
     event_fields = forms.CharField(required=False, label="Event fields",
                                    help_text="Comma-separated dot paths. Empty: every field.")

@@ -32,3 +32,23 @@ class ExportPlan(models.Model):
 
     def __str__(self) -> str:
         return f"Export plan {self.label}"
+
+
+class KnownDataset(models.Model):
+    """A dataset's name as the platform last gave it, kept whenever the datasets are read or
+    one is created, so that lists of exports name their destination from our database (an
+    export job only carries the dataset's id)."""
+
+    connection = models.ForeignKey("connections.Connection", on_delete=models.CASCADE,
+                                   related_name="+")
+    sandbox = models.CharField(max_length=100)
+    dataset_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "sandbox", "dataset_id"],
+                                               name="known_dataset_unique")]
+
+    def __str__(self) -> str:
+        return self.name

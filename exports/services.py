@@ -8,6 +8,7 @@ token or a path of the engine's store, only our own URLs naming a job and a file
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
 from django.db import transaction
+from django.utils import timezone
 
 from aep import AEPClient, AEPError, Dataset
 from aep.client import PROFILE_UNION
@@ -26,8 +28,8 @@ from connections.models import Connection
 from connections.services import connection_client
 from core.errors import RefusedError
 from core.services import audit_record
-from exports import flatten
-from exports.models import ExportPlan, PlanState
+from exports import flatten, reconcile
+from exports.models import ExportPlan, KnownDataset, PlanState
 from jobs.models import Job, JobKind, JobStatus
 from jobs.services import job_create
 from segments.models import Segment
@@ -63,13 +65,42 @@ def is_export_dataset(dataset: Dataset) -> bool:
 
 
 def export_datasets(*, connection: Connection, sandbox: str) -> list[Dataset]:
-    """The connection's datasets that exports can write to, newest first (one Catalog walk)."""
+    """The connection's datasets that exports can write to, newest first (one Catalog walk);
+    their names are kept for the lists of exports (KnownDataset)."""
     try:
         with connection_client(connection, sandbox=sandbox) as client:
-            return [dataset for dataset in client.datasets() if is_export_dataset(dataset)]
+            found = [dataset for dataset in client.datasets() if is_export_dataset(dataset)]
     except AEPError as error:
         raise ExportError(DATASETS_UNAVAILABLE.format(connection=connection.name,
                                                       message=error.message)) from error
+    _remember_datasets(connection, sandbox, {dataset.id: dataset.name for dataset in found})
+    return found
+
+
+def _remember_datasets(connection: Connection, sandbox: str, names: dict[str, str]) -> None:
+    now = timezone.now()
+    KnownDataset.objects.bulk_create(
+        [KnownDataset(connection=connection, sandbox=sandbox, dataset_id=dataset_id,
+                      name=(name or dataset_id)[:200], seen_at=now)
+         for dataset_id, name in names.items()],
+        update_conflicts=True, unique_fields=["connection", "sandbox", "dataset_id"],
+        update_fields=["name", "seen_at"])
+
+
+def dataset_names(jobs: list[Job]) -> dict[int, str]:
+    """Job id → the name of its destination dataset, as last read from the platform (our
+    database only; a dataset never listed here has no name yet)."""
+    wanted = {job.pk: (job.connection_id, job.sandbox, destination_id(job)) for job in jobs}
+    known = KnownDataset.objects.filter(
+        dataset_id__in={key[2] for key in wanted.values() if key[2]},
+        connection_id__in={key[0] for key in wanted.values()})
+    names = {(row.connection_id, row.sandbox, row.dataset_id): row.name for row in known}
+    return {pk: names[key] for pk, key in wanted.items() if key in names}
+
+
+def destination_id(job: Job) -> str:
+    destination = (job.request or {}).get("destination") or {}
+    return str(destination.get("datasetId") or destination.get("dataSetId") or "")
 
 
 def dataset_create(*, connection: Connection, sandbox: str, name: str, description: str,
@@ -83,6 +114,7 @@ def dataset_create(*, connection: Connection, sandbox: str, name: str, descripti
         raise ExportError(DATASET_REFUSED.format(connection=connection.name,
                                                  message=error.message),
                           field="name") from error
+    _remember_datasets(connection, sandbox, {dataset_id: name})
     audit_record(actor=actor, action="dataset.create", obj=connection,
                  after={"dataset_id": dataset_id, "name": name, "description": description,
                         "sandbox": sandbox})
@@ -102,11 +134,16 @@ def export_body(*, segment_ids: list[str], dataset_id: str, fields: list[str] | 
                 merge_policy: tuple[str, int | None] | None = None,
                 from_ingest: datetime | None = None, include_events: bool = False,
                 event_fields: list[str] | None = None,
-                events_from: datetime | None = None) -> dict[str, Any]:
-    """The POST /export/jobs body (spec §5.1) for the form's choices."""
+                events_from: datetime | None = None,
+                empty_profiles: bool = True) -> dict[str, Any]:
+    """The POST /export/jobs body (spec §5.1) for the form's choices. `empty_profiles` is
+    on unless asked otherwise: the audience exported is the audience counted, members known
+    only from their events included (AEP's own default, for API callers, is off); the body
+    says it either way, so the job's row tells which it was."""
     body: dict[str, Any] = {
         "filter": {"segments": [{"segmentId": sid, "segmentNs": "ups",
-                                 "status": ["realized", "existing"]} for sid in segment_ids]},
+                                 "status": ["realized", "existing"]} for sid in segment_ids],
+                   "emptyProfiles": empty_profiles},
         "destination": {"datasetId": dataset_id, "segmentPerBatch": False},
         "schema": {"name": PROFILE_SCHEMA},
     }
@@ -147,6 +184,18 @@ def export_start(*, connection: Connection, sandbox: str, segments: list[Segment
                          request=body, label=label, created_by=actor)
         audit_record(actor=actor, action="export.start", obj=job, after={"request": body})
     return job
+
+
+def export_include_empty(*, job: Job, actor: Any) -> Job:
+    """“Include them”: the same export again, members known only from their events included
+    (filter.emptyProfiles), into the same dataset, under the same label."""
+    ids = reconcile.segment_ids(job)
+    segments = list(Segment.objects.in_sandbox(job.connection, job.sandbox)
+                    .filter(remote_id__in=ids))
+    body = copy.deepcopy(job.request or {})
+    body.setdefault("filter", {})["emptyProfiles"] = True
+    return export_start(connection=job.connection, sandbox=job.sandbox, segments=segments,
+                        body=body, label=job.label, actor=actor)
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ API when a person opens it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -13,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict, Streaming
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aep import AEPError
 from connections.models import Connection
@@ -24,9 +25,10 @@ from connections.services import (
 )
 from core.htmx import htmx_template
 from core.roles import EVERYONE, LEADS, has_role, role_required
-from exports import services
+from exports import reconcile, services
 from exports.forms import DatasetForm, ExportForm
 from exports.models import ExportPlan, PlanState
+from exports.reconcile import Reconciliation
 from jobs.models import Job, JobKind
 from segments.models import Segment
 from segments.pql_support import field_catalog, schema_from_unions
@@ -37,6 +39,13 @@ EXPORT_STARTED = "Export started: “{label}”."
 PLAN_STARTED = ("Segment job started for “{label}”; the export starts by itself when it "
                 "succeeds.")
 DATASET_CREATED = "Dataset “{name}” created."
+FILES_HELP = ("Parquet is the file as the platform wrote it: nested XDM, as the dataset holds "
+              "it. The preview and the CSV have one column per field, headed by its path "
+              "(person.name.firstName, homeAddress.countryCode); a column per identity "
+              "namespace with its ids (identityMap.Email) and identityMap (primary) naming the "
+              "primary identity; segmentMembership.ups.<segment id>.status and "
+              ".lastQualificationTime; times in ISO 8601 UTC (2026-10-01T10:00:00Z), dates as "
+              "2026-10-01; only lists, such as events, as JSON.")
 SCHEMA_UNAVAILABLE = ("Field suggestions are off: the union schema could not be read "
                       "({message}). The paths you type are checked when the export starts.")
 
@@ -65,6 +74,37 @@ def _plan_for(job: Job) -> ExportPlan | None:
     return ExportPlan.objects.filter(export_job=job).first()
 
 
+@dataclass(frozen=True)
+class ExportRow:
+    """What a list of exports shows of one, from our database: its job, the segments it
+    exported (our rows, or the bare id of one we no longer have), the destination's name and
+    how its rows compare with the members counted."""
+
+    job: Job
+    segments: list[Segment | str]
+    dataset_id: str
+    dataset_name: str
+    reconciliation: Reconciliation | None
+
+
+def _export_rows(jobs: list[Job]) -> list[ExportRow]:
+    wanted = {sid for job in jobs for sid in reconcile.segment_ids(job)}
+    known: dict[tuple[int, str, str], Segment] = {
+        (s.connection_id, s.sandbox, s.remote_id): s
+        for s in Segment.objects.filter(remote_id__in=wanted)} if wanted else {}
+    names = services.dataset_names(jobs)
+    rows = []
+    for job in jobs:
+        mine = {sid: known[(job.connection_id, job.sandbox, sid)]
+                for sid in reconcile.segment_ids(job)
+                if (job.connection_id, job.sandbox, sid) in known}
+        rows.append(ExportRow(
+            job=job, segments=[mine.get(sid, sid) for sid in reconcile.segment_ids(job)],
+            dataset_id=services.destination_id(job), dataset_name=names.get(job.pk, ""),
+            reconciliation=reconcile.export_reconcile(job, mine)))
+    return rows
+
+
 # --- export jobs ------------------------------------------------------------------------------
 
 @require_GET
@@ -73,17 +113,26 @@ def export_list(request: HttpRequest) -> HttpResponse:
     services.export_plans_resume()
     connection, sandbox = current_connection(request)
     jobs = Job.objects.visible_to(request.user).filter(kind=JobKind.EXPORT).select_related(
-        "connection", "created_by")
+        "connection", "created_by", "parent")
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    rows = _export_rows(list(page.object_list))
     waiting = ExportPlan.objects.filter(state=PlanState.WAITING).select_related(
         "parent", "parent__connection", "parent__created_by")
     if not has_role(request.user, LEADS):
         waiting = waiting.filter(created_by_id=request.user.pk)
     template = htmx_template(request, "exports/export_list.html", partial="export-table")
     return TemplateResponse(request, template, {
-        "page": page, "connection": connection, "sandbox": sandbox,
+        "page": page, "rows": rows, "connection": connection, "sandbox": sandbox,
         "waiting": list(waiting[:10]), "user_sees_all": has_role(request.user, LEADS),
         "no_connection": NO_CONNECTION})
+
+
+@require_GET
+@role_required(EVERYONE)
+def export_row(request: HttpRequest, pk: int) -> HttpResponse:
+    """One export's row of the list, read from our database (an unfinished row polls it)."""
+    [row] = _export_rows([_export_job(request, pk)])
+    return TemplateResponse(request, "exports/export_list.html#export-row", {"row": row})
 
 
 def _form_context(request: HttpRequest, connection: Connection, sandbox: str
@@ -131,7 +180,7 @@ def export_create(request: HttpRequest) -> HttpResponse:
             dataset_id=data["dataset"], fields=data["profile_fields"],
             merge_policy=(policy, None) if policy else None, from_ingest=data["from_ingest"],
             include_events=data["include_events"], event_fields=data["event_fields"],
-            events_from=data["events_from"])
+            events_from=data["events_from"], empty_profiles=data["empty_profiles"])
         label = services.export_label(segments, form.dataset_names.get(data["dataset"], ""))
         try:
             if request.POST.get("then") == "run-first":
@@ -180,8 +229,9 @@ def _again_url(job: Job) -> str:
 @role_required(EVERYONE)
 def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _export_job(request, pk)
-    context: dict[str, Any] = {"job": job, "plan": _plan_for(job),
-                               "again_url": _again_url(job)}
+    [row] = _export_rows([job])
+    context: dict[str, Any] = {"job": job, "plan": _plan_for(job), "row": row,
+                               "again_url": _again_url(job), "files_help": FILES_HELP}
     template = htmx_template(request, "exports/export_detail.html", partial="export-data")
     if request.htmx and not job.is_finished:  # type: ignore[attr-defined]
         return TemplateResponse(request, template, context)
@@ -191,6 +241,20 @@ def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except services.ExportError as error:
             context["files_error"] = error.message
     return TemplateResponse(request, template, context)
+
+
+@require_POST
+@role_required(EVERYONE)
+def export_include_empty(request: HttpRequest, pk: int) -> HttpResponse:
+    """“Include them”: the same export again with the members known only from their events."""
+    job = _export_job(request, pk)
+    try:
+        again = services.export_include_empty(job=job, actor=request.user)
+    except services.ExportError as error:
+        messages.error(request, error.message)
+        return redirect("exports:detail", job.pk)
+    messages.success(request, EXPORT_STARTED.format(label=again.label))
+    return redirect("exports:detail", again.pk)
 
 
 @require_GET

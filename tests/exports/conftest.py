@@ -4,6 +4,7 @@ bootstrap makes the built-in connection, generate_demo loads ~150 profiles, Cele
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -30,3 +31,27 @@ def dataset_id(studio: Studio, marketer: Any) -> str:  # noqa: F811
     return dataset_create(connection=studio.connection, sandbox=studio.sandbox,
                           name="Spring audience", description="for the spring campaign",
                           actor=marketer)
+
+
+@pytest.fixture(autouse=True)
+def unhurried_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eager Celery does not wait for a poll's eta: a job's polls call each other at once. A
+    poll that is put off to the same moment again (its group, the export jobs listed together,
+    was refreshed less than 5 s ago by another export) would call itself until Python's
+    recursion limit; for such a poll, waiting for its eta stands in for the worker's
+    countdown. Other polls still run at once."""
+    from django.utils import timezone
+
+    from jobs import tasks
+
+    original = tasks.job_poll.apply_async
+    last_eta: dict[Any, Any] = {}
+
+    def apply_async(args: Any, **kwargs: Any) -> Any:
+        eta = kwargs.get("eta")
+        if eta is not None and last_eta.get(args[0]) == eta:
+            time.sleep(min(max((eta - timezone.now()).total_seconds(), 0.0), 6.0))
+        last_eta[args[0]] = eta
+        return original(args, **kwargs)
+
+    monkeypatch.setattr(tasks.job_poll, "apply_async", apply_async)

@@ -145,7 +145,7 @@ def test_a_failed_export_shows_its_error_on_the_row_and_what_to_do(
                                                     dataset_id=missing), actor=marketer)
     sign_in(page, live_server, "maya")
     page.click("[data-nav=exports]")
-    row = page.wait_for_selector(".job-row[data-status=failed]")
+    row = page.wait_for_selector("[data-testid=export-row][data-status=failed]")
     assert f"the destination dataset {missing} is not found" in row.inner_text()
     shot("exports-failed")
     page.click("[data-testid=open-export]")

@@ -136,14 +136,15 @@ def test_export_body_carries_the_forms_choices(studio: Any, segment: Any, datase
     response = export_now(signed_in(client), segment, dataset_id,
                           profile_fields="person.name, homeAddress.countryCode",
                           from_ingest="2020-01-31T09:30", include_events="on",
-                          event_fields="eventType", events_from="2021-02-01T00:00")
+                          event_fields="eventType", events_from="2021-02-01T00:00",
+                          empty_profiles="on")
     assert response.status_code == 302
     job = Job.objects.get(kind=JobKind.EXPORT)
     assert job.request == {
         "fields": "person.name,homeAddress.countryCode",
         "filter": {"segments": [{"segmentId": segment.remote_id, "segmentNs": "ups",
                                  "status": ["realized", "existing"]}],
-                   "fromIngestTimestamp": "2020-01-31T09:30:00Z"},
+                   "emptyProfiles": True, "fromIngestTimestamp": "2020-01-31T09:30:00Z"},
         "additionalFields": {"eventList": {"fields": "eventType",
                                            "filter": {"fromIngestTimestamp":
                                                       "2021-02-01T00:00:00Z"}}},
