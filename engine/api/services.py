@@ -31,9 +31,10 @@ from engine.models import (
     XdmClass,
     epoch_ms,
 )
-from engine.segments import referenced_segments
-from engine.snapshot import default_merge_policy
+from engine.segments import referenced_segments, schema_from_trees
+from engine.snapshot import default_merge_policy, union_tree
 from pql import ast
+from pql.schema import Schema
 
 PROFILE_SCHEMA = CLASS_SCHEMA_NAMES[XdmClass.PROFILE]
 EXPRESSION_VALUE = "expression.value"
@@ -124,6 +125,37 @@ def expression_read(expression: Any) -> Expression:
     return Expression(format=fmt, value=value, text=pql.to_text(node), node=node)
 
 
+def sandbox_schema(sandbox: str) -> Schema:
+    """The sandbox's union schema of profiles and events, from the source the Schema
+    Registry's union endpoint serves (engine.snapshot.union_tree). A sandbox with no data has
+    no fields, so every field is unknown."""
+    return schema_from_trees(union_tree(sandbox, XdmClass.PROFILE),
+                             union_tree(sandbox, XdmClass.EVENT))
+
+
+def expression_check(expression: Expression, *, sandbox: str) -> None:
+    """The one judge of a definition (pql.check, as the editor and Save call it): against the
+    sandbox's union schema, with its segment definitions as the ids inSegment may name (their
+    names, so that a name gets its id suggested). The first error is a 400 with its message
+    and, for pql/text, its line and columns; warnings never refuse. A pql/json expression has
+    no text the client wrote, so its error has no position."""
+    segments = dict(SegmentDefinition.objects.in_sandbox(sandbox)
+                    .values_list("id", "name"))
+    source = expression.value if expression.format == ExpressionFormat.TEXT else None
+    problems = pql.check(expression.node, sandbox_schema(sandbox), source=source,
+                         segments={str(key): name for key, name in segments.items()})
+    error = next((problem for problem in problems if problem.severity == "error"), None)
+    if error is None:
+        return
+    if source is None or error.line is None:
+        raise errors.invalid(errors.PQL_INVALID.format(error=error.message))
+    column = error.column or 1
+    # as a syntax error reads (PQLSyntaxError's str), with the same fields
+    raise errors.invalid(
+        errors.PQL_INVALID.format(error=f"{error.message} (line {error.line}, column {column})"),
+        line=error.line, column=column, endColumn=error.end_column or column + 1)
+
+
 def expression_convert(expression: Expression) -> dict[str, str]:
     """The expression in the other format (spec §2.8)."""
     if expression.format == ExpressionFormat.TEXT:
@@ -201,6 +233,7 @@ def definition_fields(body: dict[str, Any], *, sandbox: str) -> dict[str, Any]:
     name = _text(body, "name", required=True,
                  max_length=SegmentDefinition._meta.get_field("name").max_length)
     expression = expression_read(body.get("expression"))
+    expression_check(expression, sandbox=sandbox)
     return {
         "name": name,
         "description": _text(body, "description"),

@@ -102,6 +102,8 @@ def _create(request: HttpRequest) -> JsonResponse:
     # the same reading as a segment definition's expression: a 400 with line and column
     expression = services.expression_read({"type": "PQL", "format": predicate_type,
                                            "value": value})
+    # and judged as a definition is: what a preview runs could be saved
+    services.expression_check(expression, sandbox=request.sandbox)  # type: ignore[attr-defined]
     policy = _policy(request, body.get("mergePolicyId"))
     try:
         preview = previews.preview_create(

@@ -1,4 +1,5 @@
-"""A small profile store for the jobs tests: profiles with attributes, events, one snapshot."""
+"""A small profile store for the jobs tests: profiles with attributes, events, one snapshot; and
+a union schema alone, for tests of definitions (the API checks their fields against it)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,22 @@ def build_store(folder: Path, sandbox: str = "prod",
     web = dataset_get_or_create(sandbox=sandbox, name="Web", xdm_class=XdmClass.EVENT)
     assert batch_ingest(dataset=web, paths=[events]).status == "success"
     snapshot_build(sandbox=sandbox)
+
+
+# The fields Adobe's examples and the definition tests name (workAddress.country = "US").
+WORKER = {"identityMap": {"Email": [{"id": "wes@example.com", "primary": True}]},
+          "person": {"name": {"firstName": "Wes", "lastName": "Doe"}},
+          "workAddress": {"country": "US", "city": "Boston"},
+          "homeAddress": {"countryCode": "US", "city": "Paris"},
+          "loyalty": {"points": 10}}
+
+
+def schema_store(folder: Path, sandbox: str = "prod",
+                 records: list[dict[str, Any]] | None = None) -> None:
+    """A sandbox whose union schema has ``records``' fields (WORKER's by default): one
+    profile dataset with one batch, no snapshot (nothing to preview or segment)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{sandbox}-people.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records or [WORKER]))
+    people = dataset_get_or_create(sandbox=sandbox, name="People", xdm_class=XdmClass.PROFILE)
+    assert batch_ingest(dataset=people, paths=[path]).status == "success"

@@ -12,7 +12,7 @@ import pytest
 from django.apps import apps
 
 from tests.engine.api.conftest import DEFINITIONS, UPS, Api, definition_body
-from tests.engine.api.seeded import Seeded, seed
+from tests.engine.api.seeded import US, Seeded, seed
 
 pytestmark = pytest.mark.django_db
 
@@ -33,9 +33,10 @@ DATASET_BODY = {"name": "Exports", "schemaRef": {
 # Every route that takes a body: (method, path, a valid body, the same with a wrongly typed field).
 # "{definition}" and "{dataset}" are the seeded store's ids.
 WRITES: list[tuple[str, str, Any, Any]] = [
-    ("POST", DEFINITIONS, definition_body(name="New"), {**definition_body(), "name": 5}),
-    ("PATCH", f"{DEFINITIONS}/{{definition}}", definition_body(name="Renamed"),
-     definition_body(description=["x"])),
+    ("POST", DEFINITIONS, definition_body(name="New", value=US),
+     {**definition_body(value=US), "name": 5}),
+    ("PATCH", f"{DEFINITIONS}/{{definition}}", definition_body(name="Renamed", value=US),
+     definition_body(description=["x"], value=US)),
     ("POST", f"{DEFINITIONS}/bulk-get", {"ids": [{"id": "{definition}"}]}, {"ids": "all"}),
     ("POST", f"{UPS}/segment/conversion", definition_body(), definition_body(ttlInDays="30")),
     ("POST", MERGE_POLICIES, POLICY_BODY, {**POLICY_BODY, "name": []}),

@@ -21,6 +21,7 @@ from engine.ingest import DatasetDeleted, batch_load
 from engine.models import Batch, BatchStatus, Dataset, ExportJob, Snapshot
 from engine.storage import dataset_dir, folder_lock, upload_dir
 from engine.tasks_jobs import batch_process, export_job_run, segment_job_run, snapshot_rebuild
+from pql.schema import NO_FIELDS_AT_ALL
 from tests.engine.api.conftest import DEFINITIONS, UPS, Api, definition_body
 from tests.engine.api.store import build_store, person
 from tests.engine.api.test_adobe_conformance import Conformance
@@ -133,8 +134,10 @@ def test_deleting_an_event_dataset_removes_its_events(
 ) -> None:
     crm = create_dataset(api, "CRM upload")
     web = create_dataset(api, "Web upload", EVENT_CLASS)
+    app = create_dataset(api, "App upload", EVENT_CLASS)  # keeps eventType in the union
     ingest(api, crm, [person("ann", "NL", 1)])
     ingest(api, web, [event("ann", 1), event("ann", 2)])
+    ingest(api, app, [event("bo", 3, "web.webpagedetails.pageViews")])
     purchases = 'xEvent[eventType = "commerce.purchases"].count() >= 1'
     assert estimate(api, purchases) == 1
 
@@ -146,9 +149,13 @@ def test_deleting_an_event_dataset_removes_its_events(
     assert profile(api, "ann@example.com").status_code == 200  # the CRM record stays
 
     response, enqueued = delete(api, crm, django_capture_on_commit_callbacks)
-    snapshot_rebuild(*enqueued[0])  # nothing left to build from: an empty store
+    snapshot_rebuild(*enqueued[0])  # no profile records left to build from
     assert profile(api, "ann@example.com").status_code == 404
-    assert estimate(api, NL) == 0
+    # and no profile fields: a definition naming one is refused, as the editor refuses it
+    response = api.post(f"{UPS}/preview", {"predicateExpression": NL})
+    assert response.status_code == 400
+    assert NO_FIELDS_AT_ALL.format(path="homeAddress", where="", what="profile") \
+        in response.json()["title"]
 
 
 def test_a_dataset_with_no_successful_batch_is_deleted_without_a_rebuild(

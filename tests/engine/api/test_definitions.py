@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,11 +12,19 @@ from engine.api import errors
 from engine.api.auth import MAX_PARAM
 from engine.models import SegmentDefinition
 from tests.engine.api.conftest import DEFINITIONS, UPS, Api, definition_body
+from tests.engine.api.store import schema_store
 
 pytestmark = pytest.mark.django_db
 
 TEXT = 'workAddress.country = "US"'
 JSON_VALUE = json.dumps(pql.to_json(pql.parse(TEXT)))
+
+
+@pytest.fixture(autouse=True)
+def schemas(tmp_path: Path) -> None:
+    """Both sandboxes have the fields these definitions name (the API checks them)."""
+    for sandbox in ("prod", "dev"):
+        schema_store(tmp_path / "input", sandbox)
 
 
 def test_create_with_pql_text_answers_the_full_object(api: Api) -> None:
@@ -105,7 +114,7 @@ def test_body_that_is_not_json_is_400(api: Api) -> None:
 
 def test_duplicate_name_in_a_sandbox_is_422(api: Api) -> None:
     assert api.post(DEFINITIONS, definition_body()).status_code == 200
-    response = api.post(DEFINITIONS, definition_body(value="a = 1"))
+    response = api.post(DEFINITIONS, definition_body(value="loyalty.points = 1"))
     assert response.status_code == 422
     assert response.json()["title"] == errors.DEFINITION_EXISTS.format(name="US workers",
                                                                        sandbox="prod")
@@ -236,7 +245,8 @@ def test_delete_is_refused_while_another_definition_uses_it_with_in_segment(api:
         name="uses base", value=f'inSegment("{base["id"]}") and homeAddress.city = "Paris"',
     )).json()
     # A definition that only mentions the id in a string literal does not depend on it.
-    api.post(DEFINITIONS, definition_body(name="mentions", value=f'a = "{base["id"]}"'))
+    assert api.post(DEFINITIONS, definition_body(
+        name="mentions", value=f'homeAddress.city = "{base["id"]}"')).status_code == 200
     response = api.delete(f"{DEFINITIONS}/{base['id']}")
     assert response.status_code == 400
     body = response.json()
@@ -252,7 +262,8 @@ def test_delete_is_refused_while_another_definition_uses_it_with_in_segment(api:
 def test_in_segment_reference_in_pql_json_also_blocks_delete(api: Api) -> None:
     base = api.post(DEFINITIONS, definition_body(name="base")).json()
     value = json.dumps(pql.to_json(pql.parse(f'not inSegment("{base["id"]}")')))
-    api.post(DEFINITIONS, definition_body(name="not base", value=value, fmt="pql/json"))
+    assert api.post(DEFINITIONS, definition_body(name="not base", value=value,
+                                                 fmt="pql/json")).status_code == 200
     assert api.delete(f"{DEFINITIONS}/{base['id']}").status_code == 400
 
 

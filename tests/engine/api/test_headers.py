@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine.api import errors
 from tests.engine.api.conftest import DEFINITIONS, UPS, Api, definition_body
+from tests.engine.api.store import schema_store
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +97,9 @@ def test_body_without_json_content_type_is_400(api: Api) -> None:
                                "detail": "A valid content-type must be specified"}
 
 
-def test_definitions_are_isolated_by_sandbox(api: Api) -> None:
+def test_definitions_are_isolated_by_sandbox(api: Api, tmp_path: Path) -> None:
+    for sandbox in ("prod", "dev"):  # the fields the definitions name
+        schema_store(tmp_path, sandbox)
     created = api.post(DEFINITIONS, definition_body()).json()
     dev = api.in_sandbox("dev")
     assert dev.get(f"{DEFINITIONS}/{created['id']}").status_code == 404

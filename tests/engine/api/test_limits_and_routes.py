@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,11 +10,13 @@ from django.test import Client
 
 from engine.api import errors
 from tests.engine.api.conftest import DEFINITIONS, UPS, Api, definition_body
+from tests.engine.api.store import schema_store
 
 pytestmark = pytest.mark.django_db
 
 
-def test_body_over_the_limit_is_413(api: Api, settings: Any) -> None:
+def test_body_over_the_limit_is_413(api: Api, settings: Any, tmp_path: Path) -> None:
+    schema_store(tmp_path)  # the fields the definition names
     settings.ENGINE_MAX_BODY_BYTES = 2_000
     response = api.post(DEFINITIONS, definition_body(description="x" * 3_000))
     assert response.status_code == 413
@@ -58,7 +61,8 @@ def test_list_routes_answer_with_and_without_trailing_slash(api: Api, path: str)
     assert api.get(path).status_code == 200
 
 
-def test_item_routes_answer_with_and_without_trailing_slash(api: Api) -> None:
+def test_item_routes_answer_with_and_without_trailing_slash(api: Api, tmp_path: Path) -> None:
+    schema_store(tmp_path)  # the fields the definition names
     created = api.post(f"{DEFINITIONS}/", definition_body()).json()
     assert api.get(f"{DEFINITIONS}/{created['id']}/").json() == created
     bulk = api.post(f"{DEFINITIONS}/bulk-get/", {"ids": [{"id": created["id"]}]})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.api import errors
@@ -104,12 +106,16 @@ def test_unknown_policy_is_404(api: Api) -> None:
     assert response.json()["type"] == errors.ERROR_TYPE_BASE + errors.NOT_FOUND_TYPE
 
 
-def test_definition_may_name_a_policy_of_its_sandbox(api: Api) -> None:
+def test_definition_may_name_a_policy_of_its_sandbox(api: Api, tmp_path: Path) -> None:
     from tests.engine.api.conftest import DEFINITIONS, definition_body
+    from tests.engine.api.store import schema_store
 
+    for sandbox in ("prod", "dev"):  # the fields the definition names
+        schema_store(tmp_path, sandbox)
     policy = api.post(POLICIES, policy_body()).json()
     created = api.post(DEFINITIONS, definition_body(mergePolicyId=policy["id"]))
     assert created.json()["mergePolicyId"] == policy["id"]
     elsewhere = api.in_sandbox("dev").post(DEFINITIONS,
                                            definition_body(mergePolicyId=policy["id"]))
     assert elsewhere.status_code == 400
+    assert elsewhere.json()["title"] == errors.MERGE_POLICY_NOT_FOUND.format(id=policy["id"])

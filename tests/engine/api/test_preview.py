@@ -21,7 +21,7 @@ from engine.models import Preview, PreviewState
 from engine.previews import first_window, preview_steps
 from engine.segments import segment_members
 from engine.tasks import preview_run, previews_expire
-from tests.engine.api.conftest import UPS, Api
+from tests.engine.api.conftest import UPS, Api, definition_body
 from tests.engine.conftest import DEMO_SANDBOX, DemoStore
 
 pytestmark = pytest.mark.django_db
@@ -294,7 +294,10 @@ def test_another_sandboxs_preview_is_404(demo_api: Api) -> None:
     assert Preview.objects.filter(pk=preview_id).exists()
 
 
-def test_a_sandbox_without_a_snapshot_cannot_preview(demo_api: Api) -> None:
+def test_a_sandbox_without_a_snapshot_cannot_preview(demo_api: Api, tmp_path: Any) -> None:
+    from tests.engine.api.store import schema_store
+
+    schema_store(tmp_path)  # a dataset (so its fields are known), no snapshot built from it
     response = demo_api.in_sandbox("prod").post(PREVIEW, preview_body())
     assert response.status_code == 400
     assert "no profile store yet" in response.json()["title"]
@@ -375,7 +378,10 @@ def test_in_segment_reads_the_memberships_segment_jobs_wrote(api: Api, tmp_path:
     with open_snapshot("prod") as con:
         ids = dict(con.execute("SELECT personalEmail.address, _profile_id FROM profiles")
                    .fetchall())
-    segment = "4afe34ae-8c98-4513-8a1d-67ccaa54bc05"
+    # inSegment names a definition of the sandbox (the API checks it); its members are the
+    # ones a segment job wrote, whatever its expression says
+    segment = api.post(f"{UPS}/segment/definitions", definition_body(
+        name="Some", value='homeAddress.countryCode = "FR"')).json()["id"]
     write_memberships("prod", {segment: {ids["ann@example.com"], ids["cy@example.com"]}},
                       timezone.now())
     preview_id = create(api, f'inSegment("{segment}") and homeAddress.countryCode = "US"')[

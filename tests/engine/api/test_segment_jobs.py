@@ -22,7 +22,7 @@ from engine.segments import segment_members
 from engine.snapshot import open_snapshot
 from engine.tasks_jobs import segment_job_run
 from tests.engine.api.conftest import DEFINITIONS, UPS, Api, definition_body
-from tests.engine.api.store import build_store
+from tests.engine.api.store import build_store, schema_store
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +174,8 @@ def test_bad_bodies_are_400_and_store_nothing(api: Api, body: Any) -> None:
 
 
 def test_unknown_or_other_sandbox_definitions_are_404_and_store_nothing(
-        api: Api, store: None) -> None:
+        api: Api, store: None, tmp_path: Path) -> None:
+    schema_store(tmp_path / "dev", "dev")  # the fields the dev definition names
     dev_segment = define(api.in_sandbox("dev"), "US in dev", US)
     for key in (str(uuid.uuid4()), dev_segment, "not-a-uuid"):
         response = api.post(JOBS, [{"segmentId": key}])
@@ -186,7 +187,8 @@ def test_unknown_or_other_sandbox_definitions_are_404_and_store_nothing(
     assert api.in_sandbox("dev").delete(f"{JOBS}/{prod_job['id']}").status_code == 404
 
 
-def test_job_without_a_snapshot_fails_with_an_error(api: Api) -> None:
+def test_job_without_a_snapshot_fails_with_an_error(api: Api, tmp_path: Path) -> None:
+    schema_store(tmp_path)  # a dataset (so its fields are known), no snapshot built from it
     seg = define(api, "US", US)
     job = run_segment_job(api, seg)
     assert job["status"] == "FAILED"
