@@ -86,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A NUL in a field never reaches the database: 400 naming the field (core/middleware.py).
+    "core.middleware.BadInputMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
