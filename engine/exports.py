@@ -6,7 +6,10 @@ statuses (all profiles without a segment filter). Each row holds the requested p
 (dot paths, rebuilt as nested structs; every field when none are named), the profile's
 ``identityMap``, its ``segmentMembership`` (``{"ups": {segment id: {status,
 lastQualificationTime}}}`` for the exported segments) and, with ``additionalFields.eventList``,
-its ``events`` in time order. ``filter.fromIngestTimestamp`` keeps the profiles with a record
+its ``events`` in time order. Without ``filter.emptyProfiles: true`` (AEP's default) only
+members with profile attributes are exported, not those known only from their events ("empty
+profiles"); with it, every member has its row, its identityMap at least.
+``filter.fromIngestTimestamp`` keeps the profiles with a record
 fragment ingested after it (from the batches' completion times), and the events ingested after
 it; ``additionalFields.eventList.filter`` narrows the events to an ingest-time window
 (``fromIngestTimestamp`` exclusive, ``toIngestTimestamp`` inclusive) — an event's ingest time
