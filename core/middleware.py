@@ -150,11 +150,13 @@ def _shown(field: str) -> str:
     return field.replace(NUL, "\\x00")
 
 
-def bad_input_response(request: HttpRequest, reason: str) -> HttpResponse:
+def bad_input_response(request: HttpRequest, reason: str) -> TemplateResponse:
     """The 400 page with its reason; for htmx, a toast for the page's toast stack."""
     if getattr(request, "htmx", False):
         response = TemplateResponse(request, "400.html#bad-input-toast", {"reason": reason},
                                     status=400)
         # htmx swaps no 4xx by default; a page that opts in gets a toast, not a broken panel
-        return reswap(retarget(response, ".toasts"), "beforeend")
+        retarget(response, ".toasts")
+        reswap(response, "beforeend")
+        return response
     return TemplateResponse(request, "400.html", {"reason": reason}, status=400)
