@@ -83,7 +83,7 @@ def test_an_export_with_empty_profiles_has_one_row_per_member_with_its_identitie
     assert with_records and events_only  # the demo has both kinds of abandoners
 
     dataset_id = create_dataset(api)
-    body = {"filter": {"segments": [{"segmentId": seg, "segmentNs": "ups",
+    body: dict[str, Any] = {"filter": {"segments": [{"segmentId": seg, "segmentNs": "ups",
                                      "status": ["realized", "existing"]}]},
             "destination": {"datasetId": dataset_id}, "schema": {"name": "_xdm.context.profile"}}
 

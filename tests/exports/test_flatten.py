@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,7 +32,7 @@ SCHEMA = pa.schema([
                                    ("eventType", pa.string()),
                                    ("productListItems", pa.list_(ITEM))]))),
 ])
-ANN = {
+ANN: dict[str, Any] = {
     "identityMap": [("CRMID", [{"id": "c1", "primary": False, "authenticatedState": "x"}]),
                     ("Email", [{"id": "ann@x.com", "primary": True, "authenticatedState": None},
                                {"id": "ann@y.com", "primary": False,
@@ -46,7 +47,7 @@ ANN = {
     "events": [{"timestamp": datetime(2026, 9, 30, 8, 15), "eventType": "commerce.purchases",
                 "productListItems": [{"SKU": "SKU-1", "quantity": 2, "priceTotal": 48.0}]}],
 }
-VISITOR = {  # known only from its events: identities, nothing else
+VISITOR: dict[str, Any] = {  # known only from its events: identities, nothing else
     "identityMap": [("ECID", [{"id": "e9", "primary": True, "authenticatedState": "ambiguous"}])],
     "person": None, "homeAddress": None, "consents": None, "loyalty": None, "favourites": None,
     "segmentMembership": [("ups", [("seg-2", {"status": "existing",
@@ -55,14 +56,14 @@ VISITOR = {  # known only from its events: identities, nothing else
 }
 
 
-def parquet_of(records: list[dict[str, object]]) -> pq.ParquetFile:
+def parquet_of(records: list[dict[str, Any]]) -> pq.ParquetFile:
     out = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(records, schema=SCHEMA), out)
     out.seek(0)
     return pq.ParquetFile(out)
 
 
-def flat(records: list[dict[str, object]]) -> tuple[list[str], list[dict[str, str]]]:
+def flat(records: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, str]]]:
     parquet = parquet_of(records)
     columns = flatten.columns(parquet.schema_arrow, flatten.map_keys(parquet))
     headers = [column.header for column in columns]
