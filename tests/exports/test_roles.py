@@ -63,7 +63,7 @@ def test_marketers_leads_and_admins_may_export(
                                              "dataset": dataset_id, "then": "export"})
     assert response.status_code == 302
     job = Job.objects.get(kind=JobKind.EXPORT)
-    assert job.created_by.username == username
+    assert job.created_by is not None and job.created_by.username == username
     assert client.get(response["Location"]).status_code == 200
 
 

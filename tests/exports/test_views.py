@@ -73,7 +73,8 @@ def test_creating_a_dataset_goes_through_the_catalog_and_is_audited(
     assert [d.name for d in datasets] == ["Spring audience"]
     assert datasets[0].schema_ref == services.PROFILE_UNION_ID
     entry = AuditEntry.objects.get(action="dataset.create")
-    assert entry.actor == marketer and entry.after["dataset_id"] == datasets[0].id
+    assert entry.actor == marketer and entry.after is not None
+    assert entry.after["dataset_id"] == datasets[0].id
 
 
 def test_creating_a_dataset_over_htmx_swaps_the_panel(studio: Any, marketer: Any,
@@ -387,7 +388,7 @@ def test_a_plan_left_waiting_by_a_lost_event_is_resumed_by_the_list_page(
                                          dataset_id=dataset_id))
     signed_in(client).get("/exports/")
     plan.refresh_from_db()
-    assert plan.state == PlanState.STARTED
+    assert plan.state == PlanState.STARTED and plan.export_job is not None
     assert plan.export_job.status == JobStatus.SUCCEEDED and plan.export_job.parent == parent
 
 
