@@ -106,7 +106,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     owner = params.get("owner", "")
     if owner == "me":
         segments = segments.filter(created_by_id=request.user.pk)
-    elif owner.isdigit():
+    elif owner.isascii() and owner.isdigit():
         segments = segments.filter(created_by_id=int(owner))
     method = params.get("method", "")
     if method in EvaluationMethod.values:
@@ -134,7 +134,8 @@ def segment_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(EVERYONE)
 def segment_run(request: HttpRequest) -> HttpResponse:
-    ids = [int(value) for value in request.POST.getlist("segment") if value.isdigit()]
+    ids = [int(value) for value in request.POST.getlist("segment")
+           if value.isascii() and value.isdigit()]
     segments = list(Segment.objects.select_related("connection").filter(pk__in=ids))
     try:
         jobs = segments_run(segments=segments, actor=request.user)
@@ -236,7 +237,7 @@ def _editing(request: HttpRequest) -> tuple[Connection | None, str, Segment | No
     """The editor posts the segment it edits (its connection and sandbox win) or nothing (the
     switcher's choice)."""
     segment_id = request.POST.get("segment_id", "")
-    if segment_id.isdigit():
+    if segment_id.isascii() and segment_id.isdigit():
         segment = _segment_for(request, int(segment_id))
         return segment.connection, segment.sandbox, segment
     return (*_where(request), None)
@@ -304,7 +305,7 @@ def segment_versions(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _int(value: str | None, default: int) -> int:
-    return int(value) if value and value.isdigit() else default
+    return int(value) if value and value.isascii() and value.isdigit() else default
 
 
 def _side_by_side(left: SegmentVersion, right: SegmentVersion) -> list[dict[str, Any]]:

@@ -29,3 +29,29 @@
   });
 })();
 // ==== end Connections ====
+
+// ==== Refusals (issue 14): a 400 that names where it belongs (HX-Retarget, e.g. a toast for a
+// field that held a character the server refuses) is shown there; htmx swaps no 4xx by itself ====
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status === 400 && xhr.getResponseHeader("HX-Retarget")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.classList && target.classList.contains("toasts")) {
+      target.querySelectorAll(".toast").forEach(function (toast) {
+        if (toast.dataset.wired) return;
+        toast.dataset.wired = "1";
+        var close = toast.querySelector(".toast-close");
+        if (close) close.addEventListener("click", function () { toast.remove(); });
+        if (toast.hasAttribute("data-autohide")) setTimeout(function () { toast.remove(); }, 5000);
+      });
+    }
+  });
+})();
+// ==== end Refusals ====
