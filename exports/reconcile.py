@@ -20,7 +20,7 @@ from segments.models import Segment
 
 # segments.services reads a segment job's count per segment from AEP's metrics; one reader of
 # that shape (segmentedProfileCounter, else segmentedProfileByStatusCounter)
-from segments.services import _count_for as count_in_metrics
+from segments.services import segment_count as count_in_metrics
 
 # User-facing texts (tests assert them)
 ALL_EXPORTED = "{exported} of {members} members exported."

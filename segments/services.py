@@ -385,7 +385,7 @@ def segments_record_job(*, job: Job) -> None:
         return
     for segment in job.segments.all():
         if job.kind == JobKind.SEGMENT and job.status == JobStatus.SUCCEEDED:
-            count = _count_for(job.metrics or {}, segment.remote_id)
+            count = segment_count(job.metrics or {}, segment.remote_id)
             if count is not None:
                 segment.last_count = count
                 segment.last_run_version = _version_run(job, segment.remote_id)
@@ -414,7 +414,7 @@ def _version_run(job: Job, segment_id: str) -> int | None:
     return None
 
 
-def _count_for(metrics: dict[str, Any], segment_id: str) -> int | None:
+def segment_count(metrics: dict[str, Any], segment_id: str) -> int | None:
     """AEP's segment job metrics: segmentedProfileCounter {segmentId: n} (and
     segmentedProfileByStatusCounter {segmentId: {realized, existing, exited}})."""
     counts = metrics.get("segmentedProfileCounter") or {}
