@@ -68,8 +68,11 @@ def test_the_builtin_connection_follows_builtin_engine_url(settings: Any) -> Non
 
 @pytest.mark.django_db(transaction=True)
 def test_the_bootstrapped_connection_passes_its_test_against_the_live_engine(
-        settings: Any, live_server: Any) -> None:
+        settings: Any, live_server: Any, tmp_path: Any) -> None:
+    from tests.engine.api.store import build_store
+
     settings.BUILTIN_ENGINE_URL = live_server.url
+    settings.ENGINE_DATA_DIR = tmp_path / "engine"
     bootstrap()
     connection = Connection.objects.get()
 
@@ -79,8 +82,9 @@ def test_the_bootstrapped_connection_passes_its_test_against_the_live_engine(
     assert result.sandboxes == ["prod", "dev"]
     assert result.steps[3].detail == "Read 0 segment definitions in prod."
 
+    build_store(tmp_path / "input")  # a definition names fields the sandbox has
     with connection_client(connection) as client:
-        client.create_definition(name="US workers", pql_text='workAddress.country = "US"')
+        client.create_definition(name="US people", pql_text='homeAddress.countryCode = "US"')
     result = connection_test(connection=connection)
     assert result.steps[3].detail == "Read 1 segment definition in prod."
     connection.refresh_from_db()
