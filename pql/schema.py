@@ -314,7 +314,8 @@ def _flatten_json_schema(node: Mapping[str, Any], path: str, out: dict[str, Fiel
     extra = node.get("additionalProperties")
     if isinstance(extra, Mapping) and path:
         _flatten_json_schema(extra, f"{path}.*", out)
-        out[path] = FieldType("map", _json_kind(extra) or ANY)
+        # the values' type as flattened (an array keeps its item type: map<array<object>>)
+        out[path] = FieldType("map", out.get(f"{path}.*") or _json_kind(extra) or ANY)
 
 
 def _json_kind(node: Mapping[str, Any]) -> FieldType | None:

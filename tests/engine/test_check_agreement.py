@@ -137,3 +137,31 @@ def test_eval_cases_schema_is_the_inferred_one_but_for_the_declared_fields() -> 
     assert dict(xdm.flat_paths(xdm.infer_all(inferred)))["_repo.modifyDate"] == "string"
     assert str(eval_cases_schema().profile["_repo.modifyDate"]) == "date-time"
     assert json.dumps(EVAL_FIXTURES).count("middleName") == 0
+
+
+def test_the_editor_and_the_engine_read_the_same_schema(demo_store: DemoStore) -> None:
+    """The dashboard judges against the union schema the Schema Registry serves (JSON
+    Schema); the engine's API judges against the trees that JSON is made from. One judge
+    needs one schema."""
+    from engine.api.views.schemas import json_schema
+    from engine.models import XdmClass
+    from engine.snapshot import union_tree
+    from segments.pql_support import schema_from_unions
+    from tests.engine.conftest import DEMO_SANDBOX
+
+    trees = [union_tree(DEMO_SANDBOX, xdm_class)
+             for xdm_class in (XdmClass.PROFILE, XdmClass.EVENT)]
+    served = schema_from_unions(*({"type": "object", "properties": json_schema(tree)["properties"]}
+                                  for tree in trees))
+    engine = snapshot_schema_of(trees)
+    assert served is not None and len(engine.profile) > 20 and len(engine.event) > 20
+    assert {path: str(kind) for path, kind in served.profile.items()} == \
+        {path: str(kind) for path, kind in engine.profile.items()}
+    assert {path: str(kind) for path, kind in served.event.items()} == \
+        {path: str(kind) for path, kind in engine.event.items()}
+
+
+def snapshot_schema_of(trees: list[Any]) -> Schema:
+    from engine.segments import schema_from_trees
+
+    return schema_from_trees(*trees)

@@ -335,7 +335,7 @@ def test_schema_from_xdm_json_schema() -> None:
     schema = Schema.from_json_schema(XDM_PROFILE, XDM_EVENT)
     assert str(schema.profile["person.favoriteColors"]) == "array<string>"
     assert str(schema.profile["person.birthDate"]) == "date"
-    assert str(schema.profile["identityMap"]) == "map<array>"
+    assert str(schema.profile["identityMap"]) == "map<array<object>>"
     assert str(schema.profile["points"]) == "integer"
     assert str(schema.event["productListItems"]) == "array<object>"
     assert check(parse('homeAddress.countryCode = "US"'), schema) == []
