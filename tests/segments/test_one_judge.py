@@ -71,6 +71,22 @@ def test_the_editor_the_save_and_the_estimate_refuse_alike(studio: Any, marketer
     assert not Job.objects.exists()
 
 
+@pytest.mark.parametrize(("text", "message"), INVALID)
+def test_the_engines_api_refuses_alike(studio: Any, text: str, message: str) -> None:
+    """A third-party client posting to the built-in engine gets AEP's 400 with the same
+    message, for a definition and for a preview."""
+    from aep import AEPError
+    from connections.services import connection_client
+
+    with connection_client(studio.connection) as client:
+        with pytest.raises(AEPError) as created:
+            client.create_definition(name="Refused", pql_text=text)
+        with pytest.raises(AEPError) as previewed:
+            client.create_preview(pql_text=text)
+    for refused in (created.value, previewed.value):
+        assert refused.status == 400 and message in refused.message
+
+
 @pytest.mark.parametrize("text", VALID)
 def test_valid_definitions_are_accepted_by_all(studio: Any, marketer: Any, text: str) -> None:
     from segments.models import Segment
