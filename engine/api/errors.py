@@ -90,6 +90,8 @@ DEFINITION_REFERENCED = ("The segment definition cannot be deleted: it is used w
 EXPRESSION_TYPE_UNSUPPORTED = "Only expressions of type PQL are supported, not {type}."
 EXPRESSION_FORMAT_UNSUPPORTED = "The expression format must be pql/text or pql/json, not {format}."
 PQL_INVALID = "The PQL expression is not valid: {error}"
+DEFINITION_SELF_REFERENCE = ('A segment definition cannot use itself: inSegment("{id}") names '
+                             "this definition. Use another definition's id.")
 MERGE_POLICY_NOT_FOUND = ("The merge policy {id} is not found. "
                           "Use a valid entity and try again.")
 MERGE_POLICY_EXISTS = "A merge policy named {name!r} already exists in sandbox {sandbox}."

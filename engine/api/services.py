@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from engine.models import (
 from engine.segments import referenced_segments, schema_from_trees
 from engine.snapshot import default_merge_policy, union_tree
 from pql import ast
-from pql.schema import Schema
+from pql.schema import Problem, Schema
 
 PROFILE_SCHEMA = CLASS_SCHEMA_NAMES[XdmClass.PROFILE]
 EXPRESSION_VALUE = "expression.value"
@@ -133,20 +133,27 @@ def sandbox_schema(sandbox: str) -> Schema:
                              union_tree(sandbox, XdmClass.EVENT))
 
 
-def expression_check(expression: Expression, *, sandbox: str) -> None:
+def expression_check(expression: Expression, *, sandbox: str,
+                     definition_id: str | None = None) -> None:
     """The one judge of a definition (pql.check, as the editor and Save call it): against the
     sandbox's union schema, with its segment definitions as the ids inSegment may name (their
-    names, so that a name gets its id suggested). The first error is a 400 with its message
-    and, for pql/text, its line and columns; warnings never refuse. A pql/json expression has
-    no text the client wrote, so its error has no position."""
-    segments = dict(SegmentDefinition.objects.in_sandbox(sandbox)
-                    .values_list("id", "name"))
+    names, so that a name gets its id suggested) — but not ``definition_id``'s own: a
+    definition cannot use itself. The first error is a 400 with its message and, for pql/text,
+    its line and columns; warnings never refuse. A pql/json expression has no text the client
+    wrote, so its error has no position."""
+    others = SegmentDefinition.objects.in_sandbox(sandbox)
+    if definition_id:
+        others = others.exclude(id=definition_id)
+    segments = {str(key): name for key, name in others.values_list("id", "name")}
     source = expression.value if expression.format == ExpressionFormat.TEXT else None
     problems = pql.check(expression.node, sandbox_schema(sandbox), source=source,
-                         segments={str(key): name for key, name in segments.items()})
+                         segments=segments)
     error = next((problem for problem in problems if problem.severity == "error"), None)
     if error is None:
         return
+    if definition_id and _names_itself(error, source, definition_id):
+        # its own id reads better as "itself" than as an unknown segment (as in the editor)
+        error = replace(error, message=errors.DEFINITION_SELF_REFERENCE.format(id=definition_id))
     if source is None or error.line is None:
         raise errors.invalid(errors.PQL_INVALID.format(error=error.message))
     column = error.column or 1
@@ -154,6 +161,16 @@ def expression_check(expression: Expression, *, sandbox: str) -> None:
     raise errors.invalid(
         errors.PQL_INVALID.format(error=f"{error.message} (line {error.line}, column {column})"),
         line=error.line, column=column, endColumn=error.end_column or column + 1)
+
+
+def _names_itself(problem: Problem, source: str | None, definition_id: str) -> bool:
+    """Whether ``problem`` is an unknown-segment error about ``definition_id`` itself."""
+    if problem.code != "unknown-segment":
+        return False
+    if source is not None and problem.span is not None:
+        start, end = problem.span
+        return source[start:end].strip("\"'") == definition_id
+    return f'"{definition_id}"' in problem.message
 
 
 def expression_convert(expression: Expression) -> dict[str, str]:
@@ -228,12 +245,13 @@ def _ttl_read(value: Any) -> int | None:
     return value
 
 
-def definition_fields(body: dict[str, Any], *, sandbox: str) -> dict[str, Any]:
+def definition_fields(body: dict[str, Any], *, sandbox: str,
+                      definition_id: str | None = None) -> dict[str, Any]:
     """Model fields from a create/overwrite body; every field the body omits gets its default."""
     name = _text(body, "name", required=True,
                  max_length=SegmentDefinition._meta.get_field("name").max_length)
     expression = expression_read(body.get("expression"))
-    expression_check(expression, sandbox=sandbox)
+    expression_check(expression, sandbox=sandbox, definition_id=definition_id)
     return {
         "name": name,
         "description": _text(body, "description"),
@@ -305,7 +323,8 @@ def definition_create(*, sandbox: str, org_id: str, body: dict[str, Any]) -> Seg
 def definition_overwrite(*, definition: SegmentDefinition,
                          body: dict[str, Any]) -> SegmentDefinition:
     """PATCH is a whole-object overwrite (spec §2.6); id and creationTime stay."""
-    fields = definition_fields(body, sandbox=definition.sandbox)
+    fields = definition_fields(body, sandbox=definition.sandbox,
+                               definition_id=str(definition.id))
     if (SegmentDefinition.objects.in_sandbox(definition.sandbox).filter(name=fields["name"])
             .exclude(id=definition.id).exists()):
         raise _name_taken(definition.sandbox, fields["name"])

@@ -60,6 +60,15 @@ def existing(demo_api: Api) -> dict[str, Any]:
     return dict(response.json())
 
 
+@pytest.fixture
+def target(demo_api: Api, existing: dict[str, Any]) -> dict[str, Any]:
+    """Another definition, to PATCH (a definition's own id is no segment it may use)."""
+    response = demo_api.post(DEFINITIONS, definition_body(name="Target",
+                                                          value="loyalty.points > 10"))
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
+
 def editors_schema(api: Api) -> Schema:
     """The schema as the dashboard's editor builds it: from the Schema Registry's unions."""
     unions = [api.get(f"{REGISTRY}/{quote(name, safe='')}", Accept=FULL).json()
@@ -83,7 +92,7 @@ def refusal(text: str, problem: Problem) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("text", "says"), INVALID, ids=INVALID_IDS)
 def test_an_invalid_definition_is_refused_alike_by_create_patch_and_preview(
-    demo_api: Api, existing: dict[str, Any], text: str, says: list[str]
+    demo_api: Api, existing: dict[str, Any], target: dict[str, Any], text: str, says: list[str]
 ) -> None:
     problem = first_error(demo_api, text, existing)
     for part in says:
@@ -92,8 +101,8 @@ def test_an_invalid_definition_is_refused_alike_by_create_patch_and_preview(
     before = row_counts()
     answers = {
         "create": demo_api.post(DEFINITIONS, definition_body(name="New", value=text)),
-        "patch": demo_api.patch(f"{DEFINITIONS}/{existing['id']}",
-                                definition_body(name=EXISTING, value=text)),
+        "patch": demo_api.patch(f"{DEFINITIONS}/{target['id']}",
+                                definition_body(name="Target", value=text)),
         "preview": demo_api.post(PREVIEW, {"predicateExpression": text,
                                            "predicateType": "pql/text"}),
     }
@@ -102,12 +111,12 @@ def test_an_invalid_definition_is_refused_alike_by_create_patch_and_preview(
         assert body["errors"]["400"] == [expected], route
         assert body["title"] == expected["message"]
     assert row_counts() == before
-    assert demo_api.get(f"{DEFINITIONS}/{existing['id']}").json() == existing
+    assert demo_api.get(f"{DEFINITIONS}/{target['id']}").json() == target
 
 
 @pytest.mark.parametrize(("text", "says"), INVALID, ids=INVALID_IDS)
 def test_an_invalid_pql_json_definition_is_refused_with_the_message_alone(
-    demo_api: Api, existing: dict[str, Any], text: str, says: list[str]
+    demo_api: Api, existing: dict[str, Any], target: dict[str, Any], text: str, says: list[str]
 ) -> None:
     """pql/json has no text the client wrote: the message, without a position."""
     problem = first_error(demo_api, text, existing)
@@ -115,8 +124,8 @@ def test_an_invalid_pql_json_definition_is_refused_with_the_message_alone(
     before = row_counts()
     for response in (
             demo_api.post(DEFINITIONS, definition_body(name="New", value=value, fmt="pql/json")),
-            demo_api.patch(f"{DEFINITIONS}/{existing['id']}",
-                           definition_body(name=EXISTING, value=value, fmt="pql/json")),
+            demo_api.patch(f"{DEFINITIONS}/{target['id']}",
+                           definition_body(name="Target", value=value, fmt="pql/json")),
             demo_api.post(PREVIEW, {"predicateExpression": value, "predicateType": "pql/json"})):
         body = assert_aep_error(response, 400)
         assert body["errors"]["400"] == [{
@@ -171,3 +180,23 @@ def test_a_sandbox_without_data_knows_no_field(demo_api: Api) -> None:
                      prod.post(PREVIEW, {"predicateExpression": text})):
         body = assert_aep_error(response, 400)
         assert body["title"] == errors.PQL_INVALID.format(error=f"{message} (line 1, column 1)")
+
+
+def test_a_definition_cannot_use_itself(demo_api: Api, existing: dict[str, Any]) -> None:
+    """As the editor refuses it: inSegment of the definition's own id, in either format."""
+    own = existing["id"]
+    message = errors.DEFINITION_SELF_REFERENCE.format(id=own)
+    text = f'loyalty.points > 1 and\n  inSegment("{own}")'
+    response = demo_api.patch(f"{DEFINITIONS}/{own}", definition_body(name=EXISTING,
+                                                                       value=text))
+    item = assert_aep_error(response, 400)["errors"]["400"][0]
+    assert item["message"] == errors.PQL_INVALID.format(error=f"{message} (line 2, column 13)")
+    assert (item["line"], item["column"], item["endColumn"]) == (2, 13, 13 + len(own) + 2)
+    as_json = json.dumps(pql.to_json(pql.parse(text)))
+    response = demo_api.patch(f"{DEFINITIONS}/{own}", definition_body(
+        name=EXISTING, value=as_json, fmt="pql/json"))
+    assert assert_aep_error(response, 400)["title"] == errors.PQL_INVALID.format(error=message)
+    assert demo_api.get(f"{DEFINITIONS}/{own}").json() == existing
+    # another definition may use it
+    other = demo_api.post(DEFINITIONS, definition_body(name="Other", value=text))
+    assert other.status_code == 200, other.content
