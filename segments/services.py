@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 import pql
 from aep import AEPError, AEPNotFoundError
@@ -229,7 +231,7 @@ def segment_save(
         version = SegmentVersion.objects.create(
             segment=segment, number=number, name=name, description=description, pql=pql_text,
             merge_policy_id=segment.merge_policy_id, evaluation_method=evaluation_method,
-            created_by=actor, note=note, estimate=_estimate_of_text(segment, pql_text),
+            created_by=actor, note=note, estimate=_estimate_of_text(segment, pql_text, actor),
         )
         if version.estimate is not None:
             segment.last_estimate = {**version.estimate, "version": number}
@@ -364,15 +366,23 @@ def estimate_of(job: Job) -> dict[str, Any] | None:
     }
 
 
-def _estimate_of_text(segment: Segment, text: str) -> dict[str, Any] | None:
-    """The newest succeeded estimate of this segment whose text is ``text`` (an estimate made
-    in the editor before saving belongs to the version the save makes)."""
-    if segment.pk is None:
-        return None
+DRAFT_ESTIMATE_AGE = timedelta(hours=1)
+
+
+def _estimate_of_text(segment: Segment, text: str, actor: Any) -> dict[str, Any] | None:
+    """The newest succeeded estimate of ``text`` for this segment: one of its own previews, or
+    the saver's own estimate of the same text in this sandbox within the hour, made in the
+    editor before the segment existed (it is linked to the segment now). An estimate made
+    before saving belongs to the version the save makes."""
     wanted = canonical_text(text)
-    previews = segment.jobs.filter(kind=JobKind.PREVIEW, status=JobStatus.SUCCEEDED)
-    for job in previews.order_by("-finished_at", "-pk")[:20]:
+    previews = Job.objects.filter(kind=JobKind.PREVIEW, status=JobStatus.SUCCEEDED,
+                                  connection=segment.connection, sandbox=segment.sandbox)
+    own = previews.filter(segments=segment)
+    drafts = previews.filter(segments__isnull=True, created_by_id=getattr(actor, "pk", None),
+                             finished_at__gte=timezone.now() - DRAFT_ESTIMATE_AGE)
+    for job in (own | drafts).distinct().order_by("-finished_at", "-pk")[:20]:
         if canonical_text(str((job.request or {}).get("predicateExpression", ""))) == wanted:
+            segment.jobs.add(job)
             return estimate_of(job)
     return None
 

@@ -90,8 +90,10 @@ def test_marketer_writes_estimates_saves_versions_and_runs_a_segment(
     page.check(f"input[name=segment][value='{segment.pk}']")
     page.click("[data-testid=run-selected]")
     page.wait_for_selector("#run-result .job-row[data-status=succeeded]", timeout=60_000)
-    page.reload()
     count = Segment.objects.get().last_count
     assert count is not None and count > 0
-    assert f"{count:,}" in page.inner_text("[data-testid=last-count]")
+    # the finished row says so (jobFinished) and the table reads its counts again: no reload
+    page.wait_for_selector(f"[data-testid=last-count]:has-text('{count:,}')")
+    assert page.locator("#segment-table").count() == 1
+    assert page.locator("#run-result .job-row[data-status]").count() == 1
     shot("segments-list")

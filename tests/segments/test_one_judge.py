@@ -195,18 +195,31 @@ def test_an_estimate_before_the_save_belongs_to_the_version_saved(studio: Any,
     from segments.models import Segment
 
     client = signed_in(marketer)
-    job = estimate(client, US)  # unsaved text: no segment to belong to yet
+    estimate(client, "homeAddress.countryCode.isNotNull()")  # another text: not adopted
+    job = estimate(client, US)  # the new segment's text, estimated before it was saved
     create(client)
     segment = Segment.objects.get()
-    assert segment.versions.get().estimate is None  # not linked to this segment's jobs
+    assert segment.versions.get().estimate["job"] == job.pk
+    assert list(segment.jobs.values_list("pk", flat=True)) == [job.pk]
     job = estimate(client, US, segment)
     segment.refresh_from_db()
+    assert segment.last_estimate["job"] == job.pk
     size = job.metrics["estimatedSize"]
     assert segment.last_estimate["version"] == 1 and segment.last_estimate["size"] == size
     assert segment.last_estimate["exact"] is True  # a store of 150 profiles is read whole
     listing = client.get("/segments/").content.decode()
     row = listing.split('data-testid="last-estimate"')[1].split("</td>")[0]
     assert "exactly" in row and f"{size:,}" in row and "≈" not in row and "v1" not in row
+
+
+def test_another_persons_estimate_is_not_adopted(studio: Any, marketer: Any,
+                                                 make_user: Any) -> None:
+    from core.roles import Role
+    from segments.models import Segment
+
+    estimate(signed_in(make_user("mia", Role.MARKETER)), US)
+    create(signed_in(marketer))
+    assert Segment.objects.get().versions.get().estimate is None
 
 
 def test_the_list_labels_an_older_versions_estimate_and_never_shows_a_drafts(
