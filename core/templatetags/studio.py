@@ -48,8 +48,14 @@ def icon(name: str, size: int = 18) -> SafeString:
 
 
 @register.simple_tag
-def reltime(value: datetime | None) -> SafeString:
-    """'3 minutes ago', with the exact time on hover."""
+def reltime(value: datetime | str | None) -> SafeString:
+    """'3 minutes ago', with the exact time on hover (an ISO 8601 text, as JSON fields keep
+    times, reads as its time)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            value = None
     if value is None:
         return mark_safe('<span class="muted">—</span>')
     exact = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -269,3 +269,21 @@ def test_a_segment_job_remembers_the_version_it_counted(studio: Any, marketer: A
     assert job.request["segments"] == [{"segmentId": segment.remote_id, "version": 2}]
     segment.refresh_from_db()
     assert segment.last_run_version == 2 and segment.last_count is not None
+
+
+def test_the_segment_page_shows_the_current_versions_estimate_or_says_whose_it_is(
+        studio: Any, marketer: Any) -> None:
+    from segments.models import Segment
+
+    client = signed_in(marketer)
+    create(client)
+    segment = Segment.objects.get()
+    size = estimate(client, US, segment).metrics["estimatedSize"]
+    page = html.unescape(client.get(f"/segments/{segment.pk}/").content.decode())
+    stored = page.split('data-testid="stored-estimate"')[1].split("</div>\n          </div>")[0]
+    assert f"exactly</span> {size:,}" in stored and "The current version's estimate" in stored
+    assert 'data-testid="version-estimate">exactly' in page
+    edit(client, segment, 'homeAddress.countryCode = "FR"')
+    page = html.unescape(client.get(f"/segments/{segment.pk}/").content.decode())
+    stored = page.split('data-testid="stored-estimate"')[1]
+    assert "An estimate of version 1, not of the current version 2" in stored
