@@ -127,7 +127,7 @@ print(json.dumps(counts))
 # (role, threads): runserver answers each request in a thread; `make run` has one worker
 # process (prefork, a few children) and beat. Two worker processes stand in for the children.
 PROCESSES = [("web", 4), ("worker", 2), ("worker", 2), ("beat", 1)]
-SECONDS = 6.0
+SECONDS = 3.0
 
 
 def studio_env(var: Path) -> dict[str, str]:

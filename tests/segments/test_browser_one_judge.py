@@ -60,8 +60,11 @@ def test_a_misspelt_field_cannot_be_saved_and_an_exact_estimate_says_so(
     shot("segment-estimate-exact")
 
     segment = Segment.objects.get()
-    page.wait_for_function("id => true", arg=segment.pk)
     page.goto(f"{live_server.url}/segments/")
     cell = page.wait_for_selector("[data-testid=last-estimate]")
     assert cell.inner_text().startswith("exactly") and "v1" not in cell.inner_text()
     shot("segment-list-estimates")
+    page.goto(f"{live_server.url}/segments/{segment.pk}/")
+    stored = page.wait_for_selector("[data-testid=stored-estimate]")
+    assert "The current version's estimate" in stored.inner_text()
+    shot("segment-stored-estimate")

@@ -227,8 +227,9 @@ def numbers(studio_worker: Any, marketer: Any) -> dict[str, Any]:  # noqa: F811
     dataset = exports.dataset_create(connection=studio.connection, sandbox=studio.sandbox,
                                      name="Audiences", description="", actor=marketer)
     jobs = {}
-    for segment in segments:
-        for empty in (True, False):
+    for index, segment in enumerate(segments):
+        # every segment with profiles known only from events; a third of them without too
+        for empty in (True, False) if index % 3 == 0 else (True,):
             body = exports.export_body(segment_ids=[segment.remote_id], dataset_id=dataset,
                                        empty_profiles=empty)
             jobs[segment.pk, empty] = exports.export_start(
@@ -246,8 +247,9 @@ def test_every_number_agrees_and_counts_the_same_people(marketer: Any,
     from segments.services import estimate_of
 
     studio = numbers["studio"]
-    recorded = with_records(studio)
-    sizes = []
+    recorded = set().union(*with_records(studio))  # every identity of a profile record
+    sizes: list[int] = []
+    left_out: list[int] = []
     for segment in numbers["segments"]:
         segment.refresh_from_db()
         estimate = numbers["estimates"][segment.pk]
@@ -268,15 +270,18 @@ def test_every_number_agrees_and_counts_the_same_people(marketer: Any,
         assert preview == members == set(parquet) == set(in_csv), segment.pql
         assert segment.last_estimate["version"] == 1 and segment.last_run_version == 1
 
-        with_profile = {member for member in members if member & set().union(*recorded)}
-        recorded_only = numbers["exports"][segment.pk, False]
+        sizes.append(len(members))
+        recorded_only = numbers["exports"].get((segment.pk, False))
+        if recorded_only is None:
+            continue
+        with_profile = {member for member in members if member & recorded}
         parquet, in_csv = export_people(recorded_only, marketer)
         assert set(parquet) == set(in_csv) == with_profile, segment.pql
         assert len(parquet) == len(in_csv) == len(with_profile)
         assert recorded_only.metrics["totalExportedProfileCounter"] == len(with_profile)
-        sizes.append((len(members), len(with_profile)))
-    # the definitions must be worth comparing: most select someone and not everyone, and some
-    # members known only from their events must be in play
-    assert sum(1 for size, _ in sizes if size > 0) >= len(sizes) * 0.8, sizes
-    assert sum(1 for size, recorded in sizes if recorded < size) >= 5, sizes
+        left_out.append(len(members) - len(with_profile))
+    # the definitions must be worth comparing: most select someone, and members known only
+    # from their events must be in play
+    assert sum(1 for size in sizes if size > 0) >= len(sizes) * 0.8, sizes
+    assert sum(1 for count in left_out if count > 0) >= 4, left_out
     assert len(numbers["segments"]) >= 30

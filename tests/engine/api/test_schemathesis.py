@@ -39,7 +39,7 @@ pytestmark = pytest.mark.django_db
 
 schema = schemathesis.openapi.from_wsgi("/data/openapi.json", get_wsgi_application())
 # A few per operation keeps the suite fast; SCHEMATHESIS_EXAMPLES=250 for a longer hunt.
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
 NUL = "\x00"
 REFUSED_FIRST = (405, 411, 413)  # before the gateway reads a parameter (engine/api/auth.py)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
