@@ -123,7 +123,11 @@ def infer(value: Any, path: str = "") -> Tree:
 
 def merge(left: Tree, right: Tree) -> Tree:
     """The narrowest tree that holds both. On a structural conflict (object vs number, say)
-    the left (earlier) shape wins, and records of the other shape fail to conform."""
+    the left (earlier) shape wins, and records of the other shape fail to conform.
+
+    An object's fields are kept in name order — in every tree the engine makes (merge, infer,
+    prune) — so that columns and struct fields come out the same wherever the tree was stored
+    (PostgreSQL's jsonb does not keep the order keys were written in; SQLite does)."""
     a, b = left["type"], right["type"]
     if a == "null":
         return right
@@ -133,7 +137,7 @@ def merge(left: Tree, right: Tree) -> Tree:
         fields = dict(left["fields"])
         for name, tree in right["fields"].items():
             fields[name] = merge(fields[name], tree) if name in fields else tree
-        return {"type": "object", "fields": fields}
+        return {"type": "object", "fields": dict(sorted(fields.items()))}
     if a == b == "array":
         return {"type": "array", "items": merge(left["items"], right["items"])}
     if a == b == "map":
@@ -233,7 +237,7 @@ def _build(path: tuple[str, ...], kinds: dict[tuple[str, ...], str],
     if kind == "object":
         return {"type": "object", "fields": {
             name: _build((*path, name), kinds, children)
-            for name in children.get(path, {}) if name not in ("[]", "*")
+            for name in sorted(children.get(path, {})) if name not in ("[]", "*")
         }}
     if kind == "array":
         return {"type": "array", "items": _build((*path, "[]"), kinds, children)}
@@ -249,7 +253,7 @@ def prune(tree: Tree) -> Tree | None:
         return STRING
     if kind == "object":
         fields = {}
-        for name, sub in tree["fields"].items():
+        for name, sub in sorted(tree["fields"].items()):
             kept = prune(sub)
             if kept is not None:
                 fields[name] = kept

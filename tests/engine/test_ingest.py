@@ -71,7 +71,7 @@ def test_identity_map_stays_a_map_of_identity_lists(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps(PROFILES))
     batch = ingest([tmp_path / "a.json"])
     assert column_type(batch, "identityMap") == (
-        'MAP(VARCHAR, STRUCT(id VARCHAR, "primary" BOOLEAN, authenticatedState VARCHAR)[])')
+        'MAP(VARCHAR, STRUCT(authenticatedState VARCHAR, id VARCHAR, "primary" BOOLEAN)[])')
     assert dict(rows(batch)[0]["identityMap"])["ECID"] == [
         {"id": "e1", "primary": None, "authenticatedState": None},
         {"id": "e2", "primary": None, "authenticatedState": "ambiguous"},
