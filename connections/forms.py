@@ -19,6 +19,11 @@ SANDBOX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 URL_INVALID = "Enter a full URL starting with http:// or https://, e.g. {example}."
 NAME_TAKEN = "Another connection is already called {name!r}; choose another name."
 SECRET_REQUIRED = "Enter the client secret from the Developer Console project."
+SECRET_AGAIN = ("You changed where the secret goes ({fields}): enter the client secret again, "
+                "so that the stored one is never sent anywhere it was not entered for.")
+# Changing any of these sends the stored secret somewhere new, so it must be typed again.
+SECRET_BOUND = {"ims_url": "IMS URL", "base_url": "platform URL", "client_id": "client id",
+                "org_id": "org id", "kind": "kind"}
 SANDBOX_INVALID = "Sandbox names are lower-case letters, digits and '-', e.g. prod or dev-team."
 ORG_INVALID = "An IMS org id ends in @AdobeOrg, e.g. 1BD6382559DF0C130A49422D@AdobeOrg."
 
@@ -119,4 +124,10 @@ class ConnectionForm(forms.Form):
             data["ims_url"] = ims_default
         if "scopes" in data and not data["scopes"]:
             data["scopes"] = Connection._meta.get_field("scopes").get_default()
+        if self.instance is not None and not data.get("client_secret") \
+                and "client_secret" not in self.errors:
+            moved = [label for name, label in SECRET_BOUND.items()
+                     if name in data and data[name] != getattr(self.instance, name)]
+            if moved:
+                self.add_error("client_secret", SECRET_AGAIN.format(fields=", ".join(moved)))
         return data

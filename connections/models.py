@@ -40,6 +40,9 @@ class Connection(models.Model):
     # (read from our database, never from the API on a page view).
     sandboxes = models.JSONField(default=list, blank=True)
     is_enabled = models.BooleanField(default=True)
+    # The connection everyone works in until they choose another in the switcher; marked by
+    # an admin, and only after a test passed (a new connection never moves anybody).
+    is_default = models.BooleanField(default=False)
     last_tested_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)
     last_test_message = models.CharField(max_length=500, blank=True)
@@ -55,6 +58,10 @@ class Connection(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True),
+                                    name="one_default_connection"),
+        ]
 
     def __str__(self) -> str:
         return self.name

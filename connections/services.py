@@ -33,6 +33,7 @@ from aep import (
 from aep.client import EXPERIENCE_EVENT, PROFILE
 from aep.errors import error_details
 from connections.models import Connection, ConnectionKind
+from core.errors import RefusedError
 from core.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ API_ERROR = "The API answered {detail}."
 UNEXPECTED = "The test failed unexpectedly ({error}); see the server log."
 
 SWITCH_INVALID = "That connection or sandbox is not available; pick one from the list."
+DEFAULT_UNTESTED = ("Test {name} first: only a connection whose last test passed can be the "
+                    "default everyone starts in.")
+DEFAULT_DISABLED = "{name} is disabled: enable it before making it the default."
 
 # Gateway codes meaning "this token's org is not the one in x-gw-ims-org-id" (spec §1.1).
 ORG_ERROR_CODES = {"403025", "403027", "UPAPI-113740-403"}
@@ -174,12 +178,38 @@ def connection_update(*, actor: Any, connection: Connection, client_secret: str 
     return connection
 
 
+class ConnectionRefused(RefusedError):
+    """An admin's change that cannot be made, with what to do."""
+
+
+@transaction.atomic
+def connection_make_default(*, actor: Any, connection: Connection) -> Connection:
+    """The connection everyone works in until they choose another: enabled, and tested."""
+    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    if not connection.is_enabled:
+        raise ConnectionRefused(DEFAULT_DISABLED.format(name=connection.name))
+    if connection.last_test_ok is not True:
+        raise ConnectionRefused(DEFAULT_UNTESTED.format(name=connection.name))
+    if connection.is_default:
+        return connection
+    before = Connection.objects.filter(is_default=True).first()
+    Connection.objects.filter(is_default=True).update(is_default=False)
+    connection.is_default = True
+    connection.save(update_fields=["is_default", "updated_at"])
+    audit_record(actor=actor, action="connection.default", obj=connection,
+                 before={"default": before.name if before else None},
+                 after={"default": connection.name})
+    return connection
+
+
 @transaction.atomic
 def connection_set_enabled(*, actor: Any, connection: Connection, enabled: bool) -> Connection:
     connection = Connection.objects.select_for_update().get(pk=connection.pk)
     if connection.is_enabled != enabled:
         connection.is_enabled = enabled
-        connection.save(update_fields=["is_enabled", "updated_at"])
+        if not enabled:
+            connection.is_default = False  # the fallback (the oldest enabled) takes over
+        connection.save(update_fields=["is_enabled", "is_default", "updated_at"])
         audit_record(actor=actor, action="connection.enable" if enabled else "connection.disable",
                      obj=connection, before={"is_enabled": not enabled},
                      after={"is_enabled": enabled})
@@ -478,9 +508,17 @@ def switcher_choices() -> list[SwitcherChoice]:
             for connection in Connection.objects.enabled()]
 
 
+def connection_default() -> Connection | None:
+    """Where people work until they choose: the connection an admin made the default, else
+    the oldest enabled one — so creating a connection never moves anybody."""
+    enabled = Connection.objects.enabled()
+    return (enabled.filter(is_default=True).first()
+            or enabled.order_by("created_at", "pk").first())
+
+
 def current_connection(request: HttpRequest) -> tuple[Connection | None, str]:
-    """The switcher's choice for this session, else the first enabled connection and its
-    default sandbox; (None, "") when no connection is enabled."""
+    """The switcher's choice for this session, else the default connection (see
+    connection_default) and its default sandbox; (None, "") when no connection is enabled."""
     cached = getattr(request, "_current_connection", None)
     if cached is not None:
         return cached
@@ -490,7 +528,7 @@ def current_connection(request: HttpRequest) -> tuple[Connection | None, str]:
     connection = enabled.filter(pk=chosen_id).first() if chosen_id else None
     sandbox = session.get(SESSION_SANDBOX, "") if connection else ""
     if connection is None:
-        connection = enabled.first()
+        connection = connection_default()
     if connection is None:
         answer: tuple[Connection | None, str] = (None, "")
     else:

@@ -13,5 +13,6 @@ urlpatterns = [
     path("<int:pk>/test/", views.connection_test, name="test"),
     path("<int:pk>/disable/", views.connection_disable, name="disable"),
     path("<int:pk>/enable/", views.connection_enable, name="enable"),
+    path("<int:pk>/default/", views.connection_default, name="default"),
     path("switch/", views.switch, name="switch"),
 ]

@@ -27,6 +27,8 @@ UPDATED = "Connection {name} saved."
 DISABLED = "Connection {name} disabled: nobody can choose it until it is enabled again."
 ENABLED = "Connection {name} enabled."
 SWITCHED = "Now working in {name} · {sandbox}."
+MADE_DEFAULT = ("{name} is now the default: everyone who has not chosen a connection in the "
+                "switcher works in it.")
 
 
 def _row_target(request: HttpRequest, connection: Connection) -> bool:
@@ -116,6 +118,19 @@ def connection_disable(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def connection_enable(request: HttpRequest, pk: int) -> HttpResponse:
     return _toggle(request, pk, enabled=True)
+
+
+@role_required(ADMINS)
+@require_POST
+def connection_default(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection, pk=pk)
+    try:
+        services.connection_make_default(actor=request.user, connection=connection)
+    except services.ConnectionRefused as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, MADE_DEFAULT.format(name=connection.name))
+    return redirect("connections:list")
 
 
 @role_required(ADMINS)

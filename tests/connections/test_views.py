@@ -3,6 +3,7 @@ and without htmx, the write-only secret, the audit log, and the navigation's swi
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true"}
 NEW_SECRET = "p8e-REPLACED-secret-4e1d0c77aa"
+CLIENT_ID = "0123456789abcdef0123456789abcdef"  # make_connection's
 
 
 def form_data(**override: str) -> dict[str, str]:
@@ -165,13 +167,42 @@ def test_edit_with_an_empty_secret_keeps_the_stored_one(client: Client, admin_us
     client.force_login(admin_user)
     response = client.post(reverse("connections:edit", args=[connection.pk]),
                            form_data(name="Acme production", client_secret="",
-                                     default_sandbox="prod", org_id=ORG, client_id="newid"))
+                                     default_sandbox="dev", client_id=CLIENT_ID))
     assert response.status_code == 302
     connection.refresh_from_db()
-    assert (connection.client_id, connection.client_secret()) == ("newid", SECRET)
+    assert (connection.default_sandbox, connection.client_secret()) == ("dev", SECRET)
     entry = AuditEntry.objects.filter(action="connection.update").get()
-    assert entry.before == {"client_id": "0123456789abcdef0123456789abcdef"}
-    assert entry.after == {"client_id": "newid"}
+    assert entry.before == {"default_sandbox": "prod"}
+    assert entry.after == {"default_sandbox": "dev"}
+
+
+@pytest.mark.parametrize(("field", "value", "label"), [
+    ("ims_url", "https://ims.attacker.example", "IMS URL"),
+    ("base_url", "https://platform.attacker.example", "platform URL"),
+    ("client_id", "newid", "client id"),
+    ("org_id", "OTHER@AdobeOrg", "org id"),
+])
+def test_moving_where_the_secret_goes_needs_the_secret_again(
+        client: Client, admin_user: Any, make_connection: Any, field: str, value: str,
+        label: str) -> None:
+    """The stored secret is never sent to a host, client or org it was not entered for."""
+    from connections.forms import SECRET_AGAIN
+
+    connection = make_connection()
+    client.force_login(admin_user)
+    data = form_data(name="Acme production", client_secret="", default_sandbox="prod",
+                     **{"client_id": CLIENT_ID, field: value})
+    response = client.post(reverse("connections:edit", args=[connection.pk]), data)
+    assert response.status_code == 400
+    assert html.unescape(response.content.decode()).count(SECRET_AGAIN.format(fields=label)) == 1
+    connection.refresh_from_db()
+    assert getattr(connection, field) != value
+    assert not AuditEntry.objects.filter(action="connection.update").exists()
+    data["client_secret"] = NEW_SECRET  # typed again: saved
+    assert client.post(reverse("connections:edit", args=[connection.pk]),
+                       data).status_code == 302
+    connection.refresh_from_db()
+    assert (getattr(connection, field), connection.client_secret()) == (value, NEW_SECRET)
 
 
 def test_edit_with_a_new_secret_replaces_it_and_audits_it_masked(
@@ -380,3 +411,45 @@ def test_no_connection_yet_the_switcher_says_so(client: Client, admin_user: Any,
     client.force_login(marketer)
     html = client.get("/").content.decode()
     assert "Ask an admin to add one." in html
+
+
+def test_a_new_connection_never_moves_anybody(client: Client, marketer: Any, admin_user: Any,
+                                              make_connection: Any) -> None:
+    """Nobody chose a connection: everyone works in the oldest until an admin makes another
+    the default — whatever the new one is called (it used to be the first by name)."""
+    from connections.services import DEFAULT_UNTESTED
+
+    def working_in() -> str:
+        description = client.get("/segments/").content.decode().split("page-description")[1]
+        return description.split("</p>")[0]
+
+    make_connection("Zeta production")
+    client.force_login(marketer)
+    assert "Zeta production" in working_in()
+    newer = make_connection("Acme staging")
+    assert "Zeta production" in working_in()
+
+    client.force_login(admin_user)
+    response = client.post(reverse("connections:default", args=[newer.pk]), follow=True)
+    assert DEFAULT_UNTESTED.format(name="Acme staging") in html.unescape(
+        response.content.decode())
+    Connection.objects.filter(pk=newer.pk).update(last_test_ok=True)
+    client.post(reverse("connections:default", args=[newer.pk]))
+    assert Connection.objects.get(is_default=True) == newer
+    entry = AuditEntry.objects.get(action="connection.default")
+    assert (entry.before, entry.after) == ({"default": None}, {"default": "Acme staging"})
+
+    client.force_login(marketer)
+    assert "Acme staging" in working_in()
+    client.force_login(admin_user)
+    client.post(reverse("connections:disable", args=[newer.pk]))
+    assert not Connection.objects.filter(is_default=True).exists()
+
+
+def test_only_admins_make_a_connection_the_default(client: Client, lead: Any,
+                                                   make_connection: Any) -> None:
+    connection = make_connection()
+    Connection.objects.filter(pk=connection.pk).update(last_test_ok=True)
+    client.force_login(lead)
+    assert client.post(reverse("connections:default", args=[connection.pk])).status_code == 403
+    assert not Connection.objects.filter(is_default=True).exists()
