@@ -9,6 +9,7 @@ carry `SECRET_MASK` in its place, never the value.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -323,11 +324,18 @@ def _plural(count: int, suffix: str = "es") -> str:
     return "" if count == 1 else suffix
 
 
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,47}$")
+
+
 def _detail(error: AEPError) -> str:
-    """'403 403025: Profile is not valid' — the status and AEP's own code and message."""
-    code, message = error_details(error.body) if error.body is not None else (None, "")
-    text = f"{code}: {message}" if code and message else (message or error.message)
-    return f"{error.status} {text}" if error.status else text
+    """'403 403025' — the status and the API's error code, never its message: what a test
+    shows is our own diagnosis (the messages above), not a remote body, whoever answered."""
+    code, _ = error_details(error.body) if error.body is not None else (None, "")
+    code = str(code or error.code or "")
+    parts = [str(error.status)] if error.status else []
+    if code and _CODE.match(code):
+        parts.append(code)
+    return " ".join(parts) or "no answer"
 
 
 def _host(url: str) -> str:

@@ -134,7 +134,7 @@ def test_unknown_client_id(make_connection: Any) -> None:
 def test_wrong_org(make_connection: Any, body: dict[str, str]) -> None:
     connection = make_connection()
     result = run(connection, aep(sandboxes=answer(403, body)))
-    detail = f"403 {body['error_code']}: {body['message']}"
+    detail = f"403 {body['error_code']}"  # the code only: never the remote message
     assert result.message == services.WRONG_ORG.format(org_id=ORG, detail=detail)
     assert result.failure == services.Failure.WRONG_ORG
     assert [step.ok for step in result.steps] == [True, False, None, None]
@@ -186,7 +186,7 @@ def test_missing_sandbox_the_api_refuses(make_connection: Any) -> None:
             "status": 403}
     result = run(connection, aep(definitions=answer(403, body)))
     assert result.message == services.MISSING_SANDBOX_API.format(
-        sandbox="dev", detail=f"403 UPAPI-113752-403: {message}")
+        sandbox="dev", detail="403 UPAPI-113752-403")
     assert result.failure == services.Failure.MISSING_SANDBOX
     assert [step.ok for step in result.steps] == [True, True, True, False]
 
@@ -240,13 +240,25 @@ def test_no_stored_secret_is_said_before_any_call(make_connection: Any) -> None:
     assert result.message == services.NO_SECRET and seen == []
 
 
-def test_other_api_errors_quote_aep(make_connection: Any) -> None:
+def test_other_api_errors_name_the_status_and_code_not_the_remote_text(
+        make_connection: Any) -> None:
     connection = make_connection()
     body = {"type": "/placeholder/type/uri", "status": 400, "title": "BadRequestError",
             "detail": "limit must be positive"}
     result = run(connection, aep(definitions=answer(400, body)))
-    assert result.message == services.API_ERROR.format(
-        detail="400 BadRequestError: limit must be positive")
+    assert result.message == services.API_ERROR.format(detail="400 BadRequestError")
+
+
+def test_a_hostile_answer_is_never_shown(make_connection: Any) -> None:
+    """Whatever a remote body says (HTML, a phishing text, a very long code), the test panel
+    carries our diagnosis and the status only."""
+    connection = make_connection()
+    body = {"error_code": "<script>alert(1)</script>", "message": "Call +1-555 to fix this",
+            "title": "x" * 5000}
+    result = run(connection, aep(sandboxes=answer(500, body)))
+    stored = json.dumps([result.message, [step.detail for step in result.steps]])
+    assert "script" not in stored and "555" not in stored and "xxxx" not in stored
+    assert result.message == services.API_ERROR.format(detail="500")
 
 
 def test_the_secret_never_reaches_the_stored_result_or_the_audit_log(
