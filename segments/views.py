@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
@@ -27,7 +28,7 @@ from connections.services import (
     current_connection,
 )
 from core.htmx import htmx_template
-from core.roles import EVERYONE, role_required
+from core.roles import EVERYONE, LEADS, has_role, role_required
 from jobs.models import Job, JobKind
 from segments.forms import PQLJsonImportForm, SegmentForm
 from segments.models import EvaluationMethod, Segment, SegmentVersion
@@ -52,6 +53,9 @@ PREVIEW_PAGE = 20
 MAX_EVENTS = 1000  # read for "why it matches"; the drawer shows the newest 20
 NO_CONNECTION = ("There is no connection yet. An admin adds one under Connections "
                  "(make run creates the built-in engine's).")
+COPY_NAME = "Copy of {name}"
+NOT_YOURS = ("Only {owner} (who made it), team leads and admins can change or delete this "
+             "segment. Copy it to make a version of your own.")
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -89,6 +93,20 @@ def _editor_context(request: HttpRequest, *, connection: Connection, sandbox: st
 
 def _segment_for(request: HttpRequest, pk: int) -> Segment:
     return get_object_or_404(Segment.objects.select_related("connection"), pk=pk)
+
+
+def can_change(user: Any, segment: Segment) -> bool:
+    """Marketers run, estimate, export and copy any segment, but change or delete only their
+    own; team leads and admins change all."""
+    return has_role(user, LEADS) or (segment.created_by_id is not None
+                                     and segment.created_by_id == user.pk)
+
+
+def _refuse_change(request: HttpRequest, segment: Segment) -> None:
+    if not can_change(request.user, segment):
+        owner = segment.created_by
+        name = (owner.get_full_name() or owner.get_username()) if owner else "its owner"
+        raise PermissionDenied(NOT_YOURS.format(owner=name))
 
 
 # --- list and run -----------------------------------------------------------------------------
@@ -186,10 +204,26 @@ def segment_create(request: HttpRequest) -> HttpResponse:
         if saved := _save(request, form, segment=None, connection=connection, sandbox=sandbox):
             return saved
     else:
-        form = SegmentForm(initial={"pql": request.GET.get("pql", "")}, merge_policies=policies)
+        form = SegmentForm(initial=_copy_of(request, connection, sandbox)
+                           or {"pql": request.GET.get("pql", "")}, merge_policies=policies)
     context = _editor_context(request, connection=connection, sandbox=sandbox, form=form,
                               segment=None)
     return TemplateResponse(request, "segments/segment_edit.html", context)
+
+
+def _copy_of(request: HttpRequest, connection: Connection, sandbox: str) -> dict[str, Any]:
+    """The new-segment form filled in from ``?copy=<segment>`` of this sandbox (anybody may
+    copy any segment they can run)."""
+    wanted = request.GET.get("copy", "")
+    if not (wanted.isascii() and wanted.isdigit()):
+        return {}
+    original = Segment.objects.in_sandbox(connection, sandbox).filter(pk=int(wanted)).first()
+    if original is None:
+        return {}
+    return {"name": COPY_NAME.format(name=original.name)[:200], "pql": original.pql,
+            "description": original.description,
+            "merge_policy_id": original.merge_policy_id,
+            "evaluation_method": original.evaluation_method}
 
 
 @require_http_methods(["GET", "POST"])
@@ -199,6 +233,7 @@ def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     connection, sandbox = segment.connection, segment.sandbox
     policies = connection_merge_policy_choices(connection, sandbox)
     if request.method == "POST":
+        _refuse_change(request, segment)
         form = SegmentForm(request.POST, merge_policies=policies)
         if saved := _save(request, form, segment=segment, connection=connection, sandbox=sandbox):
             return saved
@@ -211,6 +246,11 @@ def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     context = _editor_context(request, connection=connection, sandbox=sandbox, form=form,
                               segment=segment)
     context["versions"] = segment.versions.select_related("created_by")[:5]
+    context["can_change"] = can_change(request.user, segment)
+    if not context["can_change"]:
+        owner = segment.created_by
+        context["not_yours"] = NOT_YOURS.format(
+            owner=(owner.get_full_name() or owner.get_username()) if owner else "its owner")
     context["last_job"] = segment.jobs.order_by("-created_at").first()
     return TemplateResponse(request, "segments/segment_edit.html", context)
 
@@ -299,6 +339,7 @@ def segment_versions(request: HttpRequest, pk: int) -> HttpResponse:
     if left in by_number and right in by_number:
         diff_rows = _side_by_side(by_number[left], by_number[right])
     context = {"segment": segment, "versions": versions, "left": by_number.get(left),
+               "can_change": can_change(request.user, segment),
                "right": by_number.get(right), "diff_rows": diff_rows}
     template = htmx_template(request, "segments/segment_versions.html", partial="version-diff")
     return TemplateResponse(request, template, context)
@@ -334,6 +375,7 @@ def _side_by_side(left: SegmentVersion, right: SegmentVersion) -> list[dict[str,
 @role_required(EVERYONE)
 def segment_version_restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     segment = _segment_for(request, pk)
+    _refuse_change(request, segment)
     version = get_object_or_404(SegmentVersion, segment=segment, number=number)
     try:
         segment = segment_restore(segment=segment, version=version, actor=request.user)
@@ -350,6 +392,7 @@ def segment_version_restore(request: HttpRequest, pk: int, number: int) -> HttpR
 @role_required(EVERYONE)
 def segment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     segment = _segment_for(request, pk)
+    _refuse_change(request, segment)
     dependents = segment_dependents(segment=segment)
     error = ""
     if request.method == "POST":

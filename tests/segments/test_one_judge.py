@@ -287,3 +287,34 @@ def test_the_segment_page_shows_the_current_versions_estimate_or_says_whose_it_i
     page = html.unescape(client.get(f"/segments/{segment.pk}/").content.decode())
     stored = page.split('data-testid="stored-estimate"')[1]
     assert "An estimate of version 1, not of the current version 2" in stored
+
+
+# --- ownership ------------------------------------------------------------------------------
+
+def test_marketers_change_only_their_own_segments_but_run_and_copy_any(
+        studio: Any, marketer: Any, lead: Any, make_user: Any) -> None:
+    from core.roles import Role
+    from segments.models import Segment
+    from segments.views import NOT_YOURS
+
+    create(signed_in(marketer), name="Maya's US")
+    segment = Segment.objects.get()
+    other = signed_in(make_user("mia", Role.MARKETER))
+    page = html.unescape(other.get(f"/segments/{segment.pk}/").content.decode())
+    assert NOT_YOURS.format(owner="Maya") in page
+    assert 'data-testid="save"' not in page and "/delete/" not in page
+    data = {"name": "Hijacked", "pql": US, "description": "", "evaluation_method": "batch",
+            "merge_policy_id": "", "segment_id": segment.pk}
+    assert other.post(f"/segments/{segment.pk}/", data).status_code == 403
+    assert other.post(f"/segments/{segment.pk}/delete/").status_code == 403
+    assert other.post(f"/segments/{segment.pk}/versions/1/restore/").status_code == 403
+    segment.refresh_from_db()
+    assert segment.name == "Maya's US" and segment.versions.count() == 1
+    # running, estimating and copying stay open to every marketer
+    assert other.post("/segments/run/", {"segment": [segment.pk]}).status_code == 302
+    copy = html.unescape(other.get(f"/segments/new/?copy={segment.pk}").content.decode())
+    assert 'value="Copy of Maya&#x27;s US"' in copy or "Copy of Maya's US" in copy
+    assert create(other, name="Copy of Maya's US").status_code == 302
+    # a team lead changes anybody's
+    response = signed_in(lead).post(f"/segments/{segment.pk}/", {**data, "name": "Lead's"})
+    assert response.status_code == 302
