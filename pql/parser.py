@@ -31,6 +31,11 @@ from pql.tokens import (
 MAX_NESTING = 40
 # Depth of the resulting tree (long paths and operator chains count too).
 MAX_DEPTH = 100
+# Characters of a definition, refused before it is read: reading costs ~1.5 µs a character
+# (a 680 KB chain of ORs took a second to parse, and 37 s of a worker's time to run). The
+# longest example programs have ~200 characters; 64 KB also holds a list of thousands of
+# postcodes. pql.schema.MAX_NODES bounds the parts of a definition (pql/json too).
+MAX_TEXT_LENGTH = 64 * 1024
 
 EXPECTED_VALUE = "expected a value"
 EXPECTED_VALUE_AFTER = "expected a value after '{after}'"
@@ -53,6 +58,9 @@ UNKNOWN_AGGREGATE = "unknown aggregation '{name}'"
 SUGGESTED_AGGREGATES = {"avg": "average", "mean": "average", "total": "sum", "count": "sum"}
 RESERVED_WORD = "'{word}' is a keyword and cannot start a value here"
 TOO_DEEP = "the definition nests too deeply (more than {limit} levels)"
+TOO_LONG = (
+    "the definition is {length:,} characters long; a definition may have at most {limit:,}"
+)
 UP_OUTSIDE_FILTER = "'{carets}' needs {levels} enclosing filter(s) [ … ] but has {depth}"
 EXPECTED_DOT_AFTER_UP = "expected '.' and a field name after '{carets}'"
 EXPECTED_NAME = "expected a variable name after '{after}'"
@@ -88,6 +96,9 @@ def parse(text: str) -> ast.Node:
     """Parse PQL text into a syntax tree; raise ``PQLSyntaxError`` with the offending span."""
     if not isinstance(text, str):
         raise TypeError("parse() takes the PQL text as a str")
+    if len(text) > MAX_TEXT_LENGTH:  # from the first character past the limit
+        raise PQLSyntaxError.at(TOO_LONG.format(length=len(text), limit=MAX_TEXT_LENGTH), text,
+                                MAX_TEXT_LENGTH, len(text))
     return Parser(text).parse()
 
 

@@ -10,13 +10,15 @@ map``, with ``array<T>`` and ``map<T>`` for the item/value type.
 
 The checker reports three kinds of problems, each with words a marketer understands and the
 span of the offending text: unknown fields (with "did you mean"), type mismatches, and the
-authoring guardrails of §11.2.
+authoring guardrails of §11.2 — with the engine's own bounds: a regular expression must be one
+the engine's RE2 runs (pql/regex.py), and a definition has at most MAX_NODES parts.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -25,7 +27,9 @@ from typing import Any
 from pql import ast
 from pql.errors import position
 from pql.evaluator import PQLChainLabelError, chain_plan, label_variable
+from pql.parser import MAX_TEXT_LENGTH
 from pql.printer import to_text
+from pql.regex import re2_error, unsupported_construct
 from pql.timeutil import shift
 from pql.values import parse_timestamp
 
@@ -39,6 +43,11 @@ FIELD_KINDS = frozenset(
 MAX_CHAIN_STEPS = 3  # "sequential events > 3" is critical (the newest validation.md)
 MAX_AGGREGATIONS = 3  # "aggregation functions > 3" is a warning
 MAX_NESTING = 2  # "nested array/map depth > 2 levels" is a warning
+# "Logical complexity" is critical in Adobe's validation, with no number published. Ours: the
+# parts of a definition (pql.ast nodes). The longest example programs have ~30, a list of a few
+# thousand postcodes a few thousand; the text is limited too (pql.parser.MAX_TEXT_LENGTH), and
+# so is the depth (pql.parser.MAX_DEPTH, which pql/json shares).
+MAX_NODES = 10_000
 
 # User-facing messages (module constants so tests can assert the exact text).
 UNKNOWN_FIELD = 'There is no field "{path}"{where}.'
@@ -73,6 +82,28 @@ CASE_FLAG = '{what} takes a text and, optionally, true or false for case; "{text
 WHOLE_NUMBERS = "date() needs three whole numbers: year, month and day."
 NOT_A_DAY = "date({year}, {month}, {day}) is not a day of the calendar."
 BAD_REGEX = 'The regular expression "{pattern}" is not valid: {error}.'
+# The engine runs regular expressions with RE2 (pql/regex.py): what it cannot run is refused.
+REGEX_NOT_SUPPORTED = (
+    'The regular expression "{pattern}" uses {construct}, which the engine\'s regular '
+    "expressions (RE2) do not support."
+)
+REGEX_NOT_RUNNABLE = (
+    'The regular expression "{pattern}" cannot run in the engine\'s regular expressions '
+    "(RE2): {error}."
+)
+REGEX_NOT_WRITTEN = (
+    '{what} needs its regular expression written in the definition as text, such as '
+    '{what}("^A"); "{text}" is computed.'
+)
+REGEX_GROUP_NOT_WRITTEN = (
+    "{what} needs the number of its group written as a whole number, such as "
+    '{what}("@(.+)", 1); {text} is not.'
+)
+REGEX_NO_GROUP = (
+    'The regular expression "{pattern}" has {groups} group(s); {what} cannot return group '
+    "{group}."
+)
+REGEX_SHOWN = 80  # characters of a pattern a message repeats
 TOO_FAR = "This time window reaches beyond the years 1 to 9999."
 NO_PARAMETER = "There is no parameter ${position}: $1 is the profile and $2 its events."
 TOO_MANY_CARETS = "'{carets}' reaches above the profile: there is no enclosing item that far up."
@@ -87,6 +118,15 @@ TOO_MANY_AGGREGATIONS = (
 TOO_DEEP = (
     "This condition looks {depth} levels deep into lists; more than {limit} levels can slow "
     "segmentation down."
+)
+TOO_LONG = (
+    "This definition is {length:,} characters long as text; a definition may have at most "
+    "{limit:,}."
+)
+TOO_LARGE = (
+    "This definition has more than {limit:,} parts (fields, values, operators and functions), "
+    "the most a definition may have. Split it into smaller segments and combine them with "
+    "inSegment."
 )
 
 KIND_WORDS = {
@@ -200,7 +240,8 @@ def _plural(item: FieldType) -> str:
 class Problem:
     """One thing wrong (``severity="error"``: cannot be saved) or worth knowing
     (``"warning"``). ``code`` names the kind (``unknown-field``, ``type-mismatch``,
-    ``too-many-steps``, ``too-many-aggregations``, ``too-deep``). ``span`` is the character
+    ``too-many-steps``, ``too-many-aggregations``, ``too-deep``, ``too-large``,
+    ``invalid-value``). ``span`` is the character
     offsets of the offending text; ``line``/``column``/``end_column`` (1-based, end exclusive)
     are filled in when ``check`` is given the source text."""
 
@@ -398,6 +439,9 @@ def check(
         schema = Schema.from_dict(
             schema.get("profile", {}), schema.get("xEvent", schema.get("event", {}))
         )
+    too_large = _too_large(node, source)
+    if too_large is not None:  # refused whole, before any work proportional to its size
+        return [_positioned(too_large, source) if source is not None else too_large]
     checker = _Checker(schema, segments)
     checker.infer(node, _Env((schema.root(PROFILE),), {}))
     checker.guardrails(node)
@@ -408,6 +452,20 @@ def check(
     if source is not None:
         problems = [_positioned(problem, source) for problem in problems]
     return problems
+
+
+def _too_large(node: ast.Node, source: str | None) -> Problem | None:
+    """An error for a definition of more than MAX_NODES parts (counting stops there), or
+    longer than MAX_TEXT_LENGTH as text: pql.parse refuses such a text, and a pql/json tree is
+    stored and run as its text."""
+    for count, _ in enumerate(node.walk(), start=1):
+        if count > MAX_NODES:
+            return Problem("error", TOO_LARGE.format(limit=MAX_NODES), "too-large", node.span)
+    length = len(source if source is not None else to_text(node))
+    if length > MAX_TEXT_LENGTH:
+        return Problem("error", TOO_LONG.format(length=length, limit=MAX_TEXT_LENGTH),
+                       "too-large", node.span)
+    return None
 
 
 def _positioned(problem: Problem, source: str) -> Problem:
@@ -768,12 +826,49 @@ class _Checker:
             message += SEGMENT_BY_NAME.format(name=self.segments[sid], id=sid)
         self.report("error", "unknown-segment", message, arg)
 
-    def regex(self, node: ast.Node) -> None:
-        if isinstance(node, ast.Literal) and isinstance(node.value, str):
-            try:
-                re.compile(node.value)
-            except re.error as error:
-                self.invalid(BAD_REGEX.format(pattern=node.value, error=error), node)
+    def regex(self, what: str, node: ast.Node) -> int | None:
+        """A pattern both the engine's RE2 and the reference evaluator's ``re`` run, written
+        in the definition (a computed one could not be checked, nor compiled to SQL): its
+        number of groups, or None when reported."""
+        if not isinstance(node, ast.Literal):
+            self.invalid(REGEX_NOT_WRITTEN.format(what=what, text=_label(node)), node)
+            return None
+        if not isinstance(node.value, str):
+            return None  # needs_text reports it
+        pattern = node.value
+        try:
+            with warnings.catch_warnings():  # "possible nested set": [[:alpha:]] is RE2's
+                warnings.simplefilter("ignore")
+                groups = re.compile(pattern).groups
+        except (re.error, OverflowError, RecursionError) as error:
+            self.invalid(BAD_REGEX.format(pattern=pattern, error=error), node)
+            return None
+        refused = re2_error(pattern)
+        if refused is None:
+            return groups
+        shown = pattern if len(pattern) <= REGEX_SHOWN else pattern[:REGEX_SHOWN - 1] + "…"
+        construct = unsupported_construct(pattern, refused)
+        if construct is not None:
+            message = REGEX_NOT_SUPPORTED.format(pattern=shown, construct=construct)
+        else:
+            message = REGEX_NOT_RUNNABLE.format(pattern=shown, error=refused)
+        self.invalid(message, node)
+        return None
+
+    def regex_group(self, what: str, pattern: ast.Node, groups: int | None,
+                    node: ast.Node) -> None:
+        """The group of ``regexGroup``: a whole number the pattern has (the compiler reads it
+        as a constant; the evaluator fails on a group the pattern lacks)."""
+        value = node.value if isinstance(node, ast.Literal) else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.invalid(REGEX_GROUP_NOT_WRITTEN.format(what=what, text=_label(node)), node)
+            return
+        if groups is not None and not 0 <= value <= groups:
+            shown = _label(pattern).strip('"')
+            if len(shown) > REGEX_SHOWN:
+                shown = shown[:REGEX_SHOWN - 1] + "…"
+            self.invalid(REGEX_NO_GROUP.format(pattern=shown, groups=groups, what=what,
+                                               group=value), node)
 
     def _method(self, node: ast.Method, env: _Env) -> FieldType:
         receiver = self.infer(node.receiver, env)
@@ -803,11 +898,12 @@ class _Checker:
         self.needs_text(node.name, node.receiver, receiver, one=name == "regexgroup")
         args = list(zip(node.args, kinds, strict=False))
         if name == "regexgroup":
+            groups = None
             if args:
                 self.needs_text(node.name, *args[0], one=True)
-                self.regex(args[0][0])
-            if len(args) > 1:
-                self.needs_number(node.name, *args[1])
+                groups = self.regex(node.name, args[0][0])
+            if len(args) > 1 and self.needs_number(node.name, *args[1]):
+                self.regex_group(node.name, args[0][0], groups, args[1][0])
             return STRING
         if args and args[-1][1].kind == "boolean" and (name == "equals" or len(args) == 2):
             args = args[:-1]  # the trailing case flag
@@ -817,7 +913,7 @@ class _Checker:
         for arg, kind in args:
             self.needs_text(node.name, arg, kind, one=True)
         if name == "matches" and args:
-            self.regex(args[0][0])
+            self.regex(node.name, args[0][0])
         return BOOLEAN
 
     def _time_method(
