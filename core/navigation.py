@@ -55,7 +55,7 @@ SECTIONS: tuple[Section, ...] = (
             url_name="profiledata:overview", icon="data"),
     Section("users", "Users & roles", "Admin", ADMINS,
             "Who can sign in, and whether they are a marketer, a team lead or an admin.",
-            url_name="admin:auth_user_changelist", icon="users"),
+            url_name="core:users", icon="users"),
     Section("audit", "Audit log", "Admin", ADMINS,
             "Every change anybody made, with the state before and after.",
             url_name="core:audit", icon="audit"),

@@ -13,7 +13,8 @@ from core.roles import Role
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"login", "healthz"}
+# the pages a one-time link opens to set a password (tests/test_users.py)
+PUBLIC = {"login", "healthz", "password_reset_confirm", "password_reset_complete"}
 
 
 # A sample value per path converter, so that pages with arguments are covered too.
