@@ -1,0 +1,122 @@
+"""The reference evaluator's budget (engine.segments): what the compiled SQL leaves to Python is
+stopped past ENGINE_EVALUATOR_SECONDS or ENGINE_EVALUATOR_ROWS with a reason, on the demo
+store's real snapshot; a definition within budget runs as before."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import pql
+from engine.segments import (
+    BUDGET_ROWS,
+    BUDGET_TIME,
+    EvaluationBudget,
+    EvaluationBudgetExceeded,
+    segment_members,
+    snapshot_schema,
+)
+from tests.engine.conftest import DemoStore
+
+pytestmark = pytest.mark.django_db
+
+US = 'homeAddress.countryCode = "US"'
+# Checks clean, but the compiler leaves "filter on object" to the evaluator.
+FALLBACK = 'homeAddress.filter(countryCode = "US").count() > 0'
+CONSTRUCT = "filter on object"
+# RE2 runs this pattern in linear time, so the checker passes it; Python's re, which the
+# evaluator uses, backtracks: 5 to 7 s for one of the store's e-mail addresses (twice that
+# with each +1: a per-profile check alone cannot bound it).
+BACKTRACKING = f'personalEmail.address.matches("(.?){{24}}.{{24}}!") or {FALLBACK}'
+SLOW = f'personalEmail.address.matches("(.?){{16}}.{{16}}!") or {FALLBACK}'  # ~50 ms a profile
+
+
+def candidates(store: DemoStore) -> int:
+    row = store.con.execute("SELECT count(*) FROM profiles").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def time_message(store: DemoStore, seconds: float) -> re.Pattern[str]:
+    """BUDGET_TIME with any number of profiles checked."""
+    text = BUDGET_TIME.format(constructs=CONSTRUCT, seconds=seconds, checked=123_456_789,
+                              candidates=candidates(store))
+    return re.compile(re.escape(text).replace("123,456,789", "[0-9,]+"))
+
+
+def test_a_compiled_definition_spends_no_budget(demo_store: DemoStore) -> None:
+    budget = EvaluationBudget(seconds=0, rows=0)
+    result = segment_members(demo_store.con, pql.parse(US), now=demo_store.now, budget=budget)
+    assert result.exact and result.members
+    assert budget.spent_rows == 0
+
+
+def test_within_budget_the_evaluator_decides_as_before(demo_store: DemoStore) -> None:
+    node = pql.parse(FALLBACK)
+    budget = EvaluationBudget()
+    result = segment_members(demo_store.con, node, now=demo_store.now, budget=budget)
+    assert not result.exact and result.fallbacks == (CONSTRUCT,)
+    assert result.members == {
+        pid for pid, loaded in demo_store.profiles.items()
+        if pql.evaluate(node, loaded.profile, loaded.events, now=demo_store.now,
+                        memberships=loaded.memberships)}
+    assert budget.spent_rows == candidates(demo_store)
+
+
+def test_too_many_candidates_are_refused_before_any_is_evaluated(
+        demo_store: DemoStore, settings: Any) -> None:
+    settings.ENGINE_EVALUATOR_ROWS = 100
+    started = time.perf_counter()
+    with pytest.raises(EvaluationBudgetExceeded) as caught:
+        segment_members(demo_store.con, pql.parse(SLOW), now=demo_store.now)
+    assert time.perf_counter() - started < 1  # ~50 ms a profile, had they been evaluated
+    assert caught.value.message == BUDGET_ROWS.format(
+        constructs=CONSTRUCT, candidates=candidates(demo_store), limit=100)
+
+
+def test_one_runaway_evaluation_is_interrupted_at_the_time_budget(
+        demo_store: DemoStore) -> None:
+    node = pql.parse(BACKTRACKING)
+    assert pql.check(node, snapshot_schema(demo_store.con)) == []  # nothing for RE2 to refuse
+    started = time.perf_counter()
+    with pytest.raises(EvaluationBudgetExceeded) as caught:
+        segment_members(demo_store.con, node, now=demo_store.now,
+                        budget=EvaluationBudget(seconds=1))
+    assert time.perf_counter() - started < 4  # one profile alone takes 5 s and more
+    assert time_message(demo_store, 1).fullmatch(caught.value.message)
+
+
+def test_the_time_budget_holds_outside_the_main_thread(demo_store: DemoStore) -> None:
+    """No timer there (signals go to the main thread): the check after each profile stops it."""
+    outcome: list[BaseException | float] = []
+
+    def run() -> None:
+        started = time.perf_counter()
+        try:
+            segment_members(demo_store.con.cursor(), pql.parse(SLOW), now=demo_store.now,
+                            budget=EvaluationBudget(seconds=0.5))
+        except EvaluationBudgetExceeded as error:
+            outcome.extend([error, time.perf_counter() - started])
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=60)
+    error, elapsed = outcome
+    assert isinstance(error, EvaluationBudgetExceeded) and isinstance(elapsed, float)
+    assert elapsed < 3  # ~30 s for all the profiles
+    assert time_message(demo_store, 0.5).fullmatch(error.message)
+
+
+def test_one_budget_is_spent_across_the_calls_it_is_given_to(demo_store: DemoStore) -> None:
+    node = pql.parse(FALLBACK)
+    total = candidates(demo_store)
+    budget = EvaluationBudget(rows=2 * total - 1)
+    segment_members(demo_store.con, node, now=demo_store.now, budget=budget)
+    with pytest.raises(EvaluationBudgetExceeded) as caught:
+        segment_members(demo_store.con, node, now=demo_store.now, budget=budget)
+    assert caught.value.message == BUDGET_ROWS.format(
+        constructs=CONSTRUCT, candidates=2 * total, limit=2 * total - 1)
