@@ -13,6 +13,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import celeryd_after_setup
 
+from config.broker import database_path
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("segment_studio")
@@ -25,9 +27,9 @@ logger = logging.getLogger(__name__)
 def broker_description() -> str:
     """The broker in words, with any password masked (kombu's as_uri masks it)."""
     uri = app.connection_for_write().as_uri()
-    if uri.startswith("filesystem:"):
-        folder = app.conf.broker_transport_options.get("data_folder_in", "?")
-        return f"embedded filesystem broker in {folder} (set REDIS_URL to use Redis)"
+    if uri.startswith("sqlite:"):
+        return (f"embedded SQLite broker in {database_path(uri)} "
+                "(set REDIS_URL to use Redis)")
     return f"Redis at {uri}"
 
 

@@ -161,8 +161,9 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 
 # --- Redis, Celery ---------------------------------------------------------------------------
-# With REDIS_URL, Redis is Celery's broker and the cache. Without it, an embedded broker on the
-# local filesystem (kombu's filesystem transport) keeps `make run` working with no Redis.
+# With REDIS_URL, Redis is Celery's broker and the cache. Without it, an embedded broker in one
+# SQLite file under var/broker (config/broker.py says why that one) keeps `make run` working
+# with no Redis, and the cache is files under var/cache.
 REDIS_URL = env("REDIS_URL", default="")
 BROKER_DIR = VAR_DIR / "broker"
 
@@ -173,20 +174,19 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL}}
 else:
-    CELERY_BROKER_URL = "filesystem://"
-    for _folder in ("queue", "processed", "control"):
-        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    BROKER_DIR.mkdir(exist_ok=True)
+    # kombu takes a transport class by import path only from this setting, never from the URL
+    # (https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-transport)
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
+    CELERY_BROKER_URL = f"sqlite:///{BROKER_DIR / 'broker.sqlite3'}"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        # exchange tables; kombu's default is ./control, relative to wherever it runs
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-        # how often a worker looks for new messages (kombu's default is 1 s; an estimate
+        # how often an idle worker looks for new messages (kombu's default is 1 s; an estimate
         # makes several hops between web, jobs and engine tasks, each waiting this long)
         "polling_interval": 0.1,
     }
+    # Django writes each entry to a temporary file and renames it into place, so a reader never
+    # sees half an entry; add() and incr() are not atomic across processes here, as they are
+    # on Redis (the locks and counters that use them are best-effort without Redis).
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(VAR_DIR / "cache")}}
 

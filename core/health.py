@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
 from kombu import Connection
+
+from config.broker import waiting_messages
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,12 @@ def check_database() -> Check:
 def check_broker() -> Check:
     url = settings.CELERY_BROKER_URL
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-    if url.startswith("filesystem:"):
-        folder = Path(str(options["data_folder_in"]))
-        ok = folder.is_dir() and os.access(folder, os.W_OK)
-        return Check("broker", ok, "embedded filesystem broker" + ("" if ok else ": not writable"))
+    if url.startswith("sqlite:"):  # the embedded broker of `make run` (config/broker.py)
+        try:
+            waiting = waiting_messages(url, timeout=2)
+        except sqlite3.Error as error:
+            return Check("broker", False, f"embedded SQLite broker: {error}")
+        return Check("broker", True, f"embedded SQLite broker, {waiting} messages waiting")
     broker = Connection(url, transport_options=options, connect_timeout=2)
     try:
         broker.ensure_connection(max_retries=1, timeout=2)

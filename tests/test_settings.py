@@ -44,7 +44,7 @@ def test_empty_environment_gives_sqlite_under_var_and_debug_off(tmp_path: Path) 
     assert loaded["debug"] is False
     assert loaded["engine"] == "django.db.backends.sqlite3"
     assert loaded["db_name"] == str(ROOT / "var" / "db.sqlite3")
-    assert loaded["broker"] == "filesystem://"
+    assert loaded["broker"] == f"sqlite:///{ROOT / 'var' / 'broker' / 'broker.sqlite3'}"
     assert loaded["engine_dir"] == str(ROOT / "var" / "engine")
 
 
