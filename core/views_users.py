@@ -36,8 +36,8 @@ NO_PASSWORD_HELP = ("You do not choose a password: the next page shows a link wi
 
 # The pages a link opens (registration/password_reset_*.html).
 SET_PASSWORD_TITLE = "Set your password"
-LINK_INVALID = ("This link no longer works: it has been used already, or it expired (links "
-                "work for {lifetime}). Ask an admin for a new one.")
+LINK_INVALID = ("It has been used already, or it expired (links work for {lifetime}). Ask an "
+                "admin for a new one.")
 PASSWORD_SET = "Your password is set. Sign in with your username and the new password."
 
 SESSION_LINK = "users.password_link"
@@ -51,6 +51,7 @@ class UserCreateForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = get_user_model()
         fields = ["username", "first_name", "last_name", "email"]
+        labels = {"email": "E-mail address"}
         help_texts = {"email": "Where the link to set a password is sent. Optional."}
 
     def clean_username(self) -> str:
