@@ -44,6 +44,14 @@ ORG_MISSING = ("400003", "Missing header")
 ORG_INVALID = ("403025", "Profile is not valid")
 SANDBOX_MISSING = ("400003", "Missing header")  # as for the org header
 TOO_MANY = ("429050", "Too many requests")  # Adobe I/O gateway throttling
+# ours, in the gateway's shape: a client at its cap of running previews or jobs
+# (engine/api/caps.py); {count} running, {limit} the cap, {seconds} the Retry-After
+CLIENT_PREVIEWS_BUSY = ("429051", "Too many previews running: this API client has {count}, the "
+                        "most it may run at once is {limit}. Retry after {seconds} seconds, or "
+                        "once one has finished.")
+CLIENT_JOBS_BUSY = ("429052", "Too many segment and export jobs running: this API client has "
+                    "{count}, the most it may run at once is {limit}. Retry after {seconds} "
+                    "seconds, or once one has finished.")
 BODY_TOO_LARGE = ("413000", "Request body is too large")  # ours
 LENGTH_MISSING = ("411000", "Content-Length is required: send the file with its length")  # ours
 FILE_TOO_LARGE = ("413000",  # ours
@@ -58,6 +66,7 @@ FORBIDDEN_TYPE = "UPAPI-113752-403"  # ABAC permission denied: the sandbox is no
 ALREADY_EXISTS_TYPE = "UPAPI-113422-422"  # ours
 BODY_INVALID_TYPE = "UPLIB-101206-500"  # returned with status 400
 SERVER_ERROR_TYPE = "UPAPI-113500-500"  # ours
+OVER_BUDGET_TYPE = "UPAPI-113437-422"  # ours: past the evaluator's budget (engine.segments)
 
 # Messages (tests assert them).
 SANDBOX_NOT_ALLOWED = "The sandbox {sandbox} is not available to this API client."

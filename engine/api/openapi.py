@@ -184,7 +184,10 @@ COMPONENTS: dict[str, Any] = {
         "Forbidden": _json("Error", "Token or API key missing, wrong org, sandbox not allowed."),
         "NotFound": _json("UpsError", "Unknown id in this sandbox."),
         "TooLarge": _json("GatewayError", "Body over ENGINE_MAX_BODY_BYTES."),
-        "TooManyRequests": {**_json("GatewayError", "Over ENGINE_RATE_LIMIT per minute."),
+        "TooManyRequests": {**_json("GatewayError", (
+            "Over ENGINE_RATE_LIMIT per minute (429050); or, creating a preview, a segment job "
+            "or an export job, the client already runs ENGINE_CLIENT_MAX_PREVIEWS previews "
+            "(429051) or ENGINE_CLIENT_MAX_JOBS segment and export jobs (429052).")),
                             "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
     },
     "schemas": {

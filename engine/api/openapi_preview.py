@@ -12,6 +12,10 @@ _INT: dict[str, Any] = {"type": "integer"}
 _OBJ: dict[str, Any] = {"type": "object"}
 _PREVIEW_ID = _path_param("previewId")
 _STATES = ["NEW", "RUNNING", "RESULT_READY", "FAILED"]
+# A page the engine would need more than its evaluator budget for (engine.segments).
+_OVER_BUDGET = {"422": _json("UpsError", "The members of this page need the reference "
+                             "evaluator beyond ENGINE_EVALUATOR_SECONDS or ENGINE_EVALUATOR_ROWS "
+                             "(the message says which).")}
 _PAGE_PARAMS = [
     _query("offset", "integer", "Members skipped (default 0), in storage order: hash bucket,"
            " then profile id."),
@@ -29,14 +33,15 @@ PATHS: dict[str, Any] = {
         "get": _op("A page of the preview's members", {
             "200": _json("PreviewResults",
                          "Members of the estimate's sample, by hash bucket and profile id."),
-            **NOT_FOUND}, params=[_PREVIEW_ID, *_PAGE_PARAMS]),
+            **NOT_FOUND, **_OVER_BUDGET}, params=[_PREVIEW_ID, *_PAGE_PARAMS]),
         "delete": _op("Cancel and delete a preview", {
             "200": _json("MessageResponse", '{"status": true, "message": "KILLED"}'),
             **NOT_FOUND}, params=[_PREVIEW_ID]),
     },
     "/data/core/ups/preview/{previewId}/execution/{executionId}": {"get": _op(
         "A page of the preview's members (the estimate's _links.preview form)", {
-            "200": _json("PreviewResults", "As GET /preview/{previewId}."), **NOT_FOUND},
+            "200": _json("PreviewResults", "As GET /preview/{previewId}."), **NOT_FOUND,
+            **_OVER_BUDGET},
         params=[_PREVIEW_ID, _path_param("executionId"), *_PAGE_PARAMS,
                 _query("previewQueryId", "string", "Ignored (debugging aid).")])},
     "/data/core/ups/estimate/{previewId}": {"get": _op(

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from engine import xdm
-from engine.api import errors
+from engine.api import caps, errors
 from engine.api.auth import json_value, natural
 from engine.models import (
     FINISHED_STATUSES,
@@ -145,6 +145,7 @@ def segment_job_create(*, sandbox: str, client: ApiClient, body: Any,
             raise errors.invalid(SEGMENT_ALL_NONE)
     else:
         ids = [str(uuid.UUID(key)) for key in _definitions(sandbox, wanted)]
+    caps.jobs_admit(client)
     job = SegmentJob.objects.create(sandbox=sandbox, client=client, segment_ids=ids,
                                     request={"requestId": request_id})
     _enqueue(segment_job_run, str(job.id))
@@ -435,6 +436,7 @@ def export_job_create(*, sandbox: str, client: ApiClient, body: dict[str, Any],
 
     request, dataset = export_request_read(sandbox=sandbox, body=body)
     request["requestId"] = request_id
+    caps.jobs_admit(client)
     job = ExportJob.objects.create(sandbox=sandbox, client=client, request=request,
                                    destination=dataset)
     _enqueue(export_job_run, job.pk)

@@ -11,11 +11,12 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db import transaction
 from django.db.models import Max, Sum
 from django.http import HttpRequest, JsonResponse
 
 from engine import previews
-from engine.api import errors, services
+from engine.api import caps, errors, services
 from engine.api.auth import api_view, int_param, json_body
 from engine.api.paging import links
 from engine.duck import scalar
@@ -32,6 +33,7 @@ from engine.models import (
     SnapshotStatus,
     XdmClass,
 )
+from engine.segments import EvaluationBudgetExceeded
 from engine.snapshot import NoSnapshotError, default_merge_policy, open_snapshot_file
 
 UPS_PATH = "/data/core/ups"
@@ -105,12 +107,15 @@ def _create(request: HttpRequest) -> JsonResponse:
     # and judged as a definition is: what a preview runs could be saved
     services.expression_check(expression, sandbox=request.sandbox)  # type: ignore[attr-defined]
     policy = _policy(request, body.get("mergePolicyId"))
+    client = request.api_client  # type: ignore[attr-defined]
     try:
-        preview = previews.preview_create(
-            sandbox=request.sandbox,  # type: ignore[attr-defined]
-            client=request.api_client,  # type: ignore[attr-defined]
-            expression=expression.value, predicate_type=predicate_type,
-            predicate_model=PROFILE_MODELS[0], graph_type=GRAPH_TYPES[raw_graph], policy=policy)
+        with transaction.atomic():  # counted and created under the client's lock
+            caps.previews_admit(client)
+            preview = previews.preview_create(
+                sandbox=request.sandbox,  # type: ignore[attr-defined]
+                client=client, expression=expression.value, predicate_type=predicate_type,
+                predicate_model=PROFILE_MODELS[0], graph_type=GRAPH_TYPES[raw_graph],
+                policy=policy)
     except NoSnapshotError:
         raise errors.invalid(NO_SNAPSHOT.format(
             sandbox=request.sandbox)) from None  # type: ignore[attr-defined]
@@ -140,6 +145,9 @@ def _page(request: HttpRequest, preview: Preview) -> JsonResponse:
     if preview.state != PreviewState.FAILED:
         try:
             page = previews.member_page(preview, offset=offset, limit=limit)
+        except EvaluationBudgetExceeded as error:  # the estimate may have been read in steps
+            raise errors.ups_error(errors.UNPROCESSABLE, errors.OVER_BUDGET_TYPE,
+                                   error.message) from None
         except NoSnapshotError:
             raise errors.not_found(PREVIEW_SNAPSHOT_GONE.format(id=preview.id)) from None
         except MergePolicy.DoesNotExist:
