@@ -11,13 +11,11 @@ from typing import Any
 
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
 from core.services import audit_record
-from jobs.models import Alert, AlertKind, Job, JobEvent, JobStatus
+from jobs.models import Alert, AlertKind, Job
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +63,12 @@ def alerts_acknowledge_all(*, alerts: Any, actor: Any) -> int:
     return count
 
 
-@receiver(post_save, sender=JobEvent, dispatch_uid="jobs-alert-timed-out")
-def job_timed_out(sender: Any, instance: JobEvent, created: bool, **kwargs: Any) -> None:
-    if not created or instance.status != JobStatus.TIMED_OUT:
-        return
-    job = instance.job
+def job_timed_out(job: Job) -> None:
+    """A finish hook (registered in JobsConfig.ready) for TIMED_OUT jobs: an alert, once per
+    job, e-mailed to whoever started it."""
     owner = job.created_by
     alert_raise(kind=AlertKind.TIMED_OUT, key=f"timed-out:{job.pk}", job=job,
-                title=TIMED_OUT_TITLE.format(label=job.label or job), message=instance.message,
+                title=TIMED_OUT_TITLE.format(label=job.label or job),
+                message=job.error_message,  # TIMED_OUT_MESSAGE, as its timeline says
                 url=reverse("jobs:detail", args=[job.pk]),
                 recipients=[owner.email] if owner and owner.email else [])

@@ -7,4 +7,9 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from jobs import alerts  # noqa: F401 — connects the timed-out receiver
+        from jobs.alerts import job_timed_out
+        from jobs.kinds import on_finish
+        from jobs.models import JobStatus
+
+        # last: whatever the feature apps' hooks did, a stuck job is a team lead's to see
+        on_finish(job_timed_out, statuses=[JobStatus.TIMED_OUT], order=900)

@@ -17,7 +17,8 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from jobs.models import Job, JobKind, JobQuerySet, JobStatus
+from jobs.kinds import all_kinds
+from jobs.models import Job, JobQuerySet, JobStatus
 
 # status groups, drawn in the badge colours of DESIGN.md
 STATUS_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -181,8 +182,8 @@ def duration_percentiles(jobs: list[Job]) -> Chart:
     for job in jobs:
         if job.is_finished and job.duration is not None:
             durations[job.kind].append(max(job.duration.total_seconds(), 0.0))
-    kinds = [kind for kind in JobKind if durations[kind]]
-    values = {kind: [_percentile(durations[kind], p) for p, _, _ in PERCENTILES]
+    kinds = [kind for kind in all_kinds() if durations[kind.value]]
+    values = {kind.value: [_percentile(durations[kind.value], p) for p, _, _ in PERCENTILES]
               for kind in kinds}
     top = _nice_max(max((max(v) for v in values.values()), default=0))
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
@@ -192,7 +193,7 @@ def duration_percentiles(jobs: list[Job]) -> Chart:
     for index, kind in enumerate(kinds):
         x0 = LEFT + slot * index + (slot - bar * len(PERCENTILES)) / 2
         for j, (_, name, colour) in enumerate(PERCENTILES):
-            value = values[kind][j]
+            value = values[kind.value][j]
             h = plot_h * value / top
             x = x0 + bar * j
             body.append(f'<rect x="{x:.1f}" y="{TOP + plot_h - h:.1f}" width="{bar - 3:.1f}" '
@@ -201,7 +202,7 @@ def duration_percentiles(jobs: list[Job]) -> Chart:
                         f'</title></rect>')
         body.append(f'<text class="tick" x="{LEFT + slot * index + slot / 2:.1f}" '
                     f'y="{TOP + plot_h + 14}" text-anchor="middle">'
-                    f'{escape(f"{kind.label} ({len(durations[kind])})")}</text>')
+                    f'{escape(f"{kind.label} ({len(durations[kind.value])})")}</text>')
     body.extend(_legend([(f"{name} (median)" if p == 50 else name, colour)
                          for p, name, colour in PERCENTILES], y=H - 24))
     body.append(_x_title("Kind of job (finished jobs)"))
@@ -212,13 +213,16 @@ def duration_percentiles(jobs: list[Job]) -> Chart:
 
 
 def _segment_counts(jobs: list[Job]) -> dict[tuple[int, str], list[tuple[datetime, int]]]:
-    """(segment pk, name) → [(finished_at, count)] from succeeded segment jobs'
-    metrics.segmentedProfileCounter, keyed by the segment's remote id."""
+    """(segment pk, name) → [(finished_at, count)] from the counts of succeeded jobs whose
+    kind counts audiences (segment jobs' segmentedProfileCounter), keyed by the segment's
+    remote id."""
     series: dict[tuple[int, str], list[tuple[datetime, int]]] = defaultdict(list)
     for job in jobs:
-        if job.kind != JobKind.SEGMENT or job.status != JobStatus.SUCCEEDED:
+        if job.status != JobStatus.SUCCEEDED:
             continue
-        counts = (job.metrics or {}).get("segmentedProfileCounter") or {}
+        counts = job.kind_spec.counts(job)
+        if not counts:
+            continue
         for segment in job.segments.all():  # type: ignore[attr-defined]
             if segment.remote_id in counts:
                 series[(segment.pk, segment.name)].append(
@@ -294,9 +298,11 @@ def estimate_vs_actual(jobs: list[Job]) -> Chart:
     estimates: dict[tuple[int, str], tuple[datetime, int, float | None]] = {}
     latest: dict[tuple[int, str], datetime] = {}
     for job in jobs:
-        if job.kind != JobKind.SEGMENT or job.status != JobStatus.SUCCEEDED:
+        if job.status != JobStatus.SUCCEEDED:
             continue
-        counts = (job.metrics or {}).get("segmentedProfileCounter") or {}
+        counts = job.kind_spec.counts(job)
+        if not counts:
+            continue
         at = job.finished_at or job.created_at
         for segment in job.segments.all():  # type: ignore[attr-defined]
             key = (segment.pk, segment.name)

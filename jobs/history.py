@@ -18,7 +18,8 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Valu
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from jobs.models import FINISHED, Job, JobKind, JobQuerySet, JobStatus, seconds_text
+from jobs import kinds
+from jobs.models import FINISHED, Job, JobQuerySet, JobStatus, seconds_text
 
 # ?sort= value → ORDER BY; "-" first means descending. The default is the newest first.
 SORTS: dict[str, tuple[str, ...]] = {
@@ -76,7 +77,7 @@ class HistoryFilters:
         status = query.get("status", "")
         sort = query.get("sort", "-created")
         return cls(
-            kind=kind if kind in JobKind.values else "",
+            kind=kind if kind in dict(kinds.choices()) else "",
             status=status if status in JobStatus.values or status == "problems" else "",
             user=_int(query.get("user")), connection=_int(query.get("connection")),
             sandbox=query.get("sandbox", "").strip()[:100],

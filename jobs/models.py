@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -9,8 +9,14 @@ from django.utils import timezone
 
 from core.roles import LEADS, has_role
 
+if TYPE_CHECKING:
+    from jobs.kinds import Kind
+
 
 class JobKind(models.TextChoices):
+    """The built-in kinds' values, for queries (`kind=JobKind.EXPORT`); what a kind does is
+    its class in jobs.kinds, which also registers kinds beyond these."""
+
     PREVIEW = "preview", "Preview"
     SEGMENT = "segment", "Segment job"
     EXPORT = "export", "Export job"
@@ -18,7 +24,7 @@ class JobKind(models.TextChoices):
 
 
 class JobStatus(models.TextChoices):
-    """Our status, normalised from AEP's (see jobs.status.normalise). Order matters: a job's
+    """Our status, normalised from AEP's by the job's kind (jobs.kinds). Order matters: a job's
     status only moves forward (RANK), so a late poll never undoes a newer state."""
 
     PENDING = "pending", "Pending"          # row exists, not yet sent
@@ -48,8 +54,11 @@ STATUS_TONES = {
 }
 
 
-PREVIEW_POLL_SECONDS = 0.5
-PREVIEW_FAST_POLLS = 30
+def kind_choices() -> list[tuple[str, str]]:
+    """Job.kind's choices: the registered kinds (jobs.kinds), so a new kind is one class."""
+    from jobs.kinds import choices
+
+    return choices()
 
 
 def seconds_text(seconds: float | None) -> str:
@@ -79,9 +88,10 @@ class JobQuerySet(models.QuerySet["Job"]):
 
 
 class Job(models.Model):
-    """One preview, segment or export job on a connection: the truth about it is this row."""
+    """One job on a connection (a preview, segment job, export or ingestion: its kind, see
+    jobs.kinds): the truth about it is this row."""
 
-    kind = models.CharField(max_length=16, choices=JobKind.choices, db_index=True)
+    kind = models.CharField(max_length=16, choices=kind_choices, db_index=True)
     connection = models.ForeignKey("connections.Connection", on_delete=models.PROTECT,
                                    related_name="jobs")
     sandbox = models.CharField(max_length=100)
@@ -112,6 +122,9 @@ class Job(models.Model):
     # a poll whose value is no longer the row's was superseded and stops, so a job has one poll
     # chain at a time, and the sweeper knows a chain is lost when this is long past.
     next_poll_at = models.DateTimeField(null=True, blank=True)
+    # When the finish hooks (jobs.kinds.on_finish) ran after the job finished; the sweeper
+    # runs them for a finished job whose process died before they could run.
+    finish_hooks_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -125,6 +138,13 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def kind_spec(self) -> Kind[Any]:
+        """What this kind of job does and shows (jobs.kinds)."""
+        from jobs.kinds import kind_of
+
+        return kind_of(self)
 
     @property
     def duration(self) -> timedelta | None:
@@ -155,12 +175,9 @@ class Job(models.Model):
             bool(self.remote_id) and self.status in (JobStatus.QUEUED, JobStatus.RUNNING))
 
     def next_poll_delay(self) -> float:
-        """Seconds until the next poll: 1, 2, 4, 8, 16, then every 30 s. A preview is polled
-        every half second for its first 30 polls: someone is watching its estimate converge
-        (the built-in engine refines it within a second, AEP within 10–15 s)."""
-        if self.kind == JobKind.PREVIEW and self.poll_count < PREVIEW_FAST_POLLS:
-            return PREVIEW_POLL_SECONDS
-        return float(min(30, 2 ** min(self.poll_count, 5)))
+        """Seconds until the next poll, as the job's kind says (1, 2, 4, 8, 16, then every
+        30 s; a preview every half second while its estimate converges)."""
+        return self.kind_spec.next_poll_delay(self)
 
 
 class JobEvent(models.Model):

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,39 +38,29 @@ from aep import (
     AEPNotFoundError,
     AEPPermanentError,
     AEPTransientError,
-    Batch,
-    Estimate,
-    ExportJob,
-    Preview,
-    SegmentJob,
 )
 from connections.models import Connection
 from connections.services import connection_client
 from core.services import audit_record
-from jobs.models import (
-    FINISHED,
-    PREVIEW_POLL_SECONDS,
-    RANK,
-    Job,
-    JobEvent,
-    JobKind,
-    JobStatus,
+from jobs.kinds import (
+    BULK_SIZE,
+    LIST_MAX_PAGES,
+    Listed,
+    Remote,
+    finish_hooks,
+    kind_of,
 )
-from jobs.status import normalise
+
+# Kept here for the callers that read them from the services (tests, profiledata): they
+# belong to the ingestion kind.
+from jobs.kinds import CANCEL_INGEST as CANCEL_INGEST
+from jobs.kinds import UPLOAD_MISSING as UPLOAD_MISSING
+from jobs.kinds import upload_path as upload_path
+from jobs.kinds import uploads_dir as uploads_dir
+from jobs.models import FINISHED, RANK, Job, JobEvent, JobStatus
 
 logger = logging.getLogger(__name__)
 
-Remote = SegmentJob | ExportJob | Estimate | Preview | Batch
-
-# How long a job may take before we stop polling it and call it TIMED_OUT. An estimate takes
-# seconds (spec §3.5); an on-demand segment job "can take up to 4 h" (§4.1); exports follow.
-POLL_DEADLINES = {
-    JobKind.PREVIEW: timedelta(minutes=15),
-    JobKind.SEGMENT: timedelta(hours=6),
-    JobKind.EXPORT: timedelta(hours=6),
-    JobKind.INGEST: timedelta(hours=2),
-}
-FIRST_POLL_DELAY = 1.0  # seconds after the submit; then Job.next_poll_delay(): 2, 4, … 30
 # A task due this long ago and not run was lost (worker killed, broker restarted): the sweeper
 # (every 60 s) starts a new one. Countdowns are ≤ 30 s and retries back off to ≤ 30 s.
 SWEEP_GRACE = timedelta(minutes=2)
@@ -83,20 +71,15 @@ SUBMIT_LOCK_SECONDS = 120
 POLL_BUDGET_PER_MINUTE = 240  # settings.JOBS_POLL_BUDGET_PER_MINUTE overrides it
 GROUP_MIN_INTERVAL = 5.0
 GROUP_MAX_INTERVAL = 30.0
-BULK_SIZE = 100  # ids per POST /segment/jobs/bulk-get, records per page of GET /export/jobs
-LIST_MAX_PAGES = 20
 POLLED = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
-LISTED_KINDS = (JobKind.SEGMENT, JobKind.EXPORT)
+HOOKS_PER_SWEEP = 200  # finished jobs whose hooks the sweeper runs, at most, per sweep
 
 CANCEL_FINISHED = "This job has already finished."
-CANCEL_INGEST = ("An ingestion cannot be stopped once its file was sent; the platform finishes "
-                 "the batch on its own.")
 CANCEL_SUBMITTING = "This job is being submitted; try cancelling it again in a moment."
 CANCEL_FAILED = "{connection} refused to cancel the job: {message}"
 TIMED_OUT_MESSAGE = "No final status from {connection} within {deadline}; polling stopped."
 GONE_MESSAGE = "{connection} no longer knows this job: {message}"
 SUBMIT_REFUSED = "{connection} refused the job: {message}"
-UPLOAD_MISSING = "The uploaded file {name} is no longer on this server; upload it again."
 
 
 class JobActionError(Exception):
@@ -122,26 +105,6 @@ def _event(job: Job, kind: str, *, status: str = "", message: str = "",
 
 def _client(job: Job, transport: httpx.BaseTransport | None) -> AEPClient:
     return connection_client(job.connection, sandbox=job.sandbox, transport=transport)
-
-
-def _request_id(job: Job) -> str:
-    """The x-request-id of the job's create call: the same on every attempt, so a redelivered
-    submit recognises its remote job by the requestId the API echoes."""
-    return f"segment-studio-job-{job.pk}-{int(job.created_at.timestamp())}"
-
-
-def _segment_ids(request: Any) -> list[str]:
-    items = request.get("segments") if isinstance(request, dict) else request
-    return [str(item["segmentId"]) for item in items or []
-            if isinstance(item, dict) and item.get("segmentId")]
-
-
-def _export_key(body: dict[str, Any]) -> tuple[Any, ...]:
-    destination = body.get("destination") or {}
-    segments = (body.get("filter") or {}).get("segments") or []
-    return (destination.get("datasetId") or destination.get("dataSetId"),
-            sorted(str(s.get("segmentId")) for s in segments if isinstance(s, dict)),
-            body.get("fields") or None)
 
 
 def _budget_take(connection_id: int, now: datetime, calls: int = 1) -> bool:
@@ -190,6 +153,8 @@ def _move(job: Job, target: JobStatus, *, now: datetime, values: dict[str, Any] 
                 if target != current:
                     _event(job, event, status=target, message=message, at=now,
                            data={"from": current.value, **(data or {})})
+                if target in FINISHED:
+                    _finish_after_commit(job)
         if moved:
             return job
         job.refresh_from_db()  # someone else moved it: judge again against the newer state
@@ -197,45 +162,17 @@ def _move(job: Job, target: JobStatus, *, now: datetime, values: dict[str, Any] 
 
 
 def _remote_values(job: Job, remote: Remote) -> tuple[JobStatus | None, dict[str, Any], str]:
-    """(our status, the row's fields, a line for the timeline) from one API answer."""
-    raw = dict(remote.raw or {})
-    remote_status = remote.state if isinstance(remote, Estimate | Preview) else remote.status
-    status = normalise(job.kind, remote_status)
-    values: dict[str, Any] = {"remote_status": remote_status[:40], "last_response": raw}
-    error_code, error_message = "", ""
-    if isinstance(remote, SegmentJob):
-        values["metrics"] = dict(remote.metrics)
-        if remote.errors:
-            error_code, error_message = remote.errors[0].code, remote.errors[0].message
-    elif isinstance(remote, ExportJob):
-        values["metrics"] = {**remote.metrics, "batchId": remote.batch_id,
-                             "batchIds": remote.batch_ids, "datasetId": remote.dataset_id}
-        if remote.errors:
-            error_code, error_message = remote.errors[0].code, remote.errors[0].message
-    elif isinstance(remote, Batch):
-        found = raw.get("metrics")
-        metrics: dict[str, Any] = found if isinstance(found, dict) else {}
-        values["metrics"] = {**{key: metrics[key] for key in (
-            "recordsRead", "recordsWritten", "failedRecordCount") if key in metrics},
-            "batchId": remote.id, "datasetId": remote.dataset_id}
-        if remote.errors and status == JobStatus.FAILED:  # a success may list bad records
-            first = remote.errors[0]
-            error_code = str(first.get("code") or "")
-            error_message = str(first.get("description") or first.get("message") or "")
-    elif isinstance(remote, Estimate):
-        values["metrics"] = {
-            "estimatedSize": remote.estimated_size,
-            "confidenceInterval": remote.confidence_interval,
-            "standardError": remote.standard_error,
-            "profilesReadSoFar": remote.profiles_read_so_far,
-            "profilesMatchedSoFar": remote.profiles_matched_so_far,
-            "totalRows": remote.total_rows,
-            "numRowsToRead": remote.num_rows_to_read,
-        }
-        if remote.total_rows and remote.profiles_read_so_far is not None:
-            values["progress"] = min(remote.profiles_read_so_far / remote.total_rows, 1.0)
-        if status == JobStatus.FAILED:
-            error_message = str((remote.error or {}).get("description") or "")
+    """(our status, the row's fields, a line for the timeline) from one API answer, read by
+    the job's kind."""
+    reading = kind_of(job).read(job, remote)
+    status, remote_status = reading.status, reading.remote_status
+    values: dict[str, Any] = {"remote_status": remote_status[:40],
+                              "last_response": dict(remote.raw or {})}
+    if reading.metrics is not None:
+        values["metrics"] = reading.metrics
+    if reading.progress is not None:
+        values["progress"] = reading.progress
+    error_code, error_message = reading.error_code, reading.error_message
     if status == JobStatus.SUCCEEDED:
         values["progress"] = 1.0
     if status == JobStatus.FAILED or error_code or error_message:
@@ -256,6 +193,34 @@ def _apply(job: Job, remote: Remote, *, now: datetime, event: str = "status",
                  message=line, data={"remote_status": values["remote_status"]}, polled=polled)
 
 
+# --- finish hooks ---------------------------------------------------------------------------------
+
+def _finish_after_commit(job: Job) -> None:
+    """Run the job's finish hooks once its final status has committed: nothing a hook does
+    can undo that status."""
+    job_id = job.pk
+    transaction.on_commit(lambda: job_finish_hooks(job_id=job_id))
+
+
+def job_finish_hooks(*, job_id: int) -> int:
+    """Run the finish hooks (jobs.kinds.on_finish) that want this finished job, in their
+    order, each in a transaction of its own on a fresh copy of the row: a failing hook is
+    logged and undone, and the others still run. Returns how many failed."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or not job.is_finished:
+        return 0
+    failed = 0
+    for hook in finish_hooks(job):
+        try:
+            with transaction.atomic():
+                hook.function(Job.objects.select_related("connection").get(pk=job_id))
+        except Exception:  # one app's fault is not the others' problem, nor the job's
+            failed += 1
+            logger.exception("job %s: the finish hook %s failed", job_id, hook.name)
+    Job.objects.filter(pk=job_id).update(finish_hooks_at=timezone.now())
+    return failed
+
+
 # --- create and submit ---------------------------------------------------------------------------
 
 @transaction.atomic
@@ -272,7 +237,7 @@ def job_create(*, kind: str, connection: Connection, sandbox: str, request: Any,
     user = created_by if getattr(created_by, "is_authenticated", False) else None
     job = Job.objects.create(
         kind=kind, connection=connection, sandbox=sandbox, request=request, label=label[:200],
-        created_by=user, parent=parent, poll_deadline=now + POLL_DEADLINES[JobKind(kind)],
+        created_by=user, parent=parent, poll_deadline=now + kind_of(kind).deadline,
         next_poll_at=now)
     _event(job, "created", status=JobStatus.PENDING, at=now,
            message=f"Created by {user.get_username() if user else 'the system'}")
@@ -280,86 +245,27 @@ def job_create(*, kind: str, connection: Connection, sandbox: str, request: Any,
     return job
 
 
-def _create_remote(client: AEPClient, job: Job) -> SegmentJob | ExportJob | Preview | Batch:
-    body = job.request
-    if job.kind == JobKind.INGEST:
-        return _ingest_remote(client, job)
-    if job.kind == JobKind.SEGMENT:
-        return client.create_segment_job(_segment_ids(body), request_id=_request_id(job))
-    if job.kind == JobKind.EXPORT:
-        return client.create_export_job(body, request_id=_request_id(job))
-    return client.create_preview(
-        pql_text=body.get("predicateExpression"), merge_policy_id=body.get("mergePolicyId"),
-        model=body.get("predicateModel") or "_xdm.context.profile",
-        graph_type=body.get("graphType"), request_id=_request_id(job))
-
-
-def uploads_dir() -> Path:
-    """Where files to ingest wait until their job's submit sends them (under VAR_DIR, which
-    web and workers share); a job's request names its file relative to this folder."""
-    return Path(settings.VAR_DIR) / "uploads"
-
-
-def upload_path(job: Job) -> Path:
-    return uploads_dir() / str(job.request["upload"])
-
-
-def _ingest_remote(client: AEPClient, job: Job) -> Batch:
-    """Batch Ingestion: a batch for the dataset, the file streamed into it, COMPLETE; the
-    local copy goes once the platform has it. The batch id is stored as soon as the batch
-    exists, so a retried submit resumes that batch (the file sent again replaces itself)
-    instead of ingesting the file twice."""
-    body = job.request
-    path = upload_path(job)
-    batch = client.get_batch(job.remote_id) if job.remote_id else None
-    if batch is not None and batch.status.lower() != "loading":
-        shutil.rmtree(path.parent, ignore_errors=True)  # COMPLETE went through before
-        return batch
-    if not path.exists():
-        raise AEPPermanentError(UPLOAD_MISSING.format(name=body["fileName"]))
-    if batch is None:
-        batch = client.create_batch(body["datasetId"], file_format=body["format"],
-                                    request_id=_request_id(job))
-        Job.objects.filter(pk=job.pk).update(remote_id=batch.id[:100])
-        job.remote_id = batch.id
-    client.upload_batch_file(batch.id, body["datasetId"], body["fileName"], path)
-    client.complete_batch(batch.id)
-    shutil.rmtree(path.parent, ignore_errors=True)
-    return client.get_batch(batch.id)
-
-
-def _same_request(job: Job, remote: SegmentJob | ExportJob) -> bool:
-    echoed = (remote.raw or {}).get("requestId")
-    if echoed:
-        return bool(echoed == _request_id(job))
-    if isinstance(remote, SegmentJob):
-        return sorted(set(_segment_ids(job.request))) == sorted(set(remote.segment_ids))
-    return _export_key(job.request) == _export_key(remote.raw or {})
-
-
-def _find_remote(client: AEPClient, job: Job) -> SegmentJob | ExportJob | None:
-    """The remote job an earlier attempt of this submit created, if the API lists one: created
-    since our first attempt, not already some other row's, with the same request."""
+def _find_remote(client: AEPClient, job: Job) -> Listed | None:
+    """The remote job an earlier attempt of this submit created, if the kind's list has one:
+    created since our first attempt, not already some other row's, with the same request."""
+    kind = kind_of(job)
     since = (job.submitted_at or job.created_at) - RECONCILE_SKEW
     since_ms = int(since.timestamp() * 1000)
     taken = set(Job.objects.filter(connection=job.connection, sandbox=job.sandbox, kind=job.kind)
                 .exclude(pk=job.pk).exclude(remote_id="").values_list("remote_id", flat=True))
-    listing: Iterable[SegmentJob | ExportJob] = (
-        client.segment_jobs(limit=BULK_SIZE, sort="creationTime:desc")
-        if job.kind == JobKind.SEGMENT else client.export_jobs(limit=BULK_SIZE))
-    for index, remote in enumerate(listing):
+    for index, remote in enumerate(kind.listing(client)):
         if index >= BULK_SIZE * LIST_MAX_PAGES:
             break
         if remote.creation_time is not None and remote.creation_time < since_ms:
             break  # newest first: everything further down is older than our first attempt
-        if remote.id not in taken and _same_request(job, remote):
+        if remote.id not in taken and kind.same_request(job, remote):
             return remote
     return None
 
 
 def _submit_remote(job: Job, *, now: datetime, client: AEPClient) -> Job:
     try:
-        remote = _create_remote(client, job)
+        remote = kind_of(job).create(client, job)
     except AEPPermanentError as error:
         return _move(job, JobStatus.FAILED, now=now, event="error",
                      message=SUBMIT_REFUSED.format(connection=job.connection.name,
@@ -396,15 +302,12 @@ def job_submit(*, job: Job, now: datetime | None = None,
         try:
             with _client(job, transport) as client:
                 found = None
-                if not first and job.kind in LISTED_KINDS:
+                if not first and kind_of(job).listed:
                     found = _find_remote(client, job)
                 if found is not None:
                     job = _apply(job, found, now=now, event="reconciled", polled=False,
                                  extra={"remote_id": str(found.id)[:100]})
-                else:
-                    # A preview cannot be looked for (AEP lists no previews): a redelivered
-                    # preview submit creates it again. At worst an orphan estimate runs on a
-                    # sample and expires by itself; nothing is written.
+                else:  # a kind the API does not list is created again (its kind says why)
                     job = _submit_remote(job, now=now, client=client)
         except AEPTransientError as error:
             Job.objects.filter(pk=job.pk).update(next_poll_at=now)
@@ -412,9 +315,7 @@ def job_submit(*, job: Job, now: datetime | None = None,
             raise
         if job.is_finished or not job.remote_id:
             return Step(job, None)
-        first_delay = (PREVIEW_POLL_SECONDS if job.kind == JobKind.PREVIEW
-                       else FIRST_POLL_DELAY)
-        due = now + timedelta(seconds=first_delay)
+        due = now + timedelta(seconds=kind_of(job).first_poll_delay)
         Job.objects.filter(pk=job.pk).update(next_poll_at=due)
         job.next_poll_at = due
         return Step(job, due)
@@ -423,16 +324,6 @@ def job_submit(*, job: Job, now: datetime | None = None,
 
 
 # --- polling ------------------------------------------------------------------------------------
-
-def _get_remote(client: AEPClient, job: Job) -> Remote:
-    if job.kind == JobKind.SEGMENT:
-        return client.get_segment_job(job.remote_id)
-    if job.kind == JobKind.EXPORT:
-        return client.get_export_job(job.remote_id)
-    if job.kind == JobKind.INGEST:
-        return client.get_batch(job.remote_id)
-    return client.get_estimate(job.remote_id)
-
 
 def job_refresh(*, job: Job, now: datetime | None = None,
                 transport: httpx.BaseTransport | None = None,
@@ -445,7 +336,7 @@ def job_refresh(*, job: Job, now: datetime | None = None,
         with _client(job, transport) as own:
             return job_refresh(job=job, now=now, client=own)
     try:
-        remote = _get_remote(client, job)
+        remote = kind_of(job).get(client, job)
     except AEPNotFoundError as error:
         return _move(job, JobStatus.FAILED, now=now, event="error", polled=True,
                      message=GONE_MESSAGE.format(connection=job.connection.name,
@@ -472,15 +363,16 @@ def job_refresh(*, job: Job, now: datetime | None = None,
 def jobs_refresh_group(*, connection: Connection, sandbox: str, kind: str,
                        now: datetime | None = None,
                        transport: httpx.BaseTransport | None = None) -> int:
-    """Refresh every unfinished job of one connection, sandbox and kind with as few calls as
-    the API allows: bulk-get for segment jobs (100 ids a call), the newest-first list for
-    export jobs (100 a page, stopping once every job was seen). Each call is taken from the
-    connection's budget; when it runs out the rest waits. Returns how many rows it refreshed."""
+    """Refresh every unfinished job of one connection, sandbox and (listed) kind with as few
+    calls as the API allows, as the kind fetches a group: bulk-get for segment jobs (100 ids a
+    call), the newest-first list for export jobs (100 a page, stopping once every job was
+    seen). Each call is taken from the connection's budget; when it runs out the rest waits.
+    Returns how many rows it refreshed."""
     now = now or timezone.now()
     rows = {job.remote_id: job for job in Job.objects.filter(
         connection=connection, sandbox=sandbox, kind=kind, status__in=POLLED,
     ).exclude(remote_id="").select_related("connection")}
-    if not rows or kind not in LISTED_KINDS:
+    if not rows or not kind_of(kind).listed:
         return 0
     with connection_client(connection, sandbox=sandbox, transport=transport) as client:
         return _refresh_group(client, rows, connection=connection, kind=kind, now=now)
@@ -488,35 +380,13 @@ def jobs_refresh_group(*, connection: Connection, sandbox: str, kind: str,
 
 def _refresh_group(client: AEPClient, rows: dict[str, Job], *, connection: Connection,
                    kind: str, now: datetime) -> int:
-    refreshed = 0
-    missing: list[Job] = []  # rows the API's answer left out: asked one by one
-    if kind == JobKind.SEGMENT:
-        ids = sorted(rows)
-        for start in range(0, len(ids), BULK_SIZE):
-            if not _budget_take(connection.pk, now):
-                break
-            found = client.bulk_get_segment_jobs(ids[start:start + BULK_SIZE])
-            refreshed += _apply_many(rows, found.values(), now=now)
-            missing.extend(rows[key] for key in ids[start:start + BULK_SIZE] if key not in found)
-        return refreshed + _refresh_missing(missing, now=now, client=client)
     oldest = min(job.submitted_at or job.created_at for job in rows.values()) - RECONCILE_SKEW
-    oldest_ms = int(oldest.timestamp() * 1000)
-    wanted = set(rows)
-    if not _budget_take(connection.pk, now):
-        return 0
-    seen: list[ExportJob] = []
-    for index, remote in enumerate(client.export_jobs(limit=BULK_SIZE)):
-        if remote.id in wanted:
-            seen.append(remote)
-            wanted.discard(remote.id)
-        if not wanted or (remote.creation_time is not None and remote.creation_time < oldest_ms):
-            break
-        # the next item may need the next page: take it from the budget first
-        if (index + 1) % BULK_SIZE == 0 and (index + 1 >= BULK_SIZE * LIST_MAX_PAGES
-                                             or not _budget_take(connection.pk, now)):
-            break
-    missing = [rows[key] for key in wanted]
-    return _apply_many(rows, seen, now=now) + _refresh_missing(missing, now=now, client=client)
+    found, missing = kind_of(kind).fetch_group(
+        client, sorted(rows), since_ms=int(oldest.timestamp() * 1000),
+        take=lambda: _budget_take(connection.pk, now))
+    # rows the API's answer left out are asked one by one
+    return (_apply_many(rows, found, now=now)
+            + _refresh_missing([rows[key] for key in missing], now=now, client=client))
 
 
 def _refresh_missing(jobs: list[Job], *, now: datetime, client: AEPClient) -> int:
@@ -531,7 +401,7 @@ def _refresh_missing(jobs: list[Job], *, now: datetime, client: AEPClient) -> in
     return done
 
 
-def _apply_many(rows: dict[str, Job], found: Iterable[SegmentJob | ExportJob], *,
+def _apply_many(rows: dict[str, Job], found: Iterable[Listed], *,
                 now: datetime) -> int:
     """Store a batch of answers: those that change nothing a person sees (status, metrics,
     errors) cost one UPDATE for all of them; the others go through _apply one by one."""
@@ -593,9 +463,10 @@ def job_poll_step(*, job: Job, due: datetime | None = None, now: datetime | None
         return Step(job, None)
     # refreshed (by its group) within its own cadence, or within the group's shortest slot:
     # nothing to ask the API
+    listed = kind_of(job).listed
     recently = timedelta(seconds=max(job.next_poll_delay(), GROUP_MIN_INTERVAL)
-                         if job.kind in LISTED_KINDS else job.next_poll_delay() * 0.8)
-    if job.kind in LISTED_KINDS:
+                         if listed else job.next_poll_delay() * 0.8)
+    if listed:
         ours, next_slot = _group_slot_take(job, now)
         if ours:
             jobs_refresh_group(connection=job.connection, sandbox=job.sandbox, kind=job.kind,
@@ -615,7 +486,7 @@ def job_poll_step(*, job: Job, due: datetime | None = None, now: datetime | None
 
 def job_time_out(*, job: Job, now: datetime | None = None) -> Job:
     now = now or timezone.now()
-    deadline = POLL_DEADLINES[JobKind(job.kind)]
+    deadline = kind_of(job).deadline
     message = TIMED_OUT_MESSAGE.format(connection=job.connection.name,
                                        deadline=_human(deadline))
     return _move(job, JobStatus.TIMED_OUT, now=now, event="timeout", message=message,
@@ -633,40 +504,39 @@ def _human(delta: timedelta) -> str:
 # --- cancel ---------------------------------------------------------------------------------------
 
 def job_cancel(*, job: Job, actor: Any, transport: httpx.BaseTransport | None = None) -> Job:
-    """Ask the API to cancel (asynchronous for segment and export jobs: CANCELLING, then the
-    polls see CANCELLED); a job not sent yet is cancelled here and never sent."""
+    """Ask the API to cancel, as the job's kind does (asynchronous for segment and export jobs:
+    CANCELLING, then the polls see CANCELLED); a job not sent yet is cancelled here and never
+    sent."""
     now = timezone.now()
     who = actor.get_username() if getattr(actor, "is_authenticated", False) else "the system"
     if job.is_finished:
         raise JobActionError(CANCEL_FINISHED)
     if job.status == JobStatus.PENDING:
-        moved = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
-            status=JobStatus.CANCELLED, finished_at=now)
-        job.refresh_from_db()
+        with transaction.atomic():
+            moved = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+                status=JobStatus.CANCELLED, finished_at=now)
+            job.refresh_from_db()
+            if moved:
+                _event(job, "cancel", status=JobStatus.CANCELLED, at=now,
+                       message=f"Cancelled by {who} before it was sent",
+                       data={"from": JobStatus.PENDING.value})
+                _finish_after_commit(job)
         if not moved:
             raise JobActionError(CANCEL_SUBMITTING)
-        _event(job, "cancel", status=JobStatus.CANCELLED, at=now,
-               message=f"Cancelled by {who} before it was sent",
-               data={"from": JobStatus.PENDING.value})
         audit_record(actor=actor, action="job.cancel", obj=job)
         return job
+    kind = kind_of(job)
     if not job.remote_id:
         raise JobActionError(CANCEL_SUBMITTING)
-    if job.kind == JobKind.INGEST:
-        raise JobActionError(CANCEL_INGEST)
+    if kind.cancel_refused:
+        raise JobActionError(kind.cancel_refused)
     try:
         with _client(job, transport) as client:
-            if job.kind == JobKind.SEGMENT:
-                client.cancel_segment_job(job.remote_id)
-            elif job.kind == JobKind.EXPORT:
-                client.cancel_export_job(job.remote_id)
-            else:
-                client.delete_preview(job.remote_id)
+            kind.cancel(client, job)
     except AEPError as error:
         raise JobActionError(CANCEL_FAILED.format(connection=job.connection.name,
                                                   message=error.message)) from error
-    target = JobStatus.CANCELLED if job.kind == JobKind.PREVIEW else JobStatus.CANCELLING
-    job = _move(job, target, now=now, event="cancel", message=f"Cancelled by {who}")
+    job = _move(job, kind.cancel_target, now=now, event="cancel", message=f"Cancelled by {who}")
     audit_record(actor=actor, action="job.cancel", obj=job)
     return job
 
@@ -678,13 +548,15 @@ class Sweep:
     timed_out: int
     submits: int
     polls: int
+    hooks: int = 0  # finished jobs whose finish hooks had not run
 
 
 def jobs_sweep(*, now: datetime | None = None) -> Sweep:
-    """Heal what was lost: time out jobs past their deadline, and restart the submit or poll
-    of every unfinished job whose next task is long overdue (its message died with a worker
-    or a broker). The new poll carries a new due time, so an old one that turns up after all
-    stops by itself."""
+    """Heal what was lost: time out jobs past their deadline, restart the submit or poll of
+    every unfinished job whose next task is long overdue (its message died with a worker or a
+    broker), and run the finish hooks of jobs that finished long enough ago without them (the
+    process died between the commit and the hooks). The new poll carries a new due time, so
+    an old one that turns up after all stops by itself."""
     from jobs import tasks
 
     now = now or timezone.now()
@@ -708,7 +580,14 @@ def jobs_sweep(*, now: datetime | None = None) -> Sweep:
                    "run for over two minutes")
             tasks.job_poll.apply_async((job.pk, due.isoformat()), eta=due)
             polls += 1
-    if timed_out or submits or polls:
-        logger.info("jobs sweep: %d timed out, %d submits and %d polls resumed",
-                    timed_out, submits, polls)
-    return Sweep(timed_out, submits, polls)
+    unhooked = Job.objects.finished().filter(finish_hooks_at__isnull=True,
+                                             finished_at__lt=overdue)
+    hooks = 0
+    for job_id in unhooked.order_by("finished_at").values_list("pk", flat=True)[
+            :HOOKS_PER_SWEEP]:
+        job_finish_hooks(job_id=job_id)
+        hooks += 1
+    if timed_out or submits or polls or hooks:
+        logger.info("jobs sweep: %d timed out, %d submits and %d polls resumed, the finish "
+                    "hooks of %d jobs run", timed_out, submits, polls, hooks)
+    return Sweep(timed_out, submits, polls, hooks)

@@ -11,7 +11,6 @@ from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -20,8 +19,8 @@ from django_htmx.http import trigger_client_event
 from connections.models import Connection
 from core.htmx import htmx_template
 from core.roles import EVERYONE, LEADS, has_role, role_required
-from jobs import alerts, charts, history, services
-from jobs.models import Alert, Job, JobKind, JobStatus
+from jobs import alerts, charts, history, kinds, services
+from jobs.models import Alert, Job, JobStatus
 
 CANCEL_ASKED = "Cancelling “{label}”."
 JOB_FINISHED_EVENT = "jobFinished"  # the HX-Trigger of a row's last answer (job_row)
@@ -43,7 +42,7 @@ def _choices(request: HttpRequest, sees_all: bool) -> dict[str, Any]:
     segment_model: Any = apps.get_model("segments", "Segment")
     schedule_model: Any = apps.get_model("schedules", "Schedule")
     return {
-        "kinds": JobKind.choices, "statuses": JobStatus.choices,
+        "kinds": kinds.choices(), "statuses": JobStatus.choices,
         "users": users if sees_all else [],
         "connections": Connection.objects.filter(
             pk__in=visible.values("connection")).order_by("name"),
@@ -126,52 +125,6 @@ def job_row(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _figures(job: Job) -> list[tuple[str, Any]]:
-    """The few numbers a person looks for, by kind of job, from the stored metrics."""
-    metrics = job.metrics or {}
-    figures: list[tuple[str, Any]] = []
-    if job.kind == JobKind.PREVIEW:
-        size = metrics.get("estimatedSize")
-        if size is not None:
-            error = metrics.get("standardError")
-            figures.append(("Estimated size", f"≈ {size:,}" + (f" ± {error:,}" if error else "")))
-        if metrics.get("confidenceInterval"):
-            figures.append(("Confidence", metrics["confidenceInterval"]))
-        if metrics.get("totalRows"):
-            figures.append(("Profiles read", f"{metrics.get('profilesReadSoFar') or 0:,} of "
-                                              f"{metrics['totalRows']:,}"))
-    elif job.kind == JobKind.SEGMENT:
-        if metrics.get("totalProfiles") is not None:
-            figures.append(("Profiles evaluated", f"{metrics['totalProfiles']:,}"))
-    elif job.kind == JobKind.INGEST:
-        request = job.request if isinstance(job.request, dict) else {}
-        if request.get("fileName"):
-            size = request.get("size")
-            figures.append(("File", request["fileName"] + (
-                f" ({filesizeformat(size)})" if isinstance(size, int) else "")))
-        for key, label in (("recordsWritten", "Records ingested"),
-                           ("failedRecordCount", "Records refused")):
-            if isinstance(metrics.get(key), int):
-                figures.append((label, f"{metrics[key]:,}"))
-        dataset = request.get("datasetId") or metrics.get("datasetId")
-        if dataset:
-            name = request.get("datasetName")
-            figures.append(("Dataset", f"{name} ({dataset})" if name else dataset))
-        if metrics.get("batchId"):
-            figures.append(("Batch", metrics["batchId"]))
-    else:
-        if metrics.get("totalExportedProfileCounter") is not None:
-            figures.append(("Profiles exported", f"{metrics['totalExportedProfileCounter']:,}"))
-        if metrics.get("datasetId"):
-            figures.append(("Dataset", metrics["datasetId"]))
-        if metrics.get("batchId"):
-            figures.append(("Batch", metrics["batchId"]))
-    total = (metrics.get("totalTime") or {}).get("totalTimeInMs")
-    if total:
-        figures.append(("Time on the platform", f"{total / 1000:,.1f} s"))
-    return figures
-
-
 def _remote_errors(job: Job) -> list[tuple[str, str]]:
     """Every error the API's last answer carries, with AEP's codes (segment and export jobs
     list them under `errors`; a refused request answers one error body)."""
@@ -214,7 +167,7 @@ def _definitions(job: Job) -> list[tuple[Any, Any]]:
 @role_required(EVERYONE)
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _visible_job(request, pk)
-    counts = (job.metrics or {}).get("segmentedProfileCounter") or {}
+    counts = job.kind_spec.counts(job)
     template = htmx_template(request, "jobs/job_detail.html", partial="job-timeline")
     context: dict[str, Any] = {"job": job, "events": job.events.all()}
     if request.htmx:  # type: ignore[attr-defined]
@@ -222,9 +175,10 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     history.schedule_names([job])
     names = {segment.remote_id: segment.name for segment, _ in _definitions(job)}
     context.update({
-        "figures": _figures(job), "errors": _remote_errors(job),
+        "figures": job.kind_spec.figures(job), "links": job.kind_spec.links(job),
+        "errors": _remote_errors(job),
         "segment_counts": [(key, names.get(key, ""), value) for key, value in
-                           sorted(counts.items())] if isinstance(counts, dict) else [],
+                           sorted(counts.items())],
         "definitions": _definitions(job), "children": job.children.all(),
         "alerts": job.alerts.all(),  # type: ignore[attr-defined]
     })

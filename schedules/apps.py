@@ -7,4 +7,8 @@ class SchedulesConfig(AppConfig):
     verbose_name = "Schedules"
 
     def ready(self) -> None:
-        from schedules import signals  # noqa: F401 — connects the receivers
+        from jobs.kinds import on_finish
+        from schedules.signals import run_finished
+
+        # after the export a segment job starts, so the run knows whether one follows
+        on_finish(run_finished, order=30)

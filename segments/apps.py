@@ -7,4 +7,10 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments"
 
     def ready(self) -> None:
-        from segments import signals  # noqa: F401 — connects the receivers
+        from jobs.kinds import on_finish
+        from jobs.models import JobKind, JobStatus
+        from segments.signals import record_finished_job
+
+        # first: the figures are on the segment before anything that follows reads them
+        on_finish(record_finished_job, kinds=[JobKind.SEGMENT, JobKind.PREVIEW],
+                  statuses=[JobStatus.SUCCEEDED], order=10)

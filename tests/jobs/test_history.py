@@ -214,10 +214,12 @@ def test_the_detail_page_lists_every_error_with_aeps_codes(history: dict[str, Jo
 
 
 def test_a_timed_out_job_raises_one_alert_shown_to_leads_until_acknowledged(
-        history: dict[str, Job], lead: Any, marketer: Any) -> None:
-    job = job_time_out(job=history["running"])
-    assert job.status == JobStatus.TIMED_OUT
-    job_time_out(job=job)  # again: nothing new
+        history: dict[str, Job], lead: Any, marketer: Any,
+        django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True):  # the alert is a finish hook
+        job = job_time_out(job=history["running"])
+        assert job.status == JobStatus.TIMED_OUT
+        job_time_out(job=job)  # again: nothing new
     alert = Alert.objects.get()
     assert alert.kind == AlertKind.TIMED_OUT and alert.job == job
 
@@ -241,8 +243,9 @@ def test_a_timed_out_job_raises_one_alert_shown_to_leads_until_acknowledged(
                                               ("admin_user", 200)])
 def test_the_alerts_views_are_for_leads_and_admins(
         request: pytest.FixtureRequest, history: dict[str, Job], role: str,
-        status: int) -> None:
-    job_time_out(job=history["running"])
+        status: int, django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True):  # the alert is a finish hook
+        job_time_out(job=history["running"])
     alert = Alert.objects.get()
     client = signed_in(request.getfixturevalue(role))
     assert client.get(reverse("jobs:alerts")).status_code == status

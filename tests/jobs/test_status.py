@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.kinds import kind_of
 from jobs.models import JobKind, JobStatus
-from jobs.status import normalise
 
 S = JobStatus
 
@@ -30,11 +30,11 @@ S = JobStatus
     (JobKind.PREVIEW, "KILLED", S.CANCELLED),
 ])
 def test_aep_statuses_are_normalised_per_kind(kind: str, remote: str, ours: JobStatus) -> None:
-    assert normalise(kind, remote) == ours
+    assert kind_of(kind).normalise(remote) == ours
 
 
 def test_case_and_blanks_do_not_matter() -> None:
-    assert normalise(JobKind.SEGMENT, " processing ") == S.RUNNING
+    assert kind_of(JobKind.SEGMENT).normalise(" processing ") == S.RUNNING
 
 
 @pytest.mark.parametrize(("kind", "remote"), [
@@ -46,4 +46,4 @@ def test_case_and_blanks_do_not_matter() -> None:
 ])
 def test_unknown_statuses_are_none_so_the_caller_keeps_its_own(kind: str,
                                                                 remote: str | None) -> None:
-    assert normalise(kind, remote) is None
+    assert kind_of(kind).normalise(remote) is None
