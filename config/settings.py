@@ -163,7 +163,7 @@ X_FRAME_OPTIONS = "DENY"
 # --- Redis, Celery ---------------------------------------------------------------------------
 # With REDIS_URL, Redis is Celery's broker and the cache. Without it, an embedded broker in one
 # SQLite file under var/broker (config/broker.py says why that one) keeps `make run` working
-# with no Redis, and the cache is files under var/cache.
+# with no Redis, and the cache is another SQLite file (config/cache.py).
 REDIS_URL = env("REDIS_URL", default="")
 BROKER_DIR = VAR_DIR / "broker"
 
@@ -184,11 +184,10 @@ else:
         # makes several hops between web, jobs and engine tasks, each waiting this long)
         "polling_interval": 0.1,
     }
-    # Django writes each entry to a temporary file and renames it into place, so a reader never
-    # sees half an entry; add() and incr() are not atomic across processes here, as they are
-    # on Redis (the locks and counters that use them are best-effort without Redis).
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                          "LOCATION": str(VAR_DIR / "cache")}}
+    # add() is a lock and incr() a counter for the jobs and the engine's rate limit: atomic
+    # across web, worker and beat here as on Redis (Django's file cache is not)
+    CACHES = {"default": {"BACKEND": "config.cache.SQLiteCache",
+                          "LOCATION": str(VAR_DIR / "cache.sqlite3")}}
 
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (
