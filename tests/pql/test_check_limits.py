@@ -11,7 +11,7 @@ import pytest
 from pql import PQLSyntaxError, check, from_json, parse, to_json, to_text
 from pql.ast import Binary, ListLiteral, Literal, Or
 from pql.parser import MAX_TEXT_LENGTH, TOO_LONG
-from pql.schema import MAX_NODES, TOO_LARGE, Schema
+from pql.schema import MAX_EVENT_READS, MAX_NODES, TOO_LARGE, TOO_MANY_READS, Schema
 from pql.schema import TOO_LONG as TEXT_TOO_LONG
 
 SCHEMA = Schema.from_dict({"personalEmail.address": "string"})
@@ -66,3 +66,24 @@ def test_a_pql_json_tree_too_long_as_text_is_refused_with_the_limit() -> None:
     assert length > MAX_TEXT_LENGTH
     assert [(p.code, p.message) for p in check(node, SCHEMA)] == [
         ("too-large", TEXT_TOO_LONG.format(length=length, limit=MAX_TEXT_LENGTH))]
+
+
+EVENT_CONDITION = '(select X from xEvent where X.eventType = "type{n}")'
+EVENT_SCHEMA = Schema.from_dict({"personalEmail.address": "string"}, {"eventType": "string"})
+
+
+def test_more_event_reads_than_the_limit_are_refused_at_the_first_one_over() -> None:
+    text = " or ".join(EVENT_CONDITION.format(n=n) for n in range(MAX_EVENT_READS + 1))
+    (problem,) = check(parse(text), EVENT_SCHEMA, source=text)
+    assert (problem.code, problem.message) == (
+        "too-complex", TOO_MANY_READS.format(limit=MAX_EVENT_READS))
+    assert "in more than 100 places" in problem.message
+    last = text.rindex("xEvent")
+    assert problem.span == (last, last + len("xEvent"))
+
+
+def test_as_many_event_reads_as_the_limit_check_clean() -> None:
+    reads = [EVENT_CONDITION.format(n=n) for n in range(MAX_EVENT_READS - 2)]
+    reads += ['$2.eventType = "type"', 'inSegment("seg-1")']
+    text = " or ".join(reads)
+    assert check(parse(text), EVENT_SCHEMA, source=text, segments={"seg-1": "One"}) == []

@@ -23,7 +23,7 @@ from engine.segments import BUDGET_ROWS
 from engine.tasks import preview_run
 from engine.tasks_jobs import segment_job_run
 from pql.parser import MAX_TEXT_LENGTH, TOO_LONG
-from pql.schema import MAX_NODES, REGEX_NOT_SUPPORTED, TOO_LARGE
+from pql.schema import MAX_EVENT_READS, MAX_NODES, REGEX_NOT_SUPPORTED, TOO_LARGE
 from tests.aep.conftest import Engine, engine, fresh_caches  # noqa: F401  (fixtures)
 from tests.engine.api.conftest import DEFINITIONS, UPS, Api, definition_body
 from tests.engine.api.store import build_store
@@ -105,11 +105,16 @@ def test_a_pql_json_tree_of_too_many_parts_is_a_400_naming_the_limit(store_api: 
 
 
 def test_a_definition_within_the_limits_runs_normally(store_api: Api) -> None:
-    text = f"({or_chain(20_000)}) or {US}"  # long, but within the limits
+    # long, and reading the events in as many places as a definition may
+    events = " or ".join(f'(select X from xEvent where X.eventType = "type{n}")'
+                         for n in range(MAX_EVENT_READS))
+    text = f"({or_chain(20_000)}) or {events} or {US}"
     assert store_api.post(DEFINITIONS, definition_body(value=text)).status_code == 200
     response = store_api.post(PREVIEW, preview_body(text))
     assert response.status_code == 201, response.content
+    started = time.perf_counter()
     preview_run(response.json()["previewId"])
+    assert time.perf_counter() - started < 5  # ~0.6 s
     preview = Preview.objects.get()
     assert preview.state == PreviewState.RESULT_READY, preview.error
     assert preview.estimate["estimated_size"] == 4  # ann, bo, di and flo live in the US
