@@ -136,12 +136,13 @@ def _raise_out_of_time(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def _alarm(seconds: float) -> Iterator[None]:
     """Raise _OutOfTime after ``seconds`` wherever the main thread is — also inside a
-    regular expression's match, which checks for signals. Only where no one else uses SIGALRM
-    (no handler of theirs, no timer): elsewhere the per-profile check alone bounds the time."""
+    regular expression's match, which checks for signals. Only where no one is timing with
+    SIGALRM (no ITIMER_REAL or alarm() running); the handler in place is put back afterwards
+    (a Celery prefork child has billiard's, which exits cleanly on any terminating signal).
+    Elsewhere — another thread — the per-profile check alone bounds the time."""
     global _armed
     usable = (hasattr(signal, "setitimer")
               and threading.current_thread() is threading.main_thread()
-              and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None, _raise_out_of_time)
               and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
     if not usable:
         yield

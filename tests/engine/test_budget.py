@@ -5,6 +5,7 @@ store's real snapshot; a definition within budget runs as before."""
 from __future__ import annotations
 
 import re
+import signal
 import threading
 import time
 from typing import Any
@@ -88,6 +89,25 @@ def test_one_runaway_evaluation_is_interrupted_at_the_time_budget(
                         budget=EvaluationBudget(seconds=1))
     assert time.perf_counter() - started < 4  # one profile alone takes 5 s and more
     assert time_message(demo_store, 1).fullmatch(caught.value.message)
+
+
+def test_the_timer_works_under_celerys_prefork_handler_and_gives_it_back(
+        demo_store: DemoStore) -> None:
+    """A Celery prefork child has billiard's handler on SIGALRM (a clean exit on any
+    terminating signal); the timer borrows the signal for the evaluation."""
+    from billiard.common import _shutdown_cleanup
+
+    previous = signal.signal(signal.SIGALRM, _shutdown_cleanup)
+    try:
+        started = time.perf_counter()
+        with pytest.raises(EvaluationBudgetExceeded):
+            segment_members(demo_store.con, pql.parse(BACKTRACKING), now=demo_store.now,
+                            budget=EvaluationBudget(seconds=0.5))
+        assert time.perf_counter() - started < 4
+        assert signal.getsignal(signal.SIGALRM) is _shutdown_cleanup
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_the_time_budget_holds_outside_the_main_thread(demo_store: DemoStore) -> None:
