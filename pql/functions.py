@@ -58,8 +58,10 @@ FUNCTIONS: dict[str, Function] = {
         _m("doesNotContain", 1, 2, "boolean", "text does not contain s"),
         _m("equals", 1, None, "boolean", "text equals any of the given strings"),
         _m("notEqualTo", 1, 2, "boolean", "text differs from s"),
-        _m("matches", 1, 1, "boolean", "text matches a regular expression"),
-        _m("regexGroup", 2, 2, "string", "capture group n of the first regex match"),
+        _m("matches", 1, 1, "boolean",
+           "text matches a regular expression (RE2: no lookaround or backreferences)"),
+        _m("regexGroup", 2, 2, "string",
+           "capture group n of the first match of a regular expression (RE2)"),
         # arrays, lists and sets (§6.5)
         _m("intersects", 1, 1, "boolean", "the lists share at least one element"),
         _m("intersection", 1, 1, "list", "the elements both lists share"),
