@@ -217,6 +217,11 @@ CELERY_BEAT_SCHEDULE = {
     "engine-previews-expire": {"task": "engine.tasks.previews_expire", "schedule": 300.0},
     # fails Batch Ingestion batches left loading, resends stalled processing ones
     "engine-batches-sweep": {"task": "engine.tasks.batches_sweep", "schedule": 600.0},
+    # re-queues (or fails, naming why) engine jobs whose worker stopped (ENGINE_JOB_* below);
+    # a sweep not run within its period is dropped, so a worker coming back runs one, not many
+    "engine-jobs-sweep": {"task": "engine.tasks.jobs_sweep",
+                          "schedule": env.float("ENGINE_JOBS_SWEEP_SECONDS", default=60.0),
+                          "options": {"expires": 55.0}},
     # starts the export of a "run, then export" whose segment job finished while nobody listened
     "exports-plans-resume": {"task": "exports.tasks.export_plans_resume", "schedule": 60.0},
     # starts the segment runs (and exports) of the schedules that are due (schedules/tasks.py)
@@ -248,6 +253,22 @@ ENGINE_RATE_LIMIT = env.int("ENGINE_RATE_LIMIT", default=600)
 # Seconds a preview/estimate (POST /data/core/ups/preview) is kept; afterwards its GETs answer
 # 404 and engine.tasks.previews_expire deletes the row (Adobe documents no retention, §3.5).
 ENGINE_PREVIEW_TTL_SECONDS = env.int("ENGINE_PREVIEW_TTL_SECONDS", default=3600)
+# Engine jobs that survive their worker (engine/runs.py). A running preview, segment job, export
+# job or ingestion batch beats its heartbeat at each progress point and at least every
+# ENGINE_JOB_HEARTBEAT_SECONDS; engine.tasks.jobs_sweep (beat, every ENGINE_JOBS_SWEEP_SECONDS)
+# sends one whose heartbeat is older than ENGINE_JOB_STALE_SECONDS to a worker again, at most
+# ENGINE_JOB_MAX_REQUEUES times, then fails it saying its worker kept stopping; a job waiting
+# for a worker for ENGINE_JOB_RESEND_SECONDS is sent again (its message was lost). So a job
+# whose worker died is final minutes after a worker is back, not after the broker's
+# visibility_timeout (an hour), which stays above CELERY_TASK_TIME_LIMIT on purpose: a
+# shorter one would deliver a long task a second time while it still runs.
+ENGINE_JOB_HEARTBEAT_SECONDS = env.float("ENGINE_JOB_HEARTBEAT_SECONDS", default=15.0)
+ENGINE_JOB_STALE_SECONDS = env.float("ENGINE_JOB_STALE_SECONDS", default=120.0)
+ENGINE_JOB_MAX_REQUEUES = env.int("ENGINE_JOB_MAX_REQUEUES", default=2)
+ENGINE_JOB_RESEND_SECONDS = env.float("ENGINE_JOB_RESEND_SECONDS", default=600.0)
+# Tests only: seconds a job sleeps at a named progress point, e.g. "segment-evaluate=30", so
+# that a test can kill its worker mid-job (engine.runs.PAUSE_POINTS lists the points).
+ENGINE_JOB_PAUSES = env.dict("ENGINE_JOB_PAUSES", default={})
 
 # Where the dashboard reaches the built-in engine's REST API (bootstrap's "Built-in engine"
 # connection). The engine is served by this same web server; in compose, by the web service.

@@ -14,9 +14,16 @@ fragment ingested after it (from the batches' completion times), and the events 
 it; ``additionalFields.eventList.filter`` narrows the events to an ingest-time window
 (``fromIngestTimestamp`` exclusive, ``toIngestTimestamp`` inclusive) — an event's ingest time
 is its batch's completion, kept by the snapshot as ``_ingested_at``. The file is written into a
-staging folder that is renamed into the batch folder; only then is the batch marked success.
-A failure removes the staging folder and marks the batch failed, so a reader never sees a
-partial batch.
+staging folder of the run, renamed into the batch folder as the batch is marked success (in
+its transaction). A failure removes the staging folder and marks the batch failed, so a reader
+never sees a partial batch.
+
+An export runs once at a time (engine.runs: a claim, a heartbeat). A run after one whose
+worker stopped (the sweep sent the job again) reuses what that one left: its batch, still
+``loading`` (its files of that run removed), and its segment job of evaluationInfo.segmentation
+— run again if it had not finished, kept if it had. So an export has one batch and one segment
+job whatever happens to its workers, and both end with it: failed or cancelled with the export
+if it ends before them.
 """
 
 from __future__ import annotations
@@ -26,16 +33,18 @@ import os
 import shutil
 import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from engine.duck import sql_string
 from engine.ingest import IDENTITIES_COLUMN, batch_path
 from engine.memberships import ALIAS, attach_memberships
 from engine.models import (
+    FINISHED_STATUSES,
     Batch,
     BatchStatus,
     Dataset,
@@ -48,6 +57,7 @@ from engine.models import (
     epoch_ms,
 )
 from engine.profiles import HIDDEN
+from engine.runs import Cancelled, Run, RunKind, Superseded, claim, ms, span
 from engine.snapshot import (
     NoSnapshotError,
     default_merge_policy,
@@ -78,79 +88,195 @@ EVENTS_WITHOUT_INGEST_TIMES = ("the snapshot was built before events kept their 
                                "time; rebuild it (manage.py build_snapshot) and export again")
 
 
+SEGMENTATION_ENDED = "Error in Export Job: the export job {id} running it ended first: {reason}"
+CANCELLED_REASON = "The export job was cancelled."
+
+
 class ExportError(Exception):
     """A failure told to the caller as it is."""
 
 
-class Cancelled(Exception):  # noqa: N818 - a signal, not an error
-    pass
+class ExportJobRuns(RunKind):
+    """Export jobs as engine.runs sees them; a job's batch and own segment job end with it."""
+
+    model = ExportJob
+    name = "export job"
+    waiting = (JobStatus.NEW, JobStatus.QUEUED)
+    requeued = JobStatus.QUEUED
+    running = JobStatus.PROCESSING
+    unfinished = (JobStatus.NEW, JobStatus.QUEUED, JobStatus.PROCESSING, JobStatus.CANCELLING)
+    cancelling = (JobStatus.CANCELLING,)
+
+    def changed(self, now: datetime) -> dict[str, Any]:
+        return {"update_time": ms(now)}
+
+    def changed_before(self, moment: datetime) -> models.Q:
+        return models.Q(update_time__lt=ms(moment))
+
+    def send(self, pk: Any) -> None:
+        from engine.tasks_jobs import export_job_run as task
+
+        task.delay(pk)
+
+    def requeue(self, row: Any, now: datetime) -> bool:
+        with transaction.atomic():
+            if not super().requeue(row, now):
+                return False
+            _segmentation(row).update(status=JobStatus.QUEUED, heartbeat_at=None,
+                                      update_time=ms(now))
+        return True
+
+    def give_up(self, row: Any, reason: str, now: datetime) -> bool:
+        message = ENGINE_FAILED.format(error=reason)
+        return _end(row, self.as_read(row), now, failed(row, message, now), message)
+
+    def end_cancelled(self, row: Any, now: datetime) -> bool:
+        return _end(row, self.as_read(row), now,
+                    {"status": JobStatus.CANCELLED, "heartbeat_at": None,
+                     "update_time": ms(now)}, CANCELLED_REASON)
 
 
-def _span(start_ms: int, end_ms: int) -> dict[str, int]:
-    return {"startTimeInMs": start_ms, "endTimeInMs": end_ms, "totalTimeInMs": end_ms - start_ms}
+RUNS = ExportJobRuns()
 
 
-def _save(job: ExportJob, **fields: Any) -> None:
-    for name, value in fields.items():
-        setattr(job, name, value)
-    job.update_time = epoch_ms()
-    job.save(update_fields=[*fields, "update_time"])
+def failed(job: ExportJob, message: str, now: datetime, call_stack: str = "") -> dict[str, Any]:
+    """The fields of a job failed at `now` (its totalTime closed), for an update."""
+    metrics = dict(job.metrics)
+    started = metrics.get("totalTime", {}).get("startTimeInMs")
+    if started:
+        metrics["totalTime"] = span(started, ms(now))
+    return {"status": JobStatus.FAILED, "metrics": metrics, "heartbeat_at": None,
+            "update_time": ms(now),
+            "errors": [{"code": ERROR_CODE, "msg": message, "callStack": call_stack}]}
 
 
-def _cancelled(job: ExportJob) -> bool:
-    status = ExportJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
-    return status in (JobStatus.CANCELLING, JobStatus.CANCELLED)
+def _segmentation(job: ExportJob) -> models.QuerySet[SegmentJob]:
+    """The job's own segment job, if it has not ended."""
+    return SegmentJob.objects.filter(export_job=job.pk, status__in=RUNS.unfinished)
+
+
+def _end(job: ExportJob, rows: models.QuerySet[Any], now: datetime, fields: dict[str, Any],
+         reason: str) -> bool:
+    """End the job with `fields` (one update of `rows`, the job's row if it is as expected),
+    its batch failed for `reason` and its unfinished segment job ended the same way. False
+    if `rows` updated nothing (the job changed meanwhile)."""
+    with transaction.atomic():
+        if not rows.update(**fields):
+            return False
+        segment_fields = {"status": fields["status"], "heartbeat_at": None,
+                          "update_time": ms(now)}
+        if fields["status"] == JobStatus.FAILED:
+            segment_fields["errors"] = [{"code": ERROR_CODE, "callStack": "",
+                                         "msg": SEGMENTATION_ENDED.format(id=job.pk,
+                                                                          reason=reason)}]
+        _segmentation(job).update(**segment_fields)
+        batch = (Batch.objects.select_related("dataset").filter(pk=job.batch_id).first()
+                 if job.batch_id else None)
+        _fail_batch(batch, reason)
+    return True
 
 
 def export_job_run(*, job: ExportJob) -> ExportJob:
-    if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+    """NEW or QUEUED → PROCESSING → SUCCEEDED (a batch of the destination, success), FAILED
+    (errors; its batch failed) or CANCELLED. A job another worker holds, or that ended, is
+    left alone (a task delivered twice)."""
+    if job.status in FINISHED_STATUSES:
         return job  # a redelivered task: the row already tells the outcome
-    if _cancelled(job):
-        _save(job, status=JobStatus.CANCELLED)
+    if RUNS.end_cancelled_waiting(job):
+        job.refresh_from_db()  # cancelled before a worker took it
         return job
     started = epoch_ms()
-    _save(job, status=JobStatus.PROCESSING, metrics={"totalTime": {"startTimeInMs": started}})
-    batch: Batch | None = None
-    try:
-        dataset = _destination(job)
-        # shared: exports into one dataset run side by side; a deletion of the dataset waits
-        # for none of them and is refused while one writes (engine.api.services_jobs)
-        with folder_lock(dataset_dir(dataset.sandbox, dataset.id), shared=True) as folder:
-            if not Dataset.objects.filter(pk=dataset.pk).exists():  # deleted meanwhile
-                shutil.rmtree(folder, ignore_errors=True)
-                raise ExportError(DESTINATION_MISSING.format(id=dataset.id))
-            batch = Batch.objects.create(dataset=dataset, source_files=[f"export job {job.pk}"])
-            _save(job, batch=batch)
-            if job.request.get("evaluationInfo", {}).get("segmentation"):
-                _segment_first(job)
-            _write(job, dataset, batch, started)
-    except Cancelled:
-        _fail_batch(batch, "The export job was cancelled.")
-        _save(job, status=JobStatus.CANCELLED)
-    except (ExportError, NoSnapshotError) as error:
-        _fail_batch(batch, str(error))
-        _fail(job, started, str(error), "")
-    except Exception as error:
-        logger.exception("export job %s failed", job.pk)
-        message = ENGINE_FAILED.format(error=type(error).__name__)
-        _fail_batch(batch, message)
-        _fail(job, started, message, traceback.format_exception_only(error)[-1].strip())
+    run = claim(RUNS, job, metrics={"totalTime": {"startTimeInMs": started}})
+    if run is None:
+        job.refresh_from_db()
+        return job
+    with run:
+        try:
+            try:
+                _run(job, run, started)
+            except Cancelled:
+                _finish(run, {"status": JobStatus.CANCELLED}, CANCELLED_REASON)
+            except (ExportError, NoSnapshotError) as error:
+                _finish(run, failed(job, str(error), timezone.now()), str(error))
+            except Superseded:
+                raise
+            except Exception as error:
+                logger.exception("export job %s failed", job.pk)
+                message = ENGINE_FAILED.format(error=type(error).__name__)
+                _finish(run, failed(job, message, timezone.now(),
+                                    traceback.format_exception_only(error)[-1].strip()),
+                        message)
+        except Superseded:
+            logger.warning("export job %s was given to another worker; this run stops", job.pk)
     return job
 
 
-def _segment_first(job: ExportJob) -> None:
+def _finish(run: Run, fields: dict[str, Any], reason: str) -> None:
+    """End the run's job unsuccessfully (as _end does), if the row is still the run's."""
+    job = run.row
+    now = timezone.now()
+    fields = {**fields, "heartbeat_at": now, "update_time": ms(now)}  # ended by its own run
+    if not _end(job, run.mine(), now, fields, reason):
+        raise Superseded(f"export job {job.pk}")
+    run.finished = True
+    for name, value in fields.items():
+        setattr(job, name, value)
+
+
+def _run(job: ExportJob, run: Run, started: int) -> None:
+    dataset = _destination(job)
+    # shared: exports into one dataset run side by side; a deletion of the dataset waits
+    # for none of them and is refused while one writes (engine.api.services_jobs)
+    with folder_lock(dataset_dir(dataset.sandbox, dataset.id), shared=True) as folder:
+        if not Dataset.objects.filter(pk=dataset.pk).exists():  # deleted meanwhile
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ExportError(DESTINATION_MISSING.format(id=dataset.id))
+        batch = _batch(job, run, dataset)
+        if job.request.get("evaluationInfo", {}).get("segmentation"):
+            _segment_first(job, run)
+        _write(job, run, dataset, batch, started)
+
+
+def _batch(job: ExportJob, run: Run, dataset: Dataset) -> Batch:
+    """The job's batch: the one an earlier run of it left loading (its files removed), or a
+    new one, recorded on the job in the same transaction (so no batch is ever nobody's)."""
+    earlier = (Batch.objects.select_related("dataset")
+               .filter(pk=job.batch_id, dataset=dataset, status=BatchStatus.LOADING).first()
+               if job.batch_id else None)
+    if earlier is not None:
+        _remove_files(earlier)
+        return earlier
+    with transaction.atomic():
+        batch = Batch.objects.create(dataset=dataset, source_files=[f"export job {job.pk}"])
+        run.save(batch=batch)
+    return batch
+
+
+def _segment_first(job: ExportJob, run: Run) -> None:
     """evaluationInfo.segmentation: evaluate the exported segments first, as a segment job of
-    its own (listed with the others), so the export reads fresh memberships."""
+    its own (listed with the others), so the export reads fresh memberships. A run after one
+    whose worker stopped reuses that segment job: kept if it succeeded, run if it had not
+    finished."""
     from engine.segment_jobs import segment_job_run
 
     segments = [s["segmentId"] for s in job.request.get("filter", {}).get("segments", [])
                 if s.get("segmentNs", "ups") == "ups"]
     if not segments:
         return
-    segment_job = SegmentJob.objects.create(
-        sandbox=job.sandbox, client=job.client, segment_ids=list(dict.fromkeys(segments)),
-        request={"requestId": job.request.get("requestId", ""), "exportJobId": job.pk})
-    segment_job_run(job=segment_job)
+    segment_job = SegmentJob.objects.filter(export_job=job).order_by("creation_time").first()
+    if segment_job is None:
+        segment_job = SegmentJob.objects.create(
+            sandbox=job.sandbox, client=job.client, segment_ids=list(dict.fromkeys(segments)),
+            request={"requestId": job.request.get("requestId", ""), "exportJobId": job.pk},
+            export_job=job)
+    elif segment_job.status == JobStatus.PROCESSING:  # its run was this job's, which stopped
+        SegmentJob.objects.filter(pk=segment_job.pk, status=JobStatus.PROCESSING).update(
+            status=JobStatus.QUEUED, heartbeat_at=None, update_time=epoch_ms())
+        segment_job.refresh_from_db()
+    if segment_job.status != JobStatus.SUCCEEDED:
+        segment_job_run(job=segment_job, parent=run)
+    if segment_job.status == JobStatus.CANCELLED:
+        raise Cancelled(f"export job {job.pk}")
     if segment_job.status != JobStatus.SUCCEEDED:
         reason = segment_job.errors[0]["msg"] if segment_job.errors else segment_job.status
         raise ExportError(SEGMENTATION_FAILED.format(id=segment_job.id, reason=reason))
@@ -166,26 +292,29 @@ def _destination(job: ExportJob) -> Dataset:
     return dataset
 
 
-def _fail(job: ExportJob, started: int, message: str, call_stack: str) -> None:
-    metrics = dict(job.metrics)
-    metrics["totalTime"] = _span(started, epoch_ms())
-    _save(job, status=JobStatus.FAILED, metrics=metrics,
-          errors=[{"code": ERROR_CODE, "msg": message, "callStack": call_stack}])
-
-
 def _fail_batch(batch: Batch | None, reason: str) -> None:
-    if batch is None:
+    if batch is None or batch.status == BatchStatus.SUCCESS:
         return
-    shutil.rmtree(_staging(batch), ignore_errors=True)
+    _remove_files(batch)
     # an update, not save(): a row deleted with its dataset since is not inserted again
-    Batch.objects.filter(pk=batch.pk).update(
+    Batch.objects.filter(pk=batch.pk).exclude(status=BatchStatus.SUCCESS).update(
         status=BatchStatus.FAILED, failure_reason=reason, files=[], record_count=0,
         completed_at=timezone.now(), updated_at=timezone.now())
 
 
-def _staging(batch: Batch) -> Any:
+def _staging(batch: Batch, run: Run) -> Path:
+    """The run's own staging folder (an earlier run's, if its worker still wrote, is not it)."""
     final = batch_dir(batch.dataset.sandbox, batch.dataset_id, batch.id)
-    return final.with_name(f".{batch.id}.staging")
+    return final.with_name(f".{batch.id}.staging-{run.attempt}")
+
+
+def _remove_files(batch: Batch) -> None:
+    """The files of an unfinished batch: staging folders, and a batch folder renamed into
+    place by a run whose worker stopped before the batch was recorded."""
+    final = batch_dir(batch.dataset.sandbox, batch.dataset_id, batch.id)
+    for leftover in final.parent.glob(f".{batch.id}.staging*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    shutil.rmtree(final, ignore_errors=True)
 
 
 def _policy(job: ExportJob) -> MergePolicy:
@@ -361,13 +490,13 @@ def export_sql(con: duckdb.DuckDBPyConnection, job: ExportJob, policy: MergePoli
             "ORDER BY p._profile_id", f"FROM {q(table)} p {condition}")
 
 
-def _write(job: ExportJob, dataset: Dataset, batch: Batch, started: int) -> None:
-    staging = _staging(batch)
+def _write(job: ExportJob, run: Run, dataset: Dataset, batch: Batch, started: int) -> None:
+    staging = _staging(batch, run)
     final = batch_dir(dataset.sandbox, dataset.id, batch.id)
     policy = _policy(job)
     if "mergePolicy" not in job.request:  # the job tells which policy it exported with
-        _save(job, request={**job.request,
-                            "mergePolicy": {"id": str(policy.id), "version": policy.version}})
+        run.save(request={**job.request,
+                          "mergePolicy": {"id": str(policy.id), "version": policy.version}})
     export_started = epoch_ms()
     with open_snapshot(job.sandbox) as con:
         attach_memberships(con, job.sandbox)
@@ -376,8 +505,7 @@ def _write(job: ExportJob, dataset: Dataset, batch: Batch, started: int) -> None
         if profiles_table(policy) not in tables:
             raise ExportError(POLICY_NOT_BUILT.format(id=policy.id))
         sql, source = export_sql(con, job, policy)
-        if _cancelled(job):
-            raise Cancelled
+        run.check("export-write")
         staging.mkdir(parents=True, exist_ok=True)
         row = con.execute(f"COPY ({sql}) TO {sql_string(str(staging / FILE_NAME))} "
                           "(FORMAT parquet, COMPRESSION zstd)").fetchone()
@@ -387,21 +515,21 @@ def _write(job: ExportJob, dataset: Dataset, batch: Batch, started: int) -> None
             SEMI JOIN (SELECT p._profile_id {source}) x ON x._profile_id = i._profile_id
             GROUP BY namespace ORDER BY 1""").fetchall())
     export_ended = epoch_ms()
-    if _cancelled(job):
-        raise Cancelled
+    run.check()
     size = (staging / FILE_NAME).stat().st_size
-    os.replace(staging, final)  # the batch folder appears whole
-    ended = epoch_ms()
+    files = [{"name": FILE_NAME, "size": size, "records": written}]
     with transaction.atomic():
-        batch.status = BatchStatus.SUCCESS
-        batch.record_count = written
-        batch.files = [{"name": FILE_NAME, "size": size, "records": written}]
-        batch.completed_at = timezone.now()
-        batch.save()
-        _save(job, status=JobStatus.SUCCEEDED, errors=[], metrics={
-            "totalTime": _span(started, ended),
-            "profileExportTime": _span(export_started, export_ended),
-            "aCPDatasetWriteTime": _span(export_ended, ended),
+        ended = epoch_ms()
+        run.save(status=JobStatus.SUCCEEDED, errors=[], metrics={
+            "totalTime": span(started, ended),
+            "profileExportTime": span(export_started, export_ended),
+            "aCPDatasetWriteTime": span(export_ended, ended),
             "totalExportedProfileCounter": written,
             "exportedProfileByNamespaceCounter": by_namespace,
         })
+        Batch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.SUCCESS, record_count=written, files=files,
+            completed_at=timezone.now(), updated_at=timezone.now())
+        # last, so the batch folder appears whole with the commit; a worker stopping before the
+        # commit leaves it to the next run, which removes it (_remove_files)
+        os.replace(staging, final)

@@ -1,10 +1,19 @@
-"""Ingestion: files of XDM records → one Catalog batch of Parquet, all or nothing."""
+"""Ingestion: files of XDM records → one Catalog batch of Parquet, all or nothing.
+
+``batch_ingest`` and ``dataset_ingest`` (manage.py ingest, generate_demo) write a batch's row
+only when it is done, success or failed, with the dataset in the same transaction when it is
+new: a process killed meanwhile leaves no ``loading`` batch and no empty dataset, only files
+nobody lists (a staging folder, a folder of a dataset never recorded), which the next
+ingestion into the sandbox removes. The Batch Ingestion API's batches have their row from the
+start (the files arrive before the work); a worker runs them (engine.batches).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +30,8 @@ from engine import xdm
 from engine.duck import scalar, sql_string
 from engine.models import Batch, BatchStatus, Dataset, XdmClass
 from engine.readers import ReadError, detect_format, read_records
-from engine.storage import batch_dir, dataset_dir, folder_lock
+from engine.runs import Run, pause
+from engine.storage import FolderBusy, batch_dir, dataset_dir, folder_lock, sandbox_dir
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +79,7 @@ def dataset_get_or_create(*, sandbox: str, name: str, xdm_class: str,
         defaults={"xdm_class": xdm_class, "union_persisting": union_persisting},
     )
     if not created and dataset.xdm_class != xdm_class:
-        raise ValueError(f"Dataset {name} holds {dataset.get_xdm_class_display()} records, "
-                         f"not {XdmClass(xdm_class).label}.")
+        raise ValueError(_class_mismatch(dataset, xdm_class))
     return dataset
 
 
@@ -89,17 +98,86 @@ def _validate(record: dict[str, Any], xdm_class: str) -> tuple[list[xdm.Identity
 def batch_ingest(*, dataset: Dataset, paths: Sequence[Path],
                  max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO) -> Batch:
     """Read, check and write `paths` as one new batch of `dataset` (see batch_load); each file's
-    format is told by its name, or sniffed."""
-    batch = Batch.objects.create(dataset=dataset, source_files=[p.name for p in paths],
-                                 size=sum(p.stat().st_size for p in paths if p.is_file()))
-    return batch_load(batch=batch, paths=paths, max_error_ratio=max_error_ratio)
+    format is told by its name, or sniffed. The batch's row is written when it is done (and
+    `dataset` with it, if it is not saved yet): nothing half-made is ever listed."""
+    batch = Batch(dataset=dataset, source_files=[p.name for p in paths],
+                  size=sum(p.stat().st_size for p in paths if p.is_file()))
+    new_dataset = dataset._state.adding
+    try:
+        with folder_lock(dataset_dir(dataset.sandbox, dataset.id)) as folder:
+            if not new_dataset:
+                current = Dataset.objects.filter(pk=dataset.pk).first()
+                if current is None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    raise DatasetDeleted(DATASET_DELETED.format(id=dataset.id))
+                batch.dataset = dataset = current  # the schema the previous batch left
+            _remove_leftovers(folder, dataset.id)
+            return _load(dataset, batch, paths, None, max_error_ratio, None)
+    except BaseException:
+        if new_dataset and dataset._state.adding:  # never recorded: its folder is nobody's
+            shutil.rmtree(dataset_dir(dataset.sandbox, dataset.id), ignore_errors=True)
+        raise
+
+
+def dataset_ingest(*, sandbox: str, name: str, xdm_class: str, paths: Sequence[Path],
+                   max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO) -> Batch:
+    """`paths` as one new batch of the dataset `name`, which is created with the batch if it
+    does not exist yet (so an interrupted first ingestion leaves no empty dataset). Folders
+    of datasets an interrupted ingestion never recorded are removed first."""
+    dataset = Dataset.objects.filter(sandbox=sandbox, name=name).first()
+    if dataset is None:
+        dataset = Dataset(sandbox=sandbox, name=name, xdm_class=xdm_class)
+    elif dataset.xdm_class != xdm_class:
+        raise ValueError(_class_mismatch(dataset, xdm_class))
+    _remove_unrecorded_datasets(sandbox)
+    return batch_ingest(dataset=dataset, paths=paths, max_error_ratio=max_error_ratio)
+
+
+def _class_mismatch(dataset: Dataset, xdm_class: str) -> str:
+    return (f"Dataset {dataset.name} holds {dataset.get_xdm_class_display()} records, "
+            f"not {XdmClass(xdm_class).label}.")
+
+
+def _remove_leftovers(folder: Path, dataset_id: str) -> None:
+    """What interrupted writers left in a dataset's folder: staging folders, DuckDB's spill
+    folder, and batch folders of no successful batch. Called under the folder's exclusive
+    lock, which no writer of the dataset holds at the same time (ingestion takes it, exports
+    a shared one)."""
+    kept = {str(key) for key in Batch.objects.filter(
+        dataset_id=dataset_id, status=BatchStatus.SUCCESS).values_list("id", flat=True)}
+    for entry in folder.iterdir():
+        if entry.name == ".lock" or entry.name in kept or not entry.is_dir():
+            continue
+        logger.warning("removing %s, left by an interrupted writer", entry)
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _remove_unrecorded_datasets(sandbox: str) -> None:
+    """Folders of datasets that have no row (an ingestion of a new dataset was killed), older
+    than ENGINE_JOB_STALE_SECONDS and locked by nobody."""
+    root = sandbox_dir(sandbox) / "datasets"
+    if not root.is_dir():
+        return
+    known = set(Dataset.objects.in_sandbox(sandbox).values_list("id", flat=True))
+    old = time.time() - settings.ENGINE_JOB_STALE_SECONDS
+    for folder in root.iterdir():
+        if folder.name in known or not folder.is_dir() or folder.stat().st_mtime > old:
+            continue
+        try:
+            with folder_lock(folder, wait=False):
+                if not Dataset.objects.filter(pk=folder.name).exists():
+                    logger.warning("removing %s, the folder of a dataset never recorded", folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+        except FolderBusy:
+            continue
 
 
 FINISHED = (BatchStatus.SUCCESS, BatchStatus.FAILED)
 
 
 def batch_load(*, batch: Batch, paths: Sequence[Path], formats: Sequence[str] | None = None,
-               max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO) -> Batch:
+               max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO, run: Run | None = None
+               ) -> Batch:
     """Read, check and write `paths` into `batch`, a row not finished yet (the Batch Ingestion
     API's files arrive before the work starts), and mark it success or failed.
 
@@ -116,6 +194,9 @@ def batch_load(*, batch: Batch, paths: Sequence[Path], formats: Sequence[str] | 
     schema the previous one left: two workers widening the schema at once would lose fields.
     A dataset deleted meanwhile (engine.api.services_jobs.dataset_delete, under the same lock)
     gets nothing written: DatasetDeleted, and the folder the lock made again is removed.
+
+    `run` is the worker's hold on the batch (engine.batches): the outcome is written only while
+    the batch is still its own (else Superseded, and nothing is written).
     """
     with folder_lock(dataset_dir(batch.dataset.sandbox, batch.dataset_id)) as folder:
         dataset = Dataset.objects.filter(pk=batch.dataset_id).first()
@@ -127,19 +208,28 @@ def batch_load(*, batch: Batch, paths: Sequence[Path], formats: Sequence[str] | 
         if current.status in FINISHED:  # another run (a redelivered task) finished it first
             return current
         batch.dataset = dataset
-        return _load(dataset, batch, paths, formats, max_error_ratio)
+        _remove_leftovers(folder, dataset.id)
+        return _load(dataset, batch, paths, formats, max_error_ratio, run)
+
+
+def _progress(run: Run | None) -> None:
+    """A progress point of the load: the run's check (a beat), or only the tests' pause."""
+    if run is not None:
+        run.check("ingest-write")
+    else:
+        pause("ingest-write")
 
 
 def _load(dataset: Dataset, batch: Batch, paths: Sequence[Path],
-          formats: Sequence[str] | None, max_error_ratio: float) -> Batch:
+          formats: Sequence[str] | None, max_error_ratio: float, run: Run | None) -> Batch:
     errors = IngestErrors()
     try:
         sources = list(zip(paths, formats or [detect_format(p) for p in paths], strict=True))
         native = _native_plan(dataset, sources)
     except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
-        return _fail(batch, errors, CANNOT_READ.format(error=_named(error, paths)))
+        return _fail(batch, errors, CANNOT_READ.format(error=_named(error, paths)), run)
     if native is not None:
-        return _ingest_native(dataset, batch, native, max_error_ratio)
+        return _ingest_native(dataset, batch, native, max_error_ratio, run)
     good: list[tuple[str, int, dict[str, Any], list[xdm.Identity]]] = []
     try:
         for path, fmt in sources:
@@ -153,7 +243,7 @@ def _load(dataset: Dataset, batch: Batch, paths: Sequence[Path],
                     continue
                 good.append((path.name, line, item, identities))
     except (OSError, ValueError) as error:
-        return _fail(batch, errors, CANNOT_READ.format(error=_named(error, paths)))
+        return _fail(batch, errors, CANNOT_READ.format(error=_named(error, paths)), run)
 
     tree = xdm.infer_all((record for _, _, record, _ in good), start=dataset.schema or None)
     tree = xdm.prune(tree) or {"type": "object", "fields": {}}
@@ -172,17 +262,35 @@ def _load(dataset: Dataset, batch: Batch, paths: Sequence[Path],
 
     total = len(rows) + errors.count
     if total == 0:
-        return _fail(batch, errors, NO_RECORDS)
+        return _fail(batch, errors, NO_RECORDS, run)
     if errors.count / total > max_error_ratio:
         return _fail(batch, errors, TOO_MANY_ERRORS.format(
-            errors=errors.count, total=total, limit=max_error_ratio))
+            errors=errors.count, total=total, limit=max_error_ratio), run)
 
-    files = _write_parquet(dataset, batch, rows, tree)
-    return _succeed(batch, dataset, errors, files, tree)
+    files = _write_parquet(dataset, batch, rows, tree, run)
+    return _succeed(batch, dataset, errors, files, tree, run)
+
+
+# What a batch's outcome changes on its row (the worker's claim and heartbeat are not written).
+OUTCOME_FIELDS = ["status", "record_count", "error_count", "errors", "files", "failure_reason",
+                  "completed_at", "updated_at"]
+
+
+def _record(batch: Batch, run: Run | None) -> None:
+    """Write the batch's outcome, in the caller's transaction: a new row (with its dataset if
+    that is new too), or the existing one if it is still the run's (else Superseded)."""
+    if run is not None:
+        run.beat()
+    if batch.dataset._state.adding:
+        batch.dataset.save(force_insert=True)
+    if batch._state.adding:
+        batch.save(force_insert=True)
+    else:
+        batch.save(update_fields=OUTCOME_FIELDS)  # a deleted row is not inserted again
 
 
 def _succeed(batch: Batch, dataset: Dataset, errors: IngestErrors, files: list[dict[str, Any]],
-             tree: xdm.Tree) -> Batch:
+             tree: xdm.Tree, run: Run | None) -> Batch:
     """Record the written batch and widen the dataset's schema to what it now holds."""
     with transaction.atomic():
         batch.status = BatchStatus.SUCCESS
@@ -191,9 +299,10 @@ def _succeed(batch: Batch, dataset: Dataset, errors: IngestErrors, files: list[d
         batch.errors = errors.kept
         batch.files = files
         batch.completed_at = timezone.now()
-        batch.save(force_update=True)  # never inserted again
         dataset.schema = tree
-        dataset.save(update_fields=["schema", "updated_at"])
+        if not dataset._state.adding:
+            dataset.save(update_fields=["schema", "updated_at"])
+        _record(batch, run)
     logger.info("batch %s: %d records into %s, %d bad", batch.id, batch.record_count, dataset,
                 errors.count)
     return batch
@@ -208,34 +317,36 @@ def _named(error: Exception, paths: Sequence[Path]) -> str:
     return text
 
 
-def batch_fail(*, batch: Batch, reason: str) -> Batch:
+def batch_fail(*, batch: Batch, reason: str, run: Run | None = None) -> Batch:
     """Mark an unfinished batch failed for `reason`, before any record was read. A batch that
     another run (a redelivered task) has finished meanwhile is left as that run left it."""
     current = Batch.objects.filter(pk=batch.pk).first()
     if current is not None and current.status in FINISHED:
         return current
-    return _fail(batch, IngestErrors(), reason)
+    return _fail(batch, IngestErrors(), reason, run)
 
 
-def _fail(batch: Batch, errors: IngestErrors, reason: str) -> Batch:
+def _fail(batch: Batch, errors: IngestErrors, reason: str, run: Run | None) -> Batch:
     batch.status = BatchStatus.FAILED
     batch.error_count = errors.count
     batch.errors = errors.kept
     batch.failure_reason = reason
     batch.completed_at = timezone.now()
-    batch.save(force_update=True)  # a deleted row is not inserted again
+    with transaction.atomic():
+        _record(batch, run)
     logger.warning("batch %s failed: %s", batch.id, reason)
     return batch
 
 
 def _write_parquet(dataset: Dataset, batch: Batch, rows: list[dict[str, Any]],
-                   tree: xdm.Tree) -> list[dict[str, Any]]:
+                   tree: xdm.Tree, run: Run | None) -> list[dict[str, Any]]:
     """Write into a temporary folder and rename it into place: a batch folder is whole or absent."""
     schema = xdm.arrow_schema(tree).append(
         pa.field(IDENTITIES_COLUMN, xdm.arrow_type(IDENTITIES_TREE)))
     final = batch_dir(dataset.sandbox, dataset.id, batch.id)
     staging = _staging(final)
     try:
+        _progress(run)
         name = "part-00000.parquet"
         with pq.ParquetWriter(staging / name, schema, compression="zstd") as writer:
             for start in range(0, len(rows), ROWS_PER_GROUP):
@@ -346,7 +457,7 @@ def _identities_sql(tree: xdm.Tree) -> str:
 
 
 def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tree]],
-                   max_error_ratio: float) -> Batch:
+                   max_error_ratio: float, run: Run | None) -> Batch:
     """One pass per file: DuckDB copies the good rows into the staging folder and counts them;
     the bad rows are read again (for their line numbers) only when there are some."""
     errors = IngestErrors()
@@ -360,6 +471,7 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
     files = []
     total = 0
     try:
+        _progress(run)
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = {sql_string(settings.ENGINE_MEMORY_LIMIT)}")
         con.execute(f"SET temp_directory = {sql_string(str(staging.parent / '.tmp'))}")
@@ -399,7 +511,8 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
                           "records": written})
     except duckdb.Error as error:
         shutil.rmtree(staging, ignore_errors=True)
-        return _fail(batch, errors, NOT_FITTING.format(error=_named(error, [p for p, _ in plan])))
+        return _fail(batch, errors, NOT_FITTING.format(error=_named(error, [p for p, _ in plan])),
+                     run)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -408,8 +521,8 @@ def _ingest_native(dataset: Dataset, batch: Batch, plan: list[tuple[Path, xdm.Tr
     if total == 0 or errors.count / total > max_error_ratio:
         shutil.rmtree(staging, ignore_errors=True)
         if total == 0:
-            return _fail(batch, errors, NO_RECORDS)
+            return _fail(batch, errors, NO_RECORDS, run)
         return _fail(batch, errors, TOO_MANY_ERRORS.format(
-            errors=errors.count, total=total, limit=max_error_ratio))
+            errors=errors.count, total=total, limit=max_error_ratio), run)
     _place(staging, final)
-    return _succeed(batch, dataset, errors, files, tree)
+    return _succeed(batch, dataset, errors, files, tree, run)

@@ -68,6 +68,18 @@ class Dataset(models.Model):
         return f"{self.name} ({self.sandbox})"
 
 
+class WorkerRun(models.Model):
+    """What tells a job a worker is running from one whose worker stopped (engine.runs): a
+    worker claims the row (``attempts`` + 1, ``heartbeat_at`` set) and beats ``heartbeat_at``
+    while it runs; empty, the row waits for a worker."""
+
+    attempts = models.PositiveSmallIntegerField(default=0)  # runs a worker started
+    heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        abstract = True
+
+
 class BatchStatus(models.TextChoices):
     LOADING = "loading", "Loading"
     # Batch Ingestion API: COMPLETE was called, a worker of the engine queue is ingesting it.
@@ -76,7 +88,7 @@ class BatchStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Batch(models.Model):
+class Batch(WorkerRun):
     id = models.CharField(primary_key=True, max_length=32, default=batch_id, editable=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="batches")
     status = models.CharField(max_length=16, choices=BatchStatus.choices,
@@ -295,7 +307,7 @@ class PreviewState(models.TextChoices):
     CANCELLED = "CANCELLED", "Cancelled"
 
 
-class Preview(models.Model):
+class Preview(WorkerRun):
     """A preview/estimate (spec §3): the estimate refines step by step while RUNNING."""
 
     id = models.CharField(primary_key=True, max_length=64, default=preview_id, editable=False)
@@ -341,7 +353,7 @@ class JobStatus(models.TextChoices):
 FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class SegmentJob(models.Model):
+class SegmentJob(WorkerRun):
     """A segment job (spec §4): evaluates definitions and writes their memberships."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -355,6 +367,10 @@ class SegmentJob(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True)
     snapshot_file = models.CharField(max_length=200, blank=True)
+    # The export job (evaluationInfo.segmentation) that runs this one inside its own run: it
+    # ends with that export, and is never sent to a worker on its own.
+    export_job = models.ForeignKey("ExportJob", null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="segment_jobs")
     creation_time = models.BigIntegerField(default=epoch_ms)
     update_time = models.BigIntegerField(default=epoch_ms)
 
@@ -365,7 +381,7 @@ class SegmentJob(models.Model):
         return f"segment job {self.id} ({self.status})"
 
 
-class ExportJob(models.Model):
+class ExportJob(WorkerRun):
     """An export job (spec §5): writes an audience into a new batch of a dataset. Integer ids,
     as Adobe's."""
 

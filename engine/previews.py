@@ -9,6 +9,7 @@ Members are those of the estimate's sample (the whole store under 1 M profiles, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -30,6 +31,7 @@ from engine.memberships import TABLE as MEMBERSHIPS_TABLE
 from engine.memberships import attach_memberships
 from engine.models import ApiClient, MergePolicy, Preview, PreviewState
 from engine.profiles import HIDDEN, to_python
+from engine.runs import RunKind, Superseded, claim
 from engine.segments import segment_members, snapshot_schema
 from engine.snapshot import (
     BUCKETS,
@@ -55,6 +57,35 @@ NAMESPACE_IDS = {"CORE": "0", "ECID": "4", "EMAIL": "6", "PHONE": "7", "WAID": "
 TABLE_MISSING = ("The snapshot has no tables for merge policy {name!r} yet: they are built "
                  "with the next snapshot.")
 FAILED_DESCRIPTION = "The estimate failed: {error}"
+
+
+class PreviewRuns(RunKind):
+    """Previews as engine.runs sees them. A cancel deletes the row: the run's next write
+    finds none and stops (Superseded)."""
+
+    model = Preview
+    name = "preview"
+    status_field = "state"
+    waiting = (PreviewState.NEW,)
+    requeued = PreviewState.NEW
+    running = PreviewState.RUNNING
+    unfinished = UNFINISHED
+
+    def rows(self) -> Any:
+        return previews_live()  # an expired one is deleted, not run again
+
+    def send(self, pk: Any) -> None:
+        from engine.tasks import preview_run as task
+
+        task.delay(pk)
+
+    def give_up(self, row: Any, reason: str, now: datetime) -> bool:
+        return bool(self.as_read(row).update(
+            state=PreviewState.FAILED, heartbeat_at=None, updated_at=now,
+            error={"description": FAILED_DESCRIPTION.format(error=reason), "traceback": ""}))
+
+
+RUNS = PreviewRuns()
 
 
 def parse_predicate(expression: str, predicate_type: str) -> Node:
@@ -141,12 +172,6 @@ def preview_cancel(*, preview: Preview) -> None:
     Preview.objects.filter(pk=preview.pk).delete()
 
 
-def _write(preview_id: str, **fields: Any) -> bool:
-    """Write to a preview that is still unfinished; False once it was cancelled or deleted."""
-    fields["updated_at"] = timezone.now()
-    return bool(Preview.objects.filter(pk=preview_id, state__in=UNFINISHED).update(**fields))
-
-
 def estimate_json(estimate: Any) -> dict[str, Any]:
     data = dataclasses.asdict(estimate)
     data["seconds"] = round(data["seconds"], 4)
@@ -181,41 +206,48 @@ def _sample_filter(plan: SamplePlan) -> str:
 def preview_steps(preview_id: str, *, steps: int = STEPS
                   ) -> Generator[dict[str, Any], None, None]:
     """Run a preview's estimate, writing each step into its row; yields each step's estimate.
-    Stops as soon as the row is cancelled or deleted; a failure is written as FAILED."""
+    Stops as soon as the row is cancelled or deleted; a failure is written as FAILED. A
+    preview another worker holds, or that ended, is left alone."""
     preview = Preview.objects.filter(pk=preview_id, state__in=UNFINISHED).first()
-    if preview is None:
+    run = claim(RUNS, preview) if preview is not None else None
+    if preview is None or run is None:
         return
-    try:
-        node = parse_predicate(preview.predicate_expression, preview.predicate_type)
-        policy = preview_policy(preview)
-        now: datetime = preview.evaluated_at or preview.created_at
-        with open_snapshot_file(preview.sandbox, preview.snapshot_file) as con:
-            tables = reading_tables(con, preview, node, policy)
-            if not _has_table(con, tables.profiles):
-                raise LookupError(TABLE_MISSING.format(name=policy.name))
-            schema = snapshot_schema(con)
-            plan = _plan(con, tables)
-            history: list[dict[str, int]] = []
-            for estimate in estimate_progressively(
-                    con, node, now=now, schema=schema, tables=tables, steps=steps, plan=plan,
-                    namespaces=has_identity_map(con, tables)):
-                data = estimate_json(estimate)
-                history.append({"profilesReadSoFar": estimate.profiles_read,
-                                "profilesMatchedSoFar": estimate.profiles_matched,
-                                "estimatedSize": estimate.estimated_size,
-                                "bucketsReadSoFar": estimate.buckets_read})
-                data["history"] = list(history)
-                # counted with each step; published with the final one (§3.3 shows it there)
-                data["namespaces"] = namespace_json(estimate.namespaces) if estimate.done else []
-                state = PreviewState.RESULT_READY if estimate.done else PreviewState.RUNNING
-                if not _write(preview_id, estimate=data, state=state):
-                    logger.info("preview %s was cancelled; its estimate stops", preview_id)
-                    return
-                yield data
-    except Exception as error:
-        logger.exception("preview %s failed", preview_id)
-        _write(preview_id, state=PreviewState.FAILED,
-               error={"description": FAILED_DESCRIPTION.format(error=error), "traceback": ""})
+    with run:
+        try:
+            node = parse_predicate(preview.predicate_expression, preview.predicate_type)
+            policy = preview_policy(preview)
+            now: datetime = preview.evaluated_at or preview.created_at
+            with open_snapshot_file(preview.sandbox, preview.snapshot_file) as con:
+                tables = reading_tables(con, preview, node, policy)
+                if not _has_table(con, tables.profiles):
+                    raise LookupError(TABLE_MISSING.format(name=policy.name))
+                schema = snapshot_schema(con)
+                plan = _plan(con, tables)
+                history: list[dict[str, int]] = []
+                for estimate in estimate_progressively(
+                        con, node, now=now, schema=schema, tables=tables, steps=steps,
+                        plan=plan, namespaces=has_identity_map(con, tables)):
+                    run.check("preview-step")
+                    data = estimate_json(estimate)
+                    history.append({"profilesReadSoFar": estimate.profiles_read,
+                                    "profilesMatchedSoFar": estimate.profiles_matched,
+                                    "estimatedSize": estimate.estimated_size,
+                                    "bucketsReadSoFar": estimate.buckets_read})
+                    data["history"] = list(history)
+                    # counted with each step; published with the final one (§3.3 shows it there)
+                    data["namespaces"] = (namespace_json(estimate.namespaces) if estimate.done
+                                          else [])
+                    state = PreviewState.RESULT_READY if estimate.done else PreviewState.RUNNING
+                    run.save(estimate=data, state=state)
+                    yield data
+        except Superseded:
+            logger.info("preview %s was cancelled (or given to another worker); its estimate "
+                        "stops", preview_id)
+        except Exception as error:
+            logger.exception("preview %s failed", preview_id)
+            with contextlib.suppress(Superseded):  # deleted meanwhile: nothing to tell
+                run.save(state=PreviewState.FAILED, error={
+                    "description": FAILED_DESCRIPTION.format(error=error), "traceback": ""})
 
 
 def preview_run(preview_id: str) -> None:

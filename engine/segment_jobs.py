@@ -16,10 +16,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+from django.db import models
 
 import pql
 from engine.memberships import MEMBER_STATUSES, attach_memberships, write_memberships
-from engine.models import JobStatus, MergePolicy, SegmentDefinition, SegmentJob, epoch_ms
+from engine.models import (
+    FINISHED_STATUSES,
+    JobStatus,
+    MergePolicy,
+    SegmentDefinition,
+    SegmentJob,
+    epoch_ms,
+)
+from engine.runs import Cancelled, Run, RunKind, Superseded, claim, ms, span
 from engine.segments import referenced_segments, segment_members, snapshot_schema
 from engine.snapshot import (
     NoSnapshotError,
@@ -65,60 +74,96 @@ def evaluation_order(definitions: Sequence[SegmentDefinition]) -> list[SegmentDe
     return ordered
 
 
-def _span(start_ms: int, end_ms: int) -> dict[str, int]:
-    return {"startTimeInMs": start_ms, "endTimeInMs": end_ms, "totalTimeInMs": end_ms - start_ms}
+class SegmentJobRuns(RunKind):
+    """Segment jobs as engine.runs sees them. One that an export runs first
+    (evaluationInfo.segmentation) is the export's: it ends with it (engine.exports)."""
+
+    model = SegmentJob
+    name = "segment job"
+    waiting = (JobStatus.NEW, JobStatus.QUEUED)
+    requeued = JobStatus.QUEUED
+    running = JobStatus.PROCESSING
+    unfinished = (JobStatus.NEW, JobStatus.QUEUED, JobStatus.PROCESSING, JobStatus.CANCELLING)
+    cancelling = (JobStatus.CANCELLING,)
+
+    def rows(self) -> models.QuerySet[Any]:
+        return SegmentJob.objects.filter(export_job__isnull=True)
+
+    def changed(self, now: datetime) -> dict[str, Any]:
+        return {"update_time": ms(now)}
+
+    def changed_before(self, moment: datetime) -> models.Q:
+        return models.Q(update_time__lt=ms(moment))
+
+    def send(self, pk: Any) -> None:
+        from engine.tasks_jobs import segment_job_run as task
+
+        task.delay(str(pk))
+
+    def give_up(self, row: Any, reason: str, now: datetime) -> bool:
+        return bool(self.as_read(row).update(**failed(row, ENGINE_FAILED.format(error=reason),
+                                                      now)))
 
 
-def _cancelled(job: SegmentJob) -> bool:
-    status = SegmentJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
-    return status in (JobStatus.CANCELLING, JobStatus.CANCELLED)
+RUNS = SegmentJobRuns()
 
 
-def _save(job: SegmentJob, **fields: Any) -> None:
-    for name, value in fields.items():
-        setattr(job, name, value)
-    job.update_time = epoch_ms()
-    job.save(update_fields=[*fields, "update_time"])
-
-
-def _finish_cancelled(job: SegmentJob) -> SegmentJob:
-    _save(job, status=JobStatus.CANCELLED)
-    return job
-
-
-def segment_job_run(*, job: SegmentJob) -> SegmentJob:
-    """PROCESSING → SUCCEEDED (memberships written, metrics) or FAILED (errors), or CANCELLED
-    when a cancel arrived: checked before the job starts and between definitions."""
-    if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
-        return job  # a redelivered task: the row already tells the outcome
-    if _cancelled(job):
-        return _finish_cancelled(job)
-    started = epoch_ms()
-    _save(job, status=JobStatus.PROCESSING,
-          metrics={"totalTime": {"startTimeInMs": started}, "profileSegmentationTime": {}})
-    try:
-        outcome = _evaluate(job, started)
-    except (SegmentJobError, NoSnapshotError) as error:
-        return _fail(job, started, str(error), "")
-    except Exception as error:
-        logger.exception("segment job %s failed", job.id)
-        return _fail(job, started, ENGINE_FAILED.format(error=type(error).__name__),
-                     traceback.format_exception_only(error)[-1].strip())
-    if outcome is None:
-        return _finish_cancelled(job)
-    return job
-
-
-def _fail(job: SegmentJob, started: int, message: str, call_stack: str) -> SegmentJob:
-    ended = epoch_ms()
+def failed(job: SegmentJob, message: str, now: datetime, call_stack: str = "") -> dict[str, Any]:
+    """The fields of a job failed at `now` (its totalTime closed), for an update."""
     metrics = dict(job.metrics)
-    metrics["totalTime"] = _span(started, ended)
-    _save(job, status=JobStatus.FAILED, metrics=metrics,
-          errors=[{"code": ERROR_CODE, "msg": message, "callStack": call_stack}])
+    started = metrics.get("totalTime", {}).get("startTimeInMs")
+    if started:
+        metrics["totalTime"] = span(started, ms(now))
+    return {"status": JobStatus.FAILED, "metrics": metrics, "heartbeat_at": None,
+            "update_time": ms(now),
+            "errors": [{"code": ERROR_CODE, "msg": message, "callStack": call_stack}]}
+
+
+def segment_job_run(*, job: SegmentJob, parent: Run | None = None) -> SegmentJob:
+    """NEW or QUEUED → PROCESSING → SUCCEEDED (memberships written, metrics) or FAILED (errors),
+    or CANCELLED when a cancel arrived: checked before the job starts and between definitions.
+    A job another worker holds, or that ended, is left alone (a task delivered twice). An
+    export's own segment job runs with the export's run as `parent`: cancelling the export
+    cancels it."""
+    if job.status in FINISHED_STATUSES:
+        return job  # a redelivered task: the row already tells the outcome
+    if RUNS.end_cancelled_waiting(job):
+        job.refresh_from_db()  # cancelled before a worker took it
+        return job
+    started = epoch_ms()
+    run = claim(RUNS, job, parent=parent, metrics={"totalTime": {"startTimeInMs": started},
+                                                   "profileSegmentationTime": {}})
+    if run is None:
+        job.refresh_from_db()
+        return job
+    with run:
+        try:
+            try:
+                _evaluate(job, run, started)
+            except Cancelled:
+                run.save(status=JobStatus.CANCELLED)
+            except (SegmentJobError, NoSnapshotError) as error:
+                _fail(run, started, str(error), "")
+            except Superseded:
+                raise
+            except Exception as error:
+                logger.exception("segment job %s failed", job.id)
+                _fail(run, started, ENGINE_FAILED.format(error=type(error).__name__),
+                      traceback.format_exception_only(error)[-1].strip())
+        except Superseded:
+            logger.warning("segment job %s was given to another worker (or deleted); this run "
+                           "stops", job.id)
     return job
 
 
-def _evaluate(job: SegmentJob, started: int) -> SegmentJob | None:
+def _fail(run: Run, started: int, message: str, call_stack: str) -> None:
+    metrics = dict(run.row.metrics)
+    metrics["totalTime"] = span(started, epoch_ms())
+    run.save(status=JobStatus.FAILED, metrics=metrics,
+             errors=[{"code": ERROR_CODE, "msg": message, "callStack": call_stack}])
+
+
+def _evaluate(job: SegmentJob, run: Run, started: int) -> None:
     found = {str(d.id): d for d in SegmentDefinition.objects.in_sandbox(job.sandbox)
              .filter(id__in=job.segment_ids)}
     for key in job.segment_ids:
@@ -130,7 +175,7 @@ def _evaluate(job: SegmentJob, started: int) -> SegmentJob | None:
     now = datetime.now(UTC)
     results: dict[str, set[str]] = {}
     by_namespace: dict[str, dict[str, int]] = {}
-    _save(job, snapshot_file=current_path(job.sandbox).name)
+    run.save(snapshot_file=current_path(job.sandbox).name)
     with open_snapshot(job.sandbox) as con:
         attach_memberships(con, job.sandbox)
         job_ids = [str(d.id) for d in ordered]
@@ -143,8 +188,7 @@ def _evaluate(job: SegmentJob, started: int) -> SegmentJob | None:
         by_policy: dict[str, int] = {}
         evaluation_started = epoch_ms()
         for definition in ordered:
-            if _cancelled(job):
-                return None
+            run.check("segment-evaluate")
             policy = policies.get(definition.merge_policy_id, default)
             if profiles_table(policy) not in tables:
                 raise SegmentJobError(POLICY_NOT_BUILT.format(id=policy.id))
@@ -166,21 +210,19 @@ def _evaluate(job: SegmentJob, started: int) -> SegmentJob | None:
                 "WHERE _profile_id IN (SELECT unnest($ids)) GROUP BY namespace ORDER BY 1",
                 {"ids": sorted(found_members.members) or [""]}).fetchall())
         evaluation_ended = epoch_ms()
-    if _cancelled(job):
-        return None
+    run.check()
     written = write_memberships(job.sandbox, results, now)
     ended = epoch_ms()
     # A cancel arriving now is too late: the memberships are written, the job succeeded.
-    _save(job, status=JobStatus.SUCCEEDED, errors=[], metrics={
-        "totalTime": _span(started, ended),
-        "profileSegmentationTime": _span(evaluation_started, evaluation_ended),
+    run.save(status=JobStatus.SUCCEEDED, errors=[], metrics={
+        "totalTime": span(started, ended),
+        "profileSegmentationTime": span(evaluation_started, evaluation_ended),
         "totalProfiles": total_profiles[0] if total_profiles else 0,
         "segmentedProfileCounter": {key: len(members) for key, members in results.items()},
         "segmentedProfileByNamespaceCounter": by_namespace,
         "segmentedProfileByStatusCounter": written.by_status,
         "totalProfilesByMergePolicy": by_policy,
     })
-    return job
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -33,13 +33,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from engine import xdm
@@ -57,7 +58,7 @@ from engine.models import (
     SnapshotStatus,
     XdmClass,
 )
-from engine.storage import folder_lock, snapshots_dir
+from engine.storage import FolderBusy, folder_lock, snapshots_dir
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +211,49 @@ def snapshot_refresh(*, sandbox: str, since: datetime) -> Snapshot | None:
                                started_at__gte=since).exists():
         return None
     return snapshot_build(sandbox=sandbox)
+
+
+BUILD_STOPPED = "The process building it stopped (killed, out of memory or restarted)."
+
+
+def snapshots_sweep(*, now: datetime | None = None) -> int:
+    """Rebuild the snapshots that miss a batch because the worker building them stopped (the
+    batch had succeeded, its worker was killed in the build that follows): in a sandbox whose
+    newest successful batch is ENGINE_JOB_STALE_SECONDS old and newer than any build since,
+    with no build running (a build holds the snapshots' lock; a dead one holds nothing), the
+    builds left ``building`` fail with BUILD_STOPPED and a rebuild is sent — at most
+    ENGINE_JOB_MAX_REQUEUES + 1 times for one batch. The number of rebuilds sent."""
+    from engine.tasks_jobs import snapshot_rebuild
+
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.ENGINE_JOB_STALE_SECONDS)
+    newest = (Batch.objects.filter(status=BatchStatus.SUCCESS, dataset__profile_enabled=True,
+                                   completed_at__isnull=False)
+              .values("dataset__sandbox").annotate(latest=Max("completed_at")))
+    sent = 0
+    for row in newest:
+        sandbox, latest = row["dataset__sandbox"], row["latest"]
+        since = Snapshot.objects.filter(sandbox=sandbox, started_at__gte=latest)
+        stopped = Q(status=SnapshotStatus.BUILDING) | Q(failure_reason=BUILD_STOPPED)
+        if (latest > stale or since.exclude(stopped).exists()
+                or since.filter(stopped).count() > settings.ENGINE_JOB_MAX_REQUEUES):
+            continue  # its worker may still build it; or built since; or failed for a reason
+        try:
+            with folder_lock(snapshots_dir(sandbox), wait=False) as folder:
+                for dead in Snapshot.objects.filter(sandbox=sandbox,
+                                                    status=SnapshotStatus.BUILDING):
+                    building = folder / f".{dead.file_name}.building"
+                    building.unlink(missing_ok=True)
+                    Path(f"{building}.wal").unlink(missing_ok=True)
+                    Snapshot.objects.filter(pk=dead.pk, status=SnapshotStatus.BUILDING).update(
+                        status=SnapshotStatus.FAILED, failure_reason=BUILD_STOPPED,
+                        finished_at=now)
+        except FolderBusy:  # a build is running
+            continue
+        logger.warning("snapshot of %s misses batches since %s: rebuilding", sandbox, latest)
+        snapshot_rebuild.delay(sandbox, latest.isoformat())
+        sent += 1
+    return sent
 
 
 def _clean_old(folder: Path, keep: str) -> None:

@@ -30,3 +30,14 @@ def batches_sweep() -> None:
     from engine.api.services_ingestion import batches_sweep as sweep
 
     sweep()
+
+
+@shared_task
+def jobs_sweep() -> dict[str, int]:
+    """Send engine jobs whose worker stopped to a worker again, or fail them saying why
+    (engine.runs; for a beat schedule, every minute)."""
+    import dataclasses
+
+    from engine.runs import jobs_sweep as sweep
+
+    return dataclasses.asdict(sweep())
