@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from engine.demo import generate
-from engine.ingest import batch_ingest, dataset_get_or_create
+from engine.ingest import dataset_ingest
 from engine.models import DEFAULT_SANDBOX, BatchStatus, Dataset, XdmClass
 from engine.snapshot import snapshot_build
 
@@ -60,8 +60,9 @@ class Command(BaseCommand):
                              out=Path(folder), end=end)
             paths = {"crm": files.crm, "loyalty": files.loyalty, "events": files.events}
             for name, xdm_class, key in DATASETS:
-                dataset = dataset_get_or_create(sandbox=sandbox, name=name, xdm_class=xdm_class)
-                batch = batch_ingest(dataset=dataset, paths=[paths[key]])
+                # recorded once written: a run killed midway leaves no empty dataset behind
+                batch = dataset_ingest(sandbox=sandbox, name=name, xdm_class=xdm_class,
+                                       paths=[paths[key]])
                 if batch.status != BatchStatus.SUCCESS:
                     raise CommandError(f"{name}: {batch.failure_reason}")
                 self.stdout.write(f"  {name}: {batch.record_count:,} records")

@@ -1,4 +1,8 @@
-"""manage.py ingest --sandbox prod --dataset NAME --class profile|event FILE..."""
+"""manage.py ingest --sandbox prod --dataset NAME --class profile|event FILE...
+
+The batch (and the dataset, when it is new) is recorded only once it is written: a command
+killed midway leaves nothing listed — no ``loading`` batch, no empty dataset — and the next
+ingestion into the sandbox removes the files it left (engine.ingest.dataset_ingest)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from engine.ingest import DEFAULT_MAX_ERROR_RATIO, batch_ingest, dataset_get_or_create
+from engine.ingest import DEFAULT_MAX_ERROR_RATIO, dataset_ingest
 from engine.models import DEFAULT_SANDBOX, BatchStatus, XdmClass
 from engine.snapshot import snapshot_build
 
@@ -33,12 +37,12 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"No such file: {', '.join(missing)}")
         try:
-            dataset = dataset_get_or_create(sandbox=options["sandbox"], name=options["dataset"],
-                                            xdm_class=options["xdm_class"])
+            batch = dataset_ingest(sandbox=options["sandbox"], name=options["dataset"],
+                                   xdm_class=options["xdm_class"], paths=files,
+                                   max_error_ratio=options["max_errors"] / 100)
         except ValueError as error:
             raise CommandError(str(error)) from error
-        batch = batch_ingest(dataset=dataset, paths=files,
-                             max_error_ratio=options["max_errors"] / 100)
+        dataset = batch.dataset
         for problem in batch.errors:
             self.stderr.write(f"  {problem['file']}, line {problem['line']}: {problem['reason']}")
         if batch.error_count > len(batch.errors):
