@@ -55,9 +55,8 @@ def previews_running(client: ApiClient) -> int:
 
 
 def jobs_running(client: ApiClient) -> int:
-    segment_jobs = (SegmentJob.objects.filter(client=client)
-                    .exclude(status__in=FINISHED_STATUSES)
-                    .exclude(request__has_key="exportJobId"))
+    segment_jobs = (SegmentJob.objects.filter(client=client, export_job__isnull=True)
+                    .exclude(status__in=FINISHED_STATUSES))
     export_jobs = ExportJob.objects.filter(client=client).exclude(status__in=FINISHED_STATUSES)
     return segment_jobs.count() + export_jobs.count()
 

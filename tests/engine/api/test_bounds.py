@@ -172,7 +172,7 @@ def test_an_exports_own_segment_job_is_not_counted_apart(store_api: Api) -> None
     row = ApiClient.objects.get(client_id=store_api.client_id)
     export = ExportJob.objects.create(sandbox="prod", client=row, status=JobStatus.PROCESSING)
     SegmentJob.objects.create(sandbox="prod", client=row, status=JobStatus.PROCESSING,
-                              request={"exportJobId": export.pk})
+                              request={"exportJobId": export.pk}, export_job=export)
     assert caps.jobs_running(row) == 1
 
 
