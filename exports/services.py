@@ -181,7 +181,8 @@ def export_start(*, connection: Connection, sandbox: str, segments: list[Segment
     _check_segments(segments)
     with transaction.atomic():
         job = job_create(kind=JobKind.EXPORT, connection=connection, sandbox=sandbox,
-                         request=body, label=label, created_by=actor)
+                         request=body, label=label, created_by=actor,
+                         reuse_queued=True)  # pressed again: the same job, not a second
         audit_record(actor=actor, action="export.start", obj=job, after={"request": body})
     return job
 
@@ -205,7 +206,8 @@ def export_plan_create(*, segments: list[Segment], body: dict[str, Any], label: 
     starts the export (linked to it as its parent) once that job succeeds."""
     _check_segments(segments)
     try:
-        parent = segments_run(segments=segments, actor=actor)[0]
+        # a segment job of its own: the plan waits for it (a queued one may have plans)
+        parent = segments_run(segments=segments, actor=actor, reuse_queued=False)[0]
     except SegmentError as error:
         raise ExportError(error.message, field="segments") from error
     plan = ExportPlan.objects.create(parent=parent, body=body, label=label, created_by=actor)

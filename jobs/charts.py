@@ -26,8 +26,8 @@ STATUS_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Failed", "var(--red)", (JobStatus.FAILED,)),
     ("Timed out", "var(--amber)", (JobStatus.TIMED_OUT,)),
     ("Cancelled", "var(--grey-400)", (JobStatus.CANCELLED,)),
-    ("Unfinished", "var(--blue)", (JobStatus.PENDING, JobStatus.SUBMITTING, JobStatus.QUEUED,
-                                    JobStatus.RUNNING, JobStatus.CANCELLING)),
+    ("Unfinished", "var(--blue)", (JobStatus.PENDING, JobStatus.WAITING, JobStatus.SUBMITTING,
+                                    JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)),
 )
 SERIES_COLOURS = ("#4f46e5", "#0891b2", "#c2410c", "#15803d", "#a21caf", "#64748b")
 PERCENTILES = ((50, "p50", "#a5b4fc"), (90, "p90", "#6366f1"), (99, "p99", "#3730a3"))

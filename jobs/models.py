@@ -23,11 +23,18 @@ class JobKind(models.TextChoices):
     INGEST = "ingest", "Ingestion"  # a file sent into a dataset through Batch Ingestion
 
 
+# User-facing texts (tests assert them)
+WAITING_LABEL = "Queued — waiting for a worker"
+
+
 class JobStatus(models.TextChoices):
     """Our status, normalised from AEP's by the job's kind (jobs.kinds). Order matters: a job's
     status only moves forward (RANK), so a late poll never undoes a newer state."""
 
     PENDING = "pending", "Pending"          # row exists, not yet sent
+    # the submit task could not be sent (the broker was unreachable): the sweeper sends it once
+    # the broker is back
+    WAITING = "waiting", WAITING_LABEL
     SUBMITTING = "submitting", "Submitting"  # the submit call is (or was) in flight
     QUEUED = "queued", "Queued"              # remote NEW / QUEUED
     RUNNING = "running", "Running"           # remote PROCESSING / RUNNING
@@ -41,17 +48,21 @@ class JobStatus(models.TextChoices):
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED,
                       JobStatus.TIMED_OUT})
 RANK = {
-    JobStatus.PENDING: 0, JobStatus.SUBMITTING: 1, JobStatus.QUEUED: 2, JobStatus.RUNNING: 3,
-    JobStatus.CANCELLING: 4, JobStatus.SUCCEEDED: 5, JobStatus.FAILED: 5,
+    JobStatus.PENDING: 0, JobStatus.WAITING: 0, JobStatus.SUBMITTING: 1, JobStatus.QUEUED: 2,
+    JobStatus.RUNNING: 3, JobStatus.CANCELLING: 4, JobStatus.SUCCEEDED: 5, JobStatus.FAILED: 5,
     JobStatus.CANCELLED: 5, JobStatus.TIMED_OUT: 5,
 }
 
 STATUS_TONES = {
-    JobStatus.PENDING: "queued", JobStatus.SUBMITTING: "queued", JobStatus.QUEUED: "queued",
+    JobStatus.PENDING: "queued", JobStatus.WAITING: "queued", JobStatus.SUBMITTING: "queued",
+    JobStatus.QUEUED: "queued",
     JobStatus.RUNNING: "running", JobStatus.CANCELLING: "running",
     JobStatus.SUCCEEDED: "succeeded", JobStatus.FAILED: "failed",
     JobStatus.CANCELLED: "cancelled", JobStatus.TIMED_OUT: "warning",
 }
+
+# not sent to the API yet, nor picked up by a worker: cancelled here, reused by a retry
+UNSENT = (JobStatus.PENDING, JobStatus.WAITING)
 
 
 def kind_choices() -> list[tuple[str, str]]:
@@ -171,7 +182,7 @@ class Job(models.Model):
 
     @property
     def can_cancel(self) -> bool:
-        return self.status == JobStatus.PENDING or (
+        return self.status in UNSENT or (
             bool(self.remote_id) and self.status in (JobStatus.QUEUED, JobStatus.RUNNING))
 
     def next_poll_delay(self) -> float:

@@ -31,6 +31,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from aep import (
     AEPClient,
@@ -57,7 +58,7 @@ from jobs.kinds import CANCEL_INGEST as CANCEL_INGEST
 from jobs.kinds import UPLOAD_MISSING as UPLOAD_MISSING
 from jobs.kinds import upload_path as upload_path
 from jobs.kinds import uploads_dir as uploads_dir
-from jobs.models import FINISHED, RANK, Job, JobEvent, JobStatus
+from jobs.models import FINISHED, RANK, UNSENT, Job, JobEvent, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ GROUP_MIN_INTERVAL = 5.0
 GROUP_MAX_INTERVAL = 30.0
 POLLED = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING)
 HOOKS_PER_SWEEP = 200  # finished jobs whose hooks the sweeper runs, at most, per sweep
+# A person's action pressed again within this long, while its job still waits for a worker,
+# returns that job (job_create's reuse_queued).
+REUSE_WINDOW = timedelta(minutes=5)
 
 CANCEL_FINISHED = "This job has already finished."
 CANCEL_SUBMITTING = "This job is being submitted; try cancelling it again in a moment."
@@ -80,6 +84,11 @@ CANCEL_FAILED = "{connection} refused to cancel the job: {message}"
 TIMED_OUT_MESSAGE = "No final status from {connection} within {deadline}; polling stopped."
 GONE_MESSAGE = "{connection} no longer knows this job: {message}"
 SUBMIT_REFUSED = "{connection} refused the job: {message}"
+BROKER_UNREACHABLE = ("The task queue could not be reached, so no worker has this job yet; it "
+                      "waits here and is sent as soon as the queue is back.")
+BROKER_BACK = "Sent to the workers: the task queue is reachable again."
+RETRY_REUSED = ("Asked again by {who}: this same request is still waiting for a worker, so "
+                "no second job was made.")
 
 
 class JobActionError(Exception):
@@ -223,26 +232,92 @@ def job_finish_hooks(*, job_id: int) -> int:
 
 # --- create and submit ---------------------------------------------------------------------------
 
+def _queued_twin(*, kind: str, connection: Connection, sandbox: str, request: Any,
+                 user: Any, parent: Job | None, now: datetime) -> Job | None:
+    """The job that is the same request as this one and still waits for a worker: the same
+    person, kind, connection, sandbox, parent and request body, created within
+    REUSE_WINDOW, not picked up by a worker yet (PENDING, or WAITING for the broker)."""
+    # Taken in turn per connection (a row lock on PostgreSQL), so two presses at once do not
+    # both miss each other's row.
+    Connection.objects.select_for_update().filter(pk=connection.pk).first()
+    candidates = Job.objects.filter(
+        kind=kind, connection=connection, sandbox=sandbox, created_by=user, parent=parent,
+        status__in=UNSENT, created_at__gte=now - REUSE_WINDOW).order_by("-created_at", "-pk")
+    return next((job for job in candidates if job.request == request), None)
+
+
 @transaction.atomic
 def job_create(*, kind: str, connection: Connection, sandbox: str, request: Any, label: str,
-               created_by: Any, parent: Job | None = None) -> Job:
-    """A PENDING row and its first event; the submit task is sent once this commits.
+               created_by: Any, parent: Job | None = None, reuse_queued: bool = False) -> Job:
+    """A PENDING row and its first event; the submit task is sent once this commits (and if
+    the broker cannot be reached then, the row says so and the sweeper sends it later:
+    job_send).
 
     `request` is the API's request body: for a segment job ``{"segments": [{"segmentId"}]}``
     (or the bare list), for an export job the POST /export/jobs body, for a preview the
-    POST /preview body (predicateExpression, predicateType, predicateModel, graphType)."""
-    from jobs import tasks
+    POST /preview body (predicateExpression, predicateType, predicateModel, graphType).
 
+    `reuse_queued` is for a person's action (Estimate, Run, Export): pressed again while the
+    same request still waits for a worker (see _queued_twin), it returns that job rather than
+    make a second one — and sends it again if the broker could not be reached before."""
     now = timezone.now()
     user = created_by if getattr(created_by, "is_authenticated", False) else None
+    if reuse_queued and user is not None:
+        twin = _queued_twin(kind=kind, connection=connection, sandbox=sandbox, request=request,
+                            user=user, parent=parent, now=now)
+        if twin is not None:
+            _event(twin, "retried", at=now, message=RETRY_REUSED.format(
+                who=user.get_username()))
+            if twin.status == JobStatus.WAITING:
+                _send_after_commit(twin)
+            return twin
     job = Job.objects.create(
         kind=kind, connection=connection, sandbox=sandbox, request=request, label=label[:200],
         created_by=user, parent=parent, poll_deadline=now + kind_of(kind).deadline,
         next_poll_at=now)
     _event(job, "created", status=JobStatus.PENDING, at=now,
            message=f"Created by {user.get_username() if user else 'the system'}")
-    tasks.job_submit.delay_on_commit(job.pk)
+    _send_after_commit(job)
     return job
+
+
+def _send_after_commit(job: Job) -> None:
+    """Once the row has committed, send its submit, and tell the instance the caller holds
+    how that went (the page it renders next says WAITING if the broker was unreachable)."""
+
+    def send() -> None:
+        job_send(job_id=job.pk)
+        job.refresh_from_db(fields=["status", "next_poll_at"])
+
+    transaction.on_commit(send)
+
+
+def job_send(*, job_id: int) -> bool:
+    """Send the job's submit task to the broker (after the row committed). When the broker
+    cannot be reached, the job is WAITING — its row says "Queued — waiting for a worker" and
+    the page that made it answers normally — and the sweeper sends it once the broker is
+    back. True when it was sent."""
+    from jobs import tasks
+
+    try:
+        tasks.job_submit.apply_async((job_id,))
+    except (OperationalError, OSError) as error:  # kombu's word for "cannot reach it"
+        logger.warning("job %s: its submit could not be sent (%s: %s); it waits for the "
+                       "sweeper", job_id, type(error).__name__, error)
+        with transaction.atomic():
+            if Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+                    status=JobStatus.WAITING):
+                _event(Job.objects.get(pk=job_id), "waiting", status=JobStatus.WAITING,
+                       message=BROKER_UNREACHABLE, data={"from": JobStatus.PENDING.value})
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        # sent now: from here on it is an ordinary PENDING job, resent only if lost
+        if Job.objects.filter(pk=job_id, status=JobStatus.WAITING).update(
+                status=JobStatus.PENDING, next_poll_at=now):
+            _event(Job.objects.get(pk=job_id), "sent", status=JobStatus.PENDING, at=now,
+                   message=BROKER_BACK, data={"from": JobStatus.WAITING.value})
+    return True
 
 
 def _find_remote(client: AEPClient, job: Job) -> Listed | None:
@@ -290,7 +365,9 @@ def job_submit(*, job: Job, now: datetime | None = None,
     if not cache.add(lock, 1, timeout=SUBMIT_LOCK_SECONDS):
         return Step(job, None)  # another worker is submitting this job right now
     try:
-        first = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+        # a WAITING job's message may have gone out after all: submitted like a PENDING one
+        unsent = job.status if job.status in UNSENT else JobStatus.PENDING
+        first = Job.objects.filter(pk=job.pk, status__in=UNSENT).update(
             status=JobStatus.SUBMITTING, submitted_at=now, next_poll_at=now)
         job.refresh_from_db()
         if job.status != JobStatus.SUBMITTING:
@@ -298,7 +375,7 @@ def job_submit(*, job: Job, now: datetime | None = None,
         if first:
             _event(job, "submitting", status=JobStatus.SUBMITTING, at=now,
                    message=f"Sending the request to {job.connection.name}",
-                   data={"from": JobStatus.PENDING.value})
+                   data={"from": str(unsent)})
         try:
             with _client(job, transport) as client:
                 found = None
@@ -511,15 +588,16 @@ def job_cancel(*, job: Job, actor: Any, transport: httpx.BaseTransport | None = 
     who = actor.get_username() if getattr(actor, "is_authenticated", False) else "the system"
     if job.is_finished:
         raise JobActionError(CANCEL_FINISHED)
-    if job.status == JobStatus.PENDING:
+    if job.status in UNSENT:
+        unsent = job.status
         with transaction.atomic():
-            moved = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+            moved = Job.objects.filter(pk=job.pk, status=unsent).update(
                 status=JobStatus.CANCELLED, finished_at=now)
             job.refresh_from_db()
             if moved:
                 _event(job, "cancel", status=JobStatus.CANCELLED, at=now,
                        message=f"Cancelled by {who} before it was sent",
-                       data={"from": JobStatus.PENDING.value})
+                       data={"from": str(unsent)})
                 _finish_after_commit(job)
         if not moved:
             raise JobActionError(CANCEL_SUBMITTING)
@@ -549,14 +627,16 @@ class Sweep:
     submits: int
     polls: int
     hooks: int = 0  # finished jobs whose finish hooks had not run
+    sent: int = 0  # WAITING jobs whose submit the broker took at last
 
 
 def jobs_sweep(*, now: datetime | None = None) -> Sweep:
-    """Heal what was lost: time out jobs past their deadline, restart the submit or poll of
-    every unfinished job whose next task is long overdue (its message died with a worker or a
-    broker), and run the finish hooks of jobs that finished long enough ago without them (the
-    process died between the commit and the hooks). The new poll carries a new due time, so
-    an old one that turns up after all stops by itself."""
+    """Heal what was lost: time out jobs past their deadline, send the submit of every job
+    WAITING for the broker (it is reachable: this runs from beat through it), restart the
+    submit or poll of every unfinished job whose next task is long overdue (its message died
+    with a worker or a broker), and run the finish hooks of jobs that finished long enough
+    ago without them (the process died between the commit and the hooks). The new poll
+    carries a new due time, so an old one that turns up after all stops by itself."""
     from jobs import tasks
 
     now = now or timezone.now()
@@ -565,6 +645,12 @@ def jobs_sweep(*, now: datetime | None = None) -> Sweep:
             "connection"):
         if job_time_out(job=job, now=now).status == JobStatus.TIMED_OUT:
             timed_out += 1
+    sent = 0
+    for job_id in Job.objects.filter(status=JobStatus.WAITING).order_by(
+            "created_at", "pk").values_list("pk", flat=True):
+        if not job_send(job_id=job_id):
+            break  # unreachable again: the next sweep tries
+        sent += 1
     overdue = now - SWEEP_GRACE
     # what it restarts runs at once, whatever time the sweep judged by (`now`)
     due = timezone.now()
@@ -587,7 +673,8 @@ def jobs_sweep(*, now: datetime | None = None) -> Sweep:
             :HOOKS_PER_SWEEP]:
         job_finish_hooks(job_id=job_id)
         hooks += 1
-    if timed_out or submits or polls or hooks:
-        logger.info("jobs sweep: %d timed out, %d submits and %d polls resumed, the finish "
-                    "hooks of %d jobs run", timed_out, submits, polls, hooks)
-    return Sweep(timed_out, submits, polls, hooks)
+    if timed_out or submits or polls or hooks or sent:
+        logger.info("jobs sweep: %d timed out, %d waiting jobs sent, %d submits and %d polls "
+                    "resumed, the finish hooks of %d jobs run", timed_out, sent, submits, polls,
+                    hooks)
+    return Sweep(timed_out, submits, polls, hooks, sent)

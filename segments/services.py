@@ -300,7 +300,7 @@ def segment_estimate(*, connection: Connection, sandbox: str, pql_text: str, act
             request={"predicateExpression": pql_text, "predicateType": "pql/text",
                      "predicateModel": PROFILE_UNION, "graphType": "pdg"},
             label=label or (segment.name if segment else "Unsaved definition"),
-            created_by=actor,
+            created_by=actor, reuse_queued=True,  # pressed again: the same job, not a second
         )
         if segment is not None:
             segment.jobs.add(job)
@@ -308,8 +308,11 @@ def segment_estimate(*, connection: Connection, sandbox: str, pql_text: str, act
     return job
 
 
-def segments_run(*, segments: list[Segment], actor: Any) -> list[Job]:
-    """One segment job per connection and sandbox for the selected, saved definitions."""
+def segments_run(*, segments: list[Segment], actor: Any,
+                 reuse_queued: bool = True) -> list[Job]:
+    """One segment job per connection and sandbox for the selected, saved definitions; run
+    again while such a job still waits for a worker, the same job (jobs.services.job_create's
+    reuse_queued)."""
     if not segments:
         raise SegmentError(NOTHING_SELECTED)
     if unsaved := [segment for segment in segments if not segment.remote_id]:
@@ -329,7 +332,7 @@ def segments_run(*, segments: list[Segment], actor: Any) -> list[Job]:
                 request={"segments": [{"segmentId": segment.remote_id,
                                        "version": segment.version_number}
                                       for segment in group]},
-                label=label, created_by=actor,
+                label=label, created_by=actor, reuse_queued=reuse_queued,
             )
             for segment in group:
                 segment.jobs.add(job)

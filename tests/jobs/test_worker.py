@@ -376,3 +376,66 @@ def test_a_redis_restart_loses_no_job(workers: Workers, broker: Redis,
     wait_until(lambda: fresh(job).is_finished, 30, "the resent job to finish", workers.logs)
     assert job.status == JobStatus.SUCCEEDED, job.error_message
     assert job.metrics["segmentedProfileCounter"] == {engine_connection.definition_id: 4}
+
+
+def test_a_dead_broker_is_a_message_and_the_jobs_run_once_when_it_is_back(
+        workers: Workers, broker: Redis, engine_connection: Any, marketer: Any) -> None:
+    """Redis is down when a marketer presses Estimate and Run, twice each: the pages answer
+    200 with rows saying the jobs wait for a worker, and there is one job per request. Redis
+    comes back, a worker runs the sweep (as beat sends it), which sends them: each runs once."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from engine.models import Preview, SegmentJob
+    from jobs.models import WAITING_LABEL, Job, JobStatus
+    from jobs.services import BROKER_BACK, BROKER_UNREACHABLE, RETRY_REUSED
+    from jobs.tasks import jobs_sweep
+    from segments.models import EvaluationMethod
+    from segments.services import segment_save
+    from tests.conftest import PASSWORD
+
+    if broker.port is None:
+        pytest.skip("needs a redis-server binary to run a Redis of its own to stop")
+    segment = segment_save(segment=None, connection=engine_connection, sandbox="prod",
+                           name="People in the US", description="", pql_text=US,
+                           merge_policy_id="", evaluation_method=EvaluationMethod.BATCH,
+                           actor=marketer)
+    client = Client()
+    assert client.login(username=marketer.username, password=PASSWORD)
+    hx = {"HX-Request": "true"}
+
+    broker.stop()
+    try:
+        pages = [(client.post(reverse("segments:estimate"), {"pql": US}, headers=hx),
+                  client.post(reverse("segments:run"), {"segment": [segment.pk]}, headers=hx))
+                 for _ in range(2)]  # pressed, then pressed again
+        jobs = list(Job.objects.order_by("pk"))
+        assert [(job.kind, job.status) for job in jobs] == [
+            ("preview", JobStatus.WAITING), ("segment", JobStatus.WAITING)]
+        for estimate, run in pages:
+            assert estimate.status_code == 200 and run.status_code == 200
+            assert f'hx-get="{reverse("segments:estimate-panel", args=[jobs[0].pk])}"' \
+                in estimate.text and WAITING_LABEL in estimate.text
+            assert f'id="job-{jobs[1].pk}"' in run.text and WAITING_LABEL in run.text
+            assert 'class="badge badge-queued"' in run.text
+        for job in jobs:
+            assert [e.message for e in job.events.filter(kind="waiting")] == [
+                BROKER_UNREACHABLE]
+            assert [e.message for e in job.events.filter(kind="retried")] == [
+                RETRY_REUSED.format(who=marketer.username)]
+    finally:
+        broker.start()
+
+    workers.start("default,engine")
+    jobs_sweep.delay()  # what beat sends every minute
+
+    for job in jobs:
+        wait_until(lambda job=job: fresh(job).is_finished, 45, f"the {job.kind} to finish",
+                   workers.logs)
+        assert job.status == JobStatus.SUCCEEDED, (job.error_message, workers.logs())
+        assert job.events.filter(kind="sent", message=BROKER_BACK).count() == 1
+        assert job.events.filter(kind="submitting").count() == 1
+    assert Job.objects.count() == 2
+    assert Preview.objects.count() == 1 and SegmentJob.objects.count() == 1
+    assert jobs[1].metrics["segmentedProfileCounter"] == {segment.remote_id: 4}
+    assert jobs[0].metrics["estimatedSize"] == 4
