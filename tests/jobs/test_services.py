@@ -200,7 +200,8 @@ def test_a_preview_is_polled_every_half_second_while_its_estimate_converges(
         step = services.job_poll_step(job=step.job, due=step.poll_due,
                                       now=clock.advance(0.5), transport=fake.transport())
     assert step.job.status == JobStatus.SUCCEEDED
-    assert seen == sorted(seen) and len(seen) >= 3  # every poll asked, and saw progress grow
+    assert None not in seen and seen == sorted(p or 0.0 for p in seen) and len(seen) >= 3
+    # every poll asked, and saw progress grow
     assert len(fake.requests) == len(seen) + 1
 
 

@@ -49,7 +49,8 @@ def shared_database(live_server: Any, tmp_path: Path) -> Iterator[str]:
     first); it is pointed at the file, and this thread gets a connection of its own to it,
     so that no sqlite3 connection is ever used by two threads at once. Afterwards the
     in-memory database, kept alive meanwhile, is back."""
-    if not (db_connection.vendor == "sqlite" and db_connection.is_in_memory_db()):
+    if not (db_connection.vendor == "sqlite"
+            and db_connection.is_in_memory_db()):  # type: ignore[attr-defined]
         yield database_url()
         return
     # the connection the server's threads use (this thread's, unless it was replaced since)
@@ -429,9 +430,9 @@ def test_a_dead_broker_is_a_message_and_the_jobs_run_once_when_it_is_back(
     workers.start("default,engine")
     jobs_sweep.delay()  # what beat sends every minute
 
+    wait_until(lambda: all(fresh(job).is_finished for job in jobs), 45, "the jobs to finish",
+               workers.logs)
     for job in jobs:
-        wait_until(lambda job=job: fresh(job).is_finished, 45, f"the {job.kind} to finish",
-                   workers.logs)
         assert job.status == JobStatus.SUCCEEDED, (job.error_message, workers.logs())
         assert job.events.filter(kind="sent", message=BROKER_BACK).count() == 1
         assert job.events.filter(kind="submitting").count() == 1
