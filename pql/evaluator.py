@@ -42,7 +42,10 @@ import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
+
+import re2
 
 from pql import ast
 from pql.errors import PQLError
@@ -1084,10 +1087,10 @@ def member_of(left: Any, right: Any, node: ast.Node, *, negated: bool) -> bool:
     return False
 
 
-def like_regex(pattern: str) -> re.Pattern[str]:
+def like_regex(pattern: str) -> Any:
     """§6.4: SQL LIKE, `%` = any run of characters, `_` = exactly one; whole-string match."""
     parts = [".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern]
-    return _compile("".join(parts), re.DOTALL)
+    return _compile("".join(parts), dotall=True)
 
 
 def like(left: Any, right: Any, node: ast.Node) -> bool:
@@ -1100,21 +1103,30 @@ def like(left: Any, right: Any, node: ast.Node) -> bool:
     return like_regex(right).fullmatch(left) is not None
 
 
-_REGEX_CACHE: dict[tuple[str, int], re.Pattern[str]] = {}
+def _re2_options(dotall: bool) -> Any:
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every refused pattern on stderr
+    options.dot_nl = dotall
+    return options
 
 
-def _compile(pattern: str, flags: int = 0, node: ast.Node | None = None) -> re.Pattern[str]:
-    key = (pattern, flags)
-    compiled = _REGEX_CACHE.get(key)
-    if compiled is None:
-        try:
-            compiled = re.compile(pattern, flags)
-        except re.error as error:
-            raise PQLEvaluationError(
-                BAD_REGEX.format(pattern=pattern, error=error), node.span if node else None
-            ) from None
-        _REGEX_CACHE[key] = compiled
-    return compiled
+@lru_cache(maxsize=4096)
+def _re2(pattern: str, dotall: bool) -> Any:
+    """Patterns run on RE2, as the engine's SQL (DuckDB) runs them: linear time whatever the
+    input, and the same meaning in the oracle as in the compiled segment (``\\d`` is ASCII,
+    no lookaround or backreferences — the checker refuses those up front)."""
+    return re2.compile(pattern, _re2_options(dotall))
+
+
+def _compile(pattern: str, node: ast.Node | None = None, *, dotall: bool = False) -> Any:
+    try:
+        return _re2(pattern, dotall)
+    except re2.error as error:
+        reason = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) \
+            else str(error)
+        raise PQLEvaluationError(
+            BAD_REGEX.format(pattern=pattern, error=reason), node.span if node else None
+        ) from None
 
 
 def make_date(args: list[Any], node: ast.Node) -> date | None:
@@ -1237,7 +1249,7 @@ def _matches(receiver: Any, args: list[Any], node: ast.Method) -> bool:
         return any(_matches(item, args, node) for item in receiver)
     _require_text(receiver, "matches", node)
     _require_text(args[0], "matches", node)
-    return _compile(args[0], 0, node).search(receiver) is not None
+    return _compile(args[0], node).search(receiver) is not None
 
 
 def _regex_group(receiver: Any, args: list[Any], node: ast.Method) -> Any:
@@ -1253,7 +1265,7 @@ def _regex_group(receiver: Any, args: list[Any], node: ast.Method) -> Any:
         return None
     _require_text(receiver, "regexGroup", node)
     _require_text(pattern, "regexGroup", node)
-    match = _compile(pattern, 0, node).search(receiver)
+    match = _compile(pattern, node).search(receiver)
     if match is None:
         return None
     try:

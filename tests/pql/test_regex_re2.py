@@ -5,6 +5,7 @@ and RE2's verdicts here are DuckDB's own."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import duckdb
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pql import check, parse
+from pql import check, evaluate, parse
 from pql.regex import re2_error
 from pql.schema import (
     REGEX_GROUP_NOT_WRITTEN,
@@ -149,3 +150,18 @@ def test_whatever_the_checker_passes_runs_in_duckdb_and_compiles_exactly(pattern
     assert duckdb_accepts(duckdb.connect(), pattern)
     compiled = compile_segment(parse(text), now=NOW, schema=SCHEMA)
     assert compiled.exact, (pattern, compiled.fallbacks)
+
+
+@pytest.mark.parametrize(("pattern", "text"), [
+    (r"^\d+$", "٣٤"),  # Arabic-Indic digits: \d is ASCII in RE2, Unicode in Python's re
+    (r"^\w$", "é"),
+    (r"\bb", "ab"),
+    ("^a.c$", "a\nc"),  # . does not match a newline in either
+])
+def test_the_evaluator_reads_a_pattern_as_the_engines_sql_does(pattern: str, text: str) -> None:
+    """The oracle runs patterns on RE2 like DuckDB, so a member set never depends on which of
+    the two decided (and a pattern is linear in its input there too)."""
+    [(in_sql,)] = duckdb.sql("SELECT regexp_matches($text, $pattern)",
+                             params={"text": text, "pattern": pattern}).fetchall()
+    node = parse(f"a.matches({json.dumps(pattern)})")
+    assert evaluate(node, {"a": text}, [], now=NOW) is in_sql
