@@ -35,6 +35,13 @@ INVALID = [
      'WHEN(<= 7 days after B), B: WHAT(eventType = "commerce.checkouts")])',
      "Step A cannot be timed from step B, which comes later in the chain; a step's WHEN "
      "can name an earlier step of the chain."),
+    # a pattern only a backtracking engine runs (issue 15: minutes a profile)
+    ('personalEmail.address.matches("^(?=.)(.?){20}.{20}!")',
+     'The regular expression "^(?=.)(.?){20}.{20}!" uses a lookahead (?=…), which the '
+     "engine's regular expressions (RE2) do not support."),
+    # 680 KB of OR under the 1 MB body limit: refused by its size before any work
+    (" or ".join(f"loyalty.points = {number}" for number in range(27_000)),
+     "the definition is 690,886 characters long; a definition may have at most 65,536"),
 ]
 VALID = [
     US,
