@@ -175,7 +175,7 @@ def test_a_preview_and_a_batch_whose_workers_keep_stopping_fail_saying_so(
                                            "predicateModel": "_xdm.context.profile"})
     preview = Preview.objects.get(pk=response.json()["previewId"])
     assert claim(previews.RUNS, preview) is not None
-    batch = Batch.objects.select_related("dataset").filter(status="success").first()
+    batch = Batch.objects.filter(dataset__sandbox="prod", status="success").first()
     assert batch is not None
     Batch.objects.filter(pk=batch.pk).update(status="processing", attempts=1,
                                              heartbeat_at=timezone.now())
@@ -285,7 +285,7 @@ def test_a_snapshot_whose_build_stopped_after_its_batch_succeeded_is_built_again
 
     path = tmp_path / "late.json"
     path.write_text(json.dumps(person("gus", "NL", 5)) + "\n")
-    batch = batch_ingest(dataset=Dataset.objects.get(name="CRM"), paths=[path])
+    batch = batch_ingest(dataset=Dataset.objects.get(sandbox="prod", name="CRM"), paths=[path])
     # the build that followed, as its worker left it when killed
     dead = Snapshot.objects.create(sandbox="prod", file_name="dead.duckdb")
     leftover = snapshots_dir("prod") / ".dead.duckdb.building"
