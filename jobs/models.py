@@ -61,6 +61,8 @@ STATUS_TONES = {
     JobStatus.CANCELLED: "cancelled", JobStatus.TIMED_OUT: "warning",
 }
 
+# how long a finished row waits for its finish hooks before it stops polling regardless
+HOOKS_SETTLE = timedelta(seconds=30)
 # not sent to the API yet, nor picked up by a worker: cancelled here, reused by a retry
 UNSENT = (JobStatus.PENDING, JobStatus.WAITING)
 
@@ -149,6 +151,15 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def is_settled(self) -> bool:
+        """Finished, and what its finish hooks write (a segment's count, the export after it)
+        is written — or they are overdue, and the sweeper's to run. A row polls until then,
+        so a page that reloads what a job changed, when its row says it finished, reads it."""
+        return self.is_finished and (
+            self.finish_hooks_at is not None or self.finished_at is None
+            or self.finished_at < timezone.now() - HOOKS_SETTLE)
 
     @property
     def kind_spec(self) -> Kind[Any]:

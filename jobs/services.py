@@ -165,6 +165,9 @@ def _move(job: Job, target: JobStatus, *, now: datetime, values: dict[str, Any] 
                 if target in FINISHED:
                     _finish_after_commit(job)
         if moved:
+            if target in FINISHED:
+                # committed, so its finish hooks ran (unless the caller's transaction is open)
+                job.refresh_from_db(fields=["finish_hooks_at"])
             return job
         job.refresh_from_db()  # someone else moved it: judge again against the newer state
     return job
@@ -601,6 +604,7 @@ def job_cancel(*, job: Job, actor: Any, transport: httpx.BaseTransport | None = 
                 _finish_after_commit(job)
         if not moved:
             raise JobActionError(CANCEL_SUBMITTING)
+        job.refresh_from_db(fields=["finish_hooks_at"])  # they ran once that committed
         audit_record(actor=actor, action="job.cancel", obj=job)
         return job
     kind = kind_of(job)

@@ -117,9 +117,10 @@ def job_row(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("jobs:detail", pk=job.pk)
     history.schedule_names([job])
     response = TemplateResponse(request, "jobs/job_row.html#job-row", {"job": job})
-    if job.is_finished:
-        # only an unfinished row polls: this answer is its last; a page that shows what the
-        # job changed (Profile data's figures) listens for it and reloads that part once
+    if job.is_settled:
+        # only an unsettled row polls: this answer is its last; a page that shows what the
+        # job changed (Profile data's figures, the segments' counts, written by the finish
+        # hooks) listens for it and reloads that part once
         trigger_client_event(response, JOB_FINISHED_EVENT, {"job": job.pk, "kind": job.kind,
                                                             "status": job.status})
     return response

@@ -65,7 +65,7 @@ def connection(db: Any) -> Any:
 
 @pytest.fixture
 def make_job(connection: Any, clock: Clock) -> Any:
-    from jobs.models import Job, JobKind, JobStatus
+    from jobs.models import FINISHED, Job, JobKind, JobStatus
 
     def make(kind: str = JobKind.SEGMENT, status: str = JobStatus.RUNNING, *,
              remote_id: str = "", created_by: Any = None, label: str = "US workers",
@@ -83,6 +83,8 @@ def make_job(connection: Any, clock: Clock) -> Any:
         fields.setdefault("next_poll_at", clock.now)
         if status not in (JobStatus.PENDING,):
             fields.setdefault("submitted_at", clock.now)
+        if status in FINISHED:  # as the services leave it: its finish hooks ran
+            fields.setdefault("finish_hooks_at", fields.get("finished_at"))
         job = Job.objects.create(kind=kind, connection=connection, sandbox="prod",
                                  label=label, status=status, remote_id=remote_id,
                                  request=request, created_by=created_by, **fields)

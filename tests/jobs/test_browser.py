@@ -43,7 +43,8 @@ def test_a_running_row_updates_itself_then_stops_polling(
     screenshot("jobs-list")
 
     Job.objects.filter(pk=running.pk).update(status=JobStatus.SUCCEEDED, progress=1.0,
-                                             finished_at=timezone.now())
+                                             finished_at=timezone.now(),
+                                             finish_hooks_at=timezone.now())
     page.wait_for_function(
         f"document.querySelector('#job-{running.pk} .badge').innerText === 'Succeeded'",
         timeout=8000)

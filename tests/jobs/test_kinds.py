@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from aep import AEPClient
 from jobs import kinds, services
@@ -144,8 +145,9 @@ def test_finish_hooks_run_after_the_commit_in_order_and_a_failing_one_only_undoe
 
 def test_the_sweep_runs_the_hooks_a_dead_process_never_ran(
         finished: list[tuple[str, int, str]], make_job: Any, clock: Clock) -> None:
-    lost = make_job(status=JobStatus.SUCCEEDED, finished_at=clock.now)
-    recent = make_job(status=JobStatus.SUCCEEDED, finished_at=clock.now + timedelta(minutes=5))
+    lost = make_job(status=JobStatus.SUCCEEDED, finished_at=clock.now, finish_hooks_at=None)
+    recent = make_job(status=JobStatus.SUCCEEDED, finished_at=clock.now + timedelta(minutes=5),
+                      finish_hooks_at=None)
 
     swept = services.jobs_sweep(now=clock.now + services.SWEEP_GRACE + timedelta(seconds=1))
 
@@ -154,3 +156,19 @@ def test_the_sweep_runs_the_hooks_a_dead_process_never_ran(
     assert services.jobs_sweep(now=clock.now + services.SWEEP_GRACE * 2).hooks == 0
     recent.refresh_from_db()
     assert recent.finish_hooks_at is None  # finished a moment ago: its hooks are on their way
+
+
+def test_a_finished_row_polls_until_its_finish_hooks_ran(make_job: Any, marketer: Any) -> None:
+    """The row's last answer (HX-Trigger jobFinished) makes pages reload what the job changed,
+    which the finish hooks write after the commit: it waits for them."""
+    job = make_job(status=JobStatus.SUCCEEDED, created_by=marketer,
+                   finished_at=timezone.now(), finish_hooks_at=None)
+    client = Client()
+    assert client.login(username=marketer.username, password=PASSWORD)
+    url = reverse("jobs:row", args=[job.pk])
+
+    before = client.get(url, headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 2s"' in before.text and "HX-Trigger" not in before
+    services.job_finish_hooks(job_id=job.pk)
+    after = client.get(url, headers={"HX-Request": "true"})
+    assert "hx-trigger" not in after.text and "jobFinished" in after["HX-Trigger"]

@@ -147,6 +147,7 @@ def test_the_detail_page_of_a_segment_job_shows_counts_per_segment(
     assert 'id="job-timeline"' in text and "every 2s" not in text  # finished: nothing polls
 
 
+@pytest.mark.django_db(transaction=True)  # the finish hooks run on commit, before the answer
 def test_cancel_with_htmx_answers_the_row(jobs: dict[str, Job], marketer: Any,
                                           make_job: Any) -> None:
     pending = make_job(status=JobStatus.PENDING, created_by=marketer, label="Not sent yet")
