@@ -22,7 +22,7 @@ from datetime import datetime
 import duckdb
 
 from engine.duck import scalar
-from engine.segments import segment_members, snapshot_schema
+from engine.segments import EvaluationBudget, segment_members, snapshot_schema
 from engine.snapshot import BUCKETS
 from engine.xdm import quote_identifier as q
 from pql.ast import Node
@@ -96,7 +96,8 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
                            schema: Schema | None = None,
                            tables: Tables = Tables(),  # noqa: B008 - frozen, a safe default
                            steps: int = 8, plan: SamplePlan | None = None,
-                           namespaces: bool = False) -> Iterator[Estimate]:
+                           namespaces: bool = False,
+                           budget: EvaluationBudget | None = None) -> Iterator[Estimate]:
     """Yield an estimate after each step of reading the sample; the last one has done=True.
     With `namespaces`, each step also counts its matches per identityMap namespace, in the
     same query as the count (so the final estimate needs no second pass)."""
@@ -123,7 +124,8 @@ def estimate_progressively(con: duckdb.DuckDBPyConnection, node: Node, *, now: d
         else:
             exact = False
             found = segment_members(con, node, now=now, tables=tables, schema=schema,
-                                    profile_filter=f"p.{window}", event_filter=window).members
+                                    profile_filter=f"p.{window}", event_filter=window,
+                                    budget=budget).members
             members_sql, params = "SELECT unnest($ids) AS _profile_id", {"ids": sorted(found)}
         if namespaces:
             for namespace, count in con.sql(f"""

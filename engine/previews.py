@@ -32,7 +32,7 @@ from engine.memberships import attach_memberships
 from engine.models import ApiClient, MergePolicy, Preview, PreviewState
 from engine.profiles import HIDDEN, to_python
 from engine.runs import RunKind, Superseded, claim
-from engine.segments import segment_members, snapshot_schema
+from engine.segments import EvaluationBudget, segment_members, snapshot_schema
 from engine.snapshot import (
     BUCKETS,
     current_path,
@@ -224,9 +224,12 @@ def preview_steps(preview_id: str, *, steps: int = STEPS
                 schema = snapshot_schema(con)
                 plan = _plan(con, tables)
                 history: list[dict[str, int]] = []
+                # one budget for every step: what the evaluator decides is bounded per
+                # preview, not per step
                 for estimate in estimate_progressively(
                         con, node, now=now, schema=schema, tables=tables, steps=steps,
-                        plan=plan, namespaces=has_identity_map(con, tables)):
+                        plan=plan, namespaces=has_identity_map(con, tables),
+                        budget=EvaluationBudget()):
                     run.check("preview-step")
                     data = estimate_json(estimate)
                     history.append({"profilesReadSoFar": estimate.profiles_read,
@@ -350,11 +353,13 @@ def member_page(preview: Preview, *, offset: int, limit: int) -> MemberPage:
         ids: list[str] = []
         width = first_window(preview.estimate.get("history", []), wanted, buckets)
         low = 0
+        budget = EvaluationBudget()  # one for the page, however many windows it reads
         while low < buckets and len(ids) < wanted:
             high = min(buckets, low + width)
             window = f"_bucket >= {low} AND _bucket < {high}"
             members = segment_members(con, node, now=now, tables=tables, schema=schema,
-                                      profile_filter="p." + window, event_filter=window).members
+                                      profile_filter="p." + window, event_filter=window,
+                                      budget=budget).members
             ids.extend(sorted(members, key=lambda pid: (bucket_of(pid) or 0, pid)))
             low, width = high, width * 2
         ids = ids[offset:offset + limit + 1]

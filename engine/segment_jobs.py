@@ -29,7 +29,13 @@ from engine.models import (
     epoch_ms,
 )
 from engine.runs import Cancelled, Run, RunKind, Superseded, claim, ms, span
-from engine.segments import referenced_segments, segment_members, snapshot_schema
+from engine.segments import (
+    EvaluationBudget,
+    EvaluationBudgetExceeded,
+    referenced_segments,
+    segment_members,
+    snapshot_schema,
+)
 from engine.snapshot import (
     NoSnapshotError,
     current_path,
@@ -144,6 +150,8 @@ def segment_job_run(*, job: SegmentJob, parent: Run | None = None) -> SegmentJob
                 run.save(status=JobStatus.CANCELLED)
             except (SegmentJobError, NoSnapshotError) as error:
                 _fail(run, started, str(error), "")
+            except EvaluationBudgetExceeded as error:  # what to change is in its message
+                _fail(run, started, error.message, "")
             except Superseded:
                 raise
             except Exception as error:
@@ -186,6 +194,7 @@ def _evaluate(job: SegmentJob, run: Run, started: int) -> None:
         schema = snapshot_schema(con)
         total_profiles = con.execute("SELECT count(*) FROM profiles").fetchone()
         by_policy: dict[str, int] = {}
+        budget = EvaluationBudget()  # one for the whole job, however many definitions
         evaluation_started = epoch_ms()
         for definition in ordered:
             run.check("segment-evaluate")
@@ -197,7 +206,7 @@ def _evaluate(job: SegmentJob, run: Run, started: int) -> None:
             found_members = segment_members(
                 con, pql.parse(definition.pql_text), now=now, schema=schema,
                 tables=Tables(profiles=profiles_table(policy), events=events_table(policy),
-                              memberships=JOB_TABLE))
+                              memberships=JOB_TABLE), budget=budget)
             key = str(definition.id)
             results[key] = found_members.members
             if found_members.members:  # what inSegment of a later definition reads

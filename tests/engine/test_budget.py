@@ -142,3 +142,26 @@ def test_one_budget_is_spent_across_the_calls_it_is_given_to(demo_store: DemoSto
         segment_members(demo_store.con, node, now=demo_store.now, budget=budget)
     assert caught.value.message == BUDGET_ROWS.format(
         constructs=CONSTRUCT, candidates=2 * total, limit=2 * total - 1)
+
+
+def test_a_segment_job_past_the_budget_fails_with_the_reason(demo_store: DemoStore,
+                                                             settings: Any) -> None:
+    """One budget for the whole job; the job's error is the budget's message, not the name of
+    an exception."""
+    from engine.models import JobStatus, SegmentDefinition, SegmentJob
+    from engine.segment_jobs import segment_job_run
+    from engine.snapshot import default_merge_policy
+    from tests.engine.conftest import DEMO_SANDBOX
+
+    settings.ENGINE_EVALUATOR_ROWS = 100
+    settings.ENGINE_DATA_DIR = demo_store.engine_dir
+    policy = default_merge_policy(DEMO_SANDBOX)
+    definition = SegmentDefinition.objects.create(
+        sandbox=DEMO_SANDBOX, name="Too much for Python", expression_value=FALLBACK,
+        pql_text=FALLBACK, merge_policy_id=str(policy.id))
+    job = SegmentJob.objects.create(sandbox=DEMO_SANDBOX, segment_ids=[str(definition.id)])
+    segment_job_run(job=job)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.errors[0]["msg"] == BUDGET_ROWS.format(
+        constructs=CONSTRUCT, candidates=candidates(demo_store), limit=100)
