@@ -266,6 +266,16 @@ ENGINE_JOB_HEARTBEAT_SECONDS = env.float("ENGINE_JOB_HEARTBEAT_SECONDS", default
 ENGINE_JOB_STALE_SECONDS = env.float("ENGINE_JOB_STALE_SECONDS", default=120.0)
 ENGINE_JOB_MAX_REQUEUES = env.int("ENGINE_JOB_MAX_REQUEUES", default=2)
 ENGINE_JOB_RESEND_SECONDS = env.float("ENGINE_JOB_RESEND_SECONDS", default=600.0)
+# Bounded work (issue 15). What the compiled SQL leaves to the Python evaluator gets this many
+# seconds and candidate profiles per job, preview or member page (engine.segments
+# .EvaluationBudget), then fails with the reason; an API client runs at most this many previews
+# and this many segment and export jobs at once, the next one answered 429 with Retry-After
+# (engine/api/caps.py), as Adobe's gateway answers.
+ENGINE_EVALUATOR_SECONDS = env.float("ENGINE_EVALUATOR_SECONDS", default=20.0)
+ENGINE_EVALUATOR_ROWS = env.int("ENGINE_EVALUATOR_ROWS", default=200_000)
+ENGINE_CLIENT_MAX_PREVIEWS = env.int("ENGINE_CLIENT_MAX_PREVIEWS", default=20)
+ENGINE_CLIENT_MAX_JOBS = env.int("ENGINE_CLIENT_MAX_JOBS", default=10)
+ENGINE_CLIENT_RETRY_AFTER_SECONDS = env.int("ENGINE_CLIENT_RETRY_AFTER_SECONDS", default=10)
 # Tests only: seconds a job sleeps at a named progress point, e.g. "segment-evaluate=30", so
 # that a test can kill its worker mid-job (engine.runs.PAUSE_POINTS lists the points).
 ENGINE_JOB_PAUSES = env.dict("ENGINE_JOB_PAUSES", default={})
