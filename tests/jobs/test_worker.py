@@ -170,7 +170,7 @@ def broker(redis_server: Redis) -> Iterator[Redis]:
 
     from config.celery import app
 
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    saved = (app.conf.broker_url, app.conf.broker_transport, app.conf.broker_transport_options)
 
     def reset() -> None:  # forget pooled connections to the previous broker
         pools.reset()
@@ -178,6 +178,7 @@ def broker(redis_server: Redis) -> Iterator[Redis]:
         app.amqp._producer_pool = None
 
     app.conf.broker_url = redis_server.url
+    app.conf.broker_transport = None  # the URL's (without REDIS_URL settings name another)
     app.conf.broker_transport_options = {"visibility_timeout": 3600}
     reset()
     if redis_server.port is None:  # the shared Redis: start from empty queues
@@ -185,7 +186,7 @@ def broker(redis_server: Redis) -> Iterator[Redis]:
     try:
         yield redis_server
     finally:
-        app.conf.broker_url, app.conf.broker_transport_options = saved
+        app.conf.broker_url, app.conf.broker_transport, app.conf.broker_transport_options = saved
         reset()
 
 
