@@ -31,6 +31,7 @@ from engine.memberships import TABLE as MEMBERSHIPS_TABLE
 from engine.memberships import attach_memberships
 from engine.models import ApiClient, MergePolicy, Preview, PreviewState
 from engine.profiles import HIDDEN, to_python
+from engine.queue import send_on_commit
 from engine.runs import RunKind, Superseded, claim
 from engine.segments import EvaluationBudget, segment_members, snapshot_schema
 from engine.snapshot import (
@@ -152,7 +153,7 @@ def preview_create(*, sandbox: str, client: ApiClient | None, expression: str,
         predicate_type=predicate_type, predicate_model=predicate_model, graph_type=graph_type,
         merge_policy_id=str(chosen.id), evaluated_at=now, snapshot_file=snapshot_file,
         expires_at=now + timedelta(seconds=settings.ENGINE_PREVIEW_TTL_SECONDS))
-    preview_run.delay_on_commit(preview.id)
+    send_on_commit(lambda: preview_run.delay(preview.id), f"preview {preview.id}")
     return preview
 
 

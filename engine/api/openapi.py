@@ -22,6 +22,7 @@ GATEWAY_ERRORS = {
     "403": {"$ref": "#/components/responses/Forbidden"},
     "413": {"$ref": "#/components/responses/TooLarge"},
     "429": {"$ref": "#/components/responses/TooManyRequests"},
+    "503": {"$ref": "#/components/responses/Unavailable"},
 }
 
 
@@ -189,6 +190,10 @@ COMPONENTS: dict[str, Any] = {
             "or an export job, the client already runs ENGINE_CLIENT_MAX_PREVIEWS previews "
             "(429051) or ENGINE_CLIENT_MAX_JOBS segment and export jobs (429052).")),
                             "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+        "Unavailable": {**_json("GatewayError", (
+            "The job queue cannot be reached (503000): nothing was created; retry after the "
+            "Retry-After seconds.")),
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
     },
     "schemas": {
         "Token": {"type": "object", "properties": {

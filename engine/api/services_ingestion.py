@@ -25,6 +25,7 @@ from django.utils import timezone
 from engine.api import errors
 from engine.api.auth import upload_too_large
 from engine.models import ApiClient, Batch, BatchStatus, Dataset
+from engine.queue import send_on_commit
 from engine.storage import partial_dir, upload_dir
 
 INPUT_FORMATS = ("json", "parquet", "csv")
@@ -176,7 +177,7 @@ def batch_complete(*, sandbox: str, batch_id: str) -> Batch:
     batch.source_files = [path.name for path in files]
     batch.size = sum(path.stat().st_size for path in files)
     batch.save(update_fields=["source_files", "size", "updated_at"])
-    transaction.on_commit(lambda: batch_process.delay(batch.id))
+    send_on_commit(lambda: batch_process.delay(batch.id), f"batch {batch.id}")
     return batch
 
 

@@ -33,6 +33,7 @@ from engine.models import (
     XdmClass,
     epoch_ms,
 )
+from engine.queue import send_on_commit
 from engine.snapshot import union_tree
 from engine.storage import FolderBusy, dataset_dir, folder_lock, upload_dir
 
@@ -90,7 +91,7 @@ def json_any(request: HttpRequest) -> Any:
 
 def _enqueue(task: Any, job_id: Any) -> None:
     # after the commit, so the worker finds the row (STYLE.md habit 4)
-    transaction.on_commit(lambda: task.delay(job_id))
+    send_on_commit(lambda: task.delay(job_id), f"{task.name} {job_id}")
 
 
 # --- segment jobs --------------------------------------------------------------------------

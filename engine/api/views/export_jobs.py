@@ -7,7 +7,7 @@ import re
 from django.db.models import Q
 from django.http import HttpRequest, JsonResponse
 
-from engine.api import errors, services_jobs
+from engine.api import broker, errors, services_jobs
 from engine.api.auth import api_view, int_param, json_body
 from engine.api.paging import links, next_query
 from engine.api.shapes_jobs import EXPORT_JOBS_PATH, export_job_json
@@ -56,6 +56,7 @@ def _list(request: HttpRequest) -> JsonResponse:
 def export_jobs(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return _list(request)
+    broker.require_broker()  # 503 before anything is written
     job = services_jobs.export_job_create(
         sandbox=request.sandbox,  # type: ignore[attr-defined]
         client=request.api_client,  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from engine.api import services_ingestion
+from engine.api import broker, services_ingestion
 from engine.api.auth import FILE_BODY, NO_BODY, api_view, json_body
 from engine.api.shapes_jobs import created_batch_json
 
@@ -25,6 +25,8 @@ def batches(request: HttpRequest) -> JsonResponse:
 
 @api_view("POST", body=NO_BODY)  # ?action=COMPLETE is sent without a body or a Content-Type
 def batch_action(request: HttpRequest, batch_id: str) -> HttpResponse:
+    if str(request.GET.get("action", "")).upper() == "COMPLETE":
+        broker.require_broker()  # the batch stays loading; COMPLETE can be sent again
     services_ingestion.batch_action(sandbox=request.sandbox,  # type: ignore[attr-defined]
                                     batch_id=batch_id, action=request.GET.get("action"))
     return HttpResponse(status=200)

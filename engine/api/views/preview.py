@@ -16,7 +16,7 @@ from django.db.models import Max, Sum
 from django.http import HttpRequest, JsonResponse
 
 from engine import previews
-from engine.api import caps, errors, services
+from engine.api import broker, caps, errors, services
 from engine.api.auth import api_view, int_param, json_body
 from engine.api.paging import links
 from engine.duck import scalar
@@ -108,6 +108,7 @@ def _create(request: HttpRequest) -> JsonResponse:
     services.expression_check(expression, sandbox=request.sandbox)  # type: ignore[attr-defined]
     policy = _policy(request, body.get("mergePolicyId"))
     client = request.api_client  # type: ignore[attr-defined]
+    broker.require_broker()  # 503 before anything is written
     try:
         with transaction.atomic():  # counted and created under the client's lock
             caps.previews_admit(client)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from engine.api import errors, services_jobs
+from engine.api import broker, errors, services_jobs
 from engine.api.auth import api_view, bulk_get, int_param
 from engine.api.paging import links, next_query
 from engine.api.shapes_jobs import SEGMENT_JOBS_PATH, segment_job_json
@@ -61,6 +61,7 @@ def _list(request: HttpRequest) -> JsonResponse:
 def segment_jobs(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return _list(request)
+    broker.require_broker()  # 503 before anything is written
     job = services_jobs.segment_job_create(
         sandbox=request.sandbox,  # type: ignore[attr-defined]
         client=request.api_client,  # type: ignore[attr-defined]
