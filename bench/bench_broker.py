@@ -18,7 +18,13 @@ tasks run, run twice, never run, run before their countdown, and workers that di
 3. soak, embedded: 4 producers x 1,250 tasks (+ 1,000 follow-ups = 6,000 executions) as fast as
    they can send, two workers, one of them stopped (SIGTERM, as Ctrl-C in `make run`) and
    started again mid-way.
-4. soak, Redis (the baseline; database 14 of REDIS_URL's server, flushed first): the same.
+4. soak, filesystem: the same on the old broker (it survives a backlog: its reader takes the
+   oldest file, long written), for its figures.
+5. soak, Redis (the baseline; database 14 of REDIS_URL's server, flushed first): the same.
+
+Each line also gives the seconds from SIGTERM (what honcho sends on Ctrl-C in `make run`) to
+the worker's exit, busy (the restart) and idle (the end): honcho sends SIGKILL after 5 s, and a
+killed worker loses the countdowns it holds.
 
 Exit status 1 when an embedded run loses, repeats or misroutes a task or a worker dies.
 """
@@ -69,6 +75,14 @@ def ratio(value: float, baseline: float) -> str:
     return f"{value / baseline:.2f}x" if baseline else "n/a"
 
 
+def compare(result: Result, baseline: Result) -> None:
+    print(f"{result.soak.broker} vs {baseline.soak.broker}: "
+          f"throughput {ratio(result.rate, baseline.rate)}, "
+          f"latency p50 {ratio(result.latency(0.5), baseline.latency(0.5))}, "
+          f"p95 {ratio(result.latency(0.95), baseline.latency(0.95))}, "
+          f"wall time {ratio(result.seconds, baseline.seconds)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--producers", type=int, default=4)
@@ -92,15 +106,21 @@ def main() -> int:
                              else "no worker died this time (the race is a matter of timing)"))
     embedded_trickle = soak("trickle, embedded", trickle("embedded"))
 
+    old_soak = soak("soak, filesystem", load("filesystem"))  # the old broker, for its figures
     embedded = soak("soak, embedded", load("embedded"))
+    compare(embedded, old_soak)
     if redis_answers(url):
         baseline = soak("soak, Redis", load("redis"))
-        print(f"embedded vs Redis: throughput {ratio(embedded.rate, baseline.rate)}, "
-              f"latency p50 {ratio(embedded.latency(0.5), baseline.latency(0.5))}, "
-              f"p95 {ratio(embedded.latency(0.95), baseline.latency(0.95))}, "
-              f"wall time {ratio(embedded.seconds, baseline.seconds)}")
+        compare(embedded, baseline)
+        compare(old_soak, baseline)
     else:
+        baseline = None
         print(f"no Redis answers at {url}: the baseline run is skipped")
+    idle = [(name, max(r.idle_stop_seconds)) for name, r in
+            (("filesystem", old_soak), ("embedded", embedded), ("Redis", baseline))
+            if r is not None and r.idle_stop_seconds]
+    print("SIGTERM to exit, idle worker (honcho kills at 5 s): "
+          + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in idle))
 
     failed = [r for r in (embedded_trickle, embedded) if not r.ok]
     for result in failed:

