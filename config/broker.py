@@ -1,8 +1,7 @@
 """The embedded Celery broker of `make run`: a kombu transport over one SQLite file.
 
-Used when REDIS_URL is unset (settings: CELERY_BROKER_TRANSPORT = "config.broker:Transport",
-CELERY_BROKER_URL = "sqlite:///<VAR_DIR>/broker/broker.sqlite3"); Redis stays the broker
-everywhere else.
+Used when REDIS_URL is unset (settings: CELERY_BROKER_URL =
+"sqlite:///<VAR_DIR>/broker/broker.sqlite3"); Redis stays the broker everywhere else.
 
 Why this and not the alternatives (issue 15; figures in bench/bench_broker.py):
 
@@ -44,7 +43,7 @@ from time import monotonic, sleep
 from typing import Any, cast
 from urllib.parse import unquote
 
-from kombu.transport import virtual
+from kombu.transport import TRANSPORT_ALIASES, virtual
 
 SCHEMA = (
     # AUTOINCREMENT: ids only grow, so a DELETE by id can only ever claim the row it read
@@ -186,3 +185,11 @@ class Transport(virtual.Transport):
             else:
                 self._pause = FIRST_PAUSE_SECONDS
                 return
+
+
+# sqlite:// URLs name this transport. kombu takes a class path only from an explicit
+# `transport` argument, never from a URL; an alias lets the URL alone choose it, so code that
+# opens kombu.Connection(settings.CELERY_BROKER_URL) or swaps the URL (a test's memory://)
+# needs nothing else. config/celery.py imports this module, and config/__init__.py imports
+# that before anything reads the settings.
+TRANSPORT_ALIASES.setdefault("sqlite", f"{__name__}:Transport")

@@ -175,10 +175,7 @@ if REDIS_URL:
                           "LOCATION": REDIS_URL}}
 else:
     BROKER_DIR.mkdir(exist_ok=True)
-    # kombu takes a transport class by import path only from this setting, never from the URL
-    # (https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-transport)
-    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
-    CELERY_BROKER_URL = f"sqlite:///{BROKER_DIR / 'broker.sqlite3'}"
+    CELERY_BROKER_URL = f"sqlite:///{BROKER_DIR / 'broker.sqlite3'}"  # config/broker.py
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # how often an idle worker looks for new messages (kombu's default is 1 s; an estimate
         # makes several hops between web, jobs and engine tasks, each waiting this long)

@@ -44,7 +44,7 @@ if os.environ.get("SOAK_BROKER") == "filesystem":
     for _name in ("queue", "processed", "control"):
         (_folder / _name).mkdir(parents=True, exist_ok=True)
     app.conf.update(
-        broker_url="filesystem://", broker_transport=None,
+        broker_url="filesystem://",
         broker_transport_options={
             "data_folder_in": str(_folder / "queue"), "data_folder_out": str(_folder / "queue"),
             "processed_folder": str(_folder / "processed"),

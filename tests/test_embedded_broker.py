@@ -21,8 +21,6 @@ from kombu import Connection
 from config.broker import database_path
 from tests import broker_soak
 
-TRANSPORT = "config.broker:Transport"
-
 
 def broker_url(folder: Path) -> str:
     return f"sqlite:///{folder / 'broker.sqlite3'}"
@@ -35,14 +33,14 @@ def url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def broker(url: str) -> Iterator[Connection]:
-    with Connection(url, transport=TRANSPORT) as connection:
+    with Connection(url) as connection:
         yield connection
 
 
 def drain(url: str, found: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     """Take messages until none is left, acknowledging each, and report their bodies."""
     taken = []
-    with Connection(url, transport=TRANSPORT) as connection:
+    with Connection(url) as connection:
         queue = connection.SimpleQueue("default")
         while True:
             try:
