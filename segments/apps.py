@@ -9,8 +9,10 @@ class SegmentsConfig(AppConfig):
     def ready(self) -> None:
         from jobs.kinds import on_finish
         from jobs.models import JobKind, JobStatus
-        from segments.signals import record_finished_job
+        from segments.signals import record_count, record_estimate
 
         # first: the figures are on the segment before anything that follows reads them
-        on_finish(record_finished_job, kinds=[JobKind.SEGMENT, JobKind.PREVIEW],
-                  statuses=[JobStatus.SUCCEEDED], order=10)
+        on_finish(record_count, kinds=[JobKind.SEGMENT], statuses=[JobStatus.SUCCEEDED],
+                  order=10)
+        on_finish(record_estimate, kinds=[JobKind.PREVIEW], statuses=[JobStatus.SUCCEEDED],
+                  order=10)

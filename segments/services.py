@@ -390,33 +390,37 @@ def _estimate_of_text(segment: Segment, text: str, actor: Any) -> dict[str, Any]
     return None
 
 
-def segments_record_job(*, job: Job) -> None:
-    """Write a finished job's figures back to its segments: a segment job's counts per
-    segment (with the version it counted), a preview's estimate to the version whose text
-    it estimated (an estimate of unsaved text belongs to no version yet)."""
-    if not job.is_finished:
-        return
+def segments_record_count(*, job: Job) -> None:
+    """A succeeded segment job's count per segment goes back to its segments, with the
+    version it counted (a finish hook of segment jobs: idempotent)."""
     for segment in job.segments.all():
-        if job.kind == JobKind.SEGMENT and job.status == JobStatus.SUCCEEDED:
-            count = segment_count(job.metrics or {}, segment.remote_id)
-            if count is not None:
-                segment.last_count = count
-                segment.last_run_version = _version_run(job, segment.remote_id)
-            segment.last_run_at = job.finished_at
-            segment.save(update_fields=["last_count", "last_run_at", "last_run_version"])
-        elif job.kind == JobKind.PREVIEW and (estimate := estimate_of(job)) is not None:
-            text = canonical_text(str((job.request or {}).get("predicateExpression", "")))
-            versions = [version for version in segment.versions.order_by("-number")
-                        if canonical_text(version.pql) == text]
-            if not versions:
-                continue
-            version = versions[0]
-            version.estimate = estimate
-            version.save(update_fields=["estimate"])
-            newest = (segment.last_estimate or {}).get("version")
-            if newest is None or version.number >= newest:
-                segment.last_estimate = {**estimate, "version": version.number}
-                segment.save(update_fields=["last_estimate"])
+        count = segment_count(job.metrics or {}, segment.remote_id)
+        if count is not None:
+            segment.last_count = count
+            segment.last_run_version = _version_run(job, segment.remote_id)
+        segment.last_run_at = job.finished_at
+        segment.save(update_fields=["last_count", "last_run_at", "last_run_version"])
+
+
+def segments_record_estimate(*, job: Job) -> None:
+    """A succeeded preview's estimate goes to the version whose text it estimated (an estimate
+    of unsaved text belongs to no version yet) — a finish hook of previews: idempotent."""
+    estimate = estimate_of(job)
+    if estimate is None:
+        return
+    text = canonical_text(str((job.request or {}).get("predicateExpression", "")))
+    for segment in job.segments.all():
+        versions = [version for version in segment.versions.order_by("-number")
+                    if canonical_text(version.pql) == text]
+        if not versions:
+            continue
+        version = versions[0]
+        version.estimate = estimate
+        version.save(update_fields=["estimate"])
+        newest = (segment.last_estimate or {}).get("version")
+        if newest is None or version.number >= newest:
+            segment.last_estimate = {**estimate, "version": version.number}
+            segment.save(update_fields=["last_estimate"])
 
 
 def _version_run(job: Job, segment_id: str) -> int | None:

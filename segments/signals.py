@@ -1,14 +1,18 @@
-"""Finished jobs write their figures back to their segments: a finish hook (jobs.kinds), which
-SegmentsConfig.ready registers; the jobs app knows nothing of segments."""
+"""Finished jobs write their figures back to their segments: finish hooks (jobs.kinds), which
+SegmentsConfig.ready registers, one per kind; the jobs app knows nothing of segments."""
 
 from __future__ import annotations
 
 from jobs.models import Job
 
 
-def record_finished_job(job: Job) -> None:
-    """A succeeded segment job's counts and a succeeded preview's estimate go back to the
-    segments it ran (idempotent: it writes the same figures again)."""
-    from segments.services import segments_record_job
+def record_count(job: Job) -> None:
+    from segments.services import segments_record_count
 
-    segments_record_job(job=job)
+    segments_record_count(job=job)
+
+
+def record_estimate(job: Job) -> None:
+    from segments.services import segments_record_estimate
+
+    segments_record_estimate(job=job)

@@ -84,7 +84,7 @@ def _editor_context(request: HttpRequest, *, connection: Connection, sandbox: st
         # inSegment(…) completes segment names and inserts their ids
         "segments_data": [{"id": other.remote_id, "name": other.name} for other in
                           Segment.objects.in_sandbox(connection, sandbox).exclude(remote_id="")
-                          .exclude(pk=segment.pk if segment else None).order_by("name")],
+                          .exclude(pk=segment.pk if segment else 0).order_by("name")],
         "functions": function_reference(),
         "import_form": PQLJsonImportForm(),
         "is_builtin": connection.kind == "builtin",
