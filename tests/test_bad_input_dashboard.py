@@ -161,6 +161,10 @@ def objects(studio: Studio, segment: Any, dataset_id: str,  # noqa: F811
     """One of everything a dashboard URL names: a saved segment with two versions, a finished
     preview, an export job with its file, a plan, a schedule, an alert, a dataset. By URL
     namespace, or URL name, the values of the URL's arguments."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
     from exports import services as exports
     from exports.models import ExportPlan
     from jobs.alerts import alert_raise
@@ -199,7 +203,11 @@ def objects(studio: Studio, segment: Any, dataset_id: str,  # noqa: F811
         "jobs:alert-acknowledge": {"pk": alert.pk},
         "schedules": {"pk": schedule.pk},
         "profiledata": {"dataset_id": dataset_id},
-        "core": {"slug": "users"},
+        "core": {"slug": "users", "pk": admin_user.pk},
+        # the set-password link an admin sends (core.users): a real one, for this admin
+        "password_reset_confirm": {
+            "uidb64": urlsafe_base64_encode(force_bytes(admin_user.pk)),
+            "token": default_token_generator.make_token(admin_user)},
     }
 
 
