@@ -12,6 +12,7 @@ statement or one transaction that holds the write lock, and only expired entries
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import sqlite3
@@ -20,6 +21,7 @@ import time
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.cache.backends.redis import RedisCache
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS cache_entry (key TEXT PRIMARY KEY, value BLOB NOT NULL,"
           " expires REAL)")
@@ -131,3 +133,98 @@ class SQLiteCache(BaseCache):
         self.db.execute("DELETE FROM cache_entry")
 
     _missing = object()
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+_logger = logging.getLogger(__name__)
+_WARN_EVERY_SECONDS = 60.0
+_warned_at = [0.0]
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError)
+
+
+def _unreachable(operation: str, error: BaseException) -> None:
+    now = time.monotonic()
+    if now - _warned_at[0] >= _WARN_EVERY_SECONDS:
+        _warned_at[0] = now
+        _logger.warning("the cache (Redis) cannot be reached (%s: %s): reads miss and writes "
+                        "are dropped until it is back", operation, type(error).__name__)
+
+
+class ForgivingRedisCache(RedisCache):
+    """Django's Redis cache, except that Redis being down is a miss, not a 500: a read finds
+    nothing, a write is dropped, ``add`` takes no lock and ``incr`` reads as an absent key
+    (ValueError, which the counters already treat as "start again"). Pages that cache a lookup
+    keep working; what needs Redis for its queue says so itself (a job waits, the engine's API
+    answers 503)."""
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        try:
+            return super().get(key, default, version)
+        except _redis_errors() as error:
+            _unreachable("get", error)
+            return default
+
+    def get_many(self, keys: Any, version: int | None = None) -> dict[Any, Any]:
+        try:
+            return super().get_many(keys, version)
+        except _redis_errors() as error:
+            _unreachable("get_many", error)
+            return {}
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return super().has_key(key, version)
+        except _redis_errors() as error:
+            _unreachable("has_key", error)
+            return False
+
+    def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT,
+            version: int | None = None) -> None:
+        try:
+            super().set(key, value, timeout, version)
+        except _redis_errors() as error:
+            _unreachable("set", error)
+
+    def set_many(self, data: Any, timeout: Any = DEFAULT_TIMEOUT,
+                 version: int | None = None) -> list[Any]:
+        try:
+            return super().set_many(data, timeout, version)
+        except _redis_errors() as error:
+            _unreachable("set_many", error)
+            return list(data)
+
+    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT,
+            version: int | None = None) -> bool:
+        try:
+            return super().add(key, value, timeout, version)
+        except _redis_errors() as error:
+            _unreachable("add", error)
+            return False
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return super().delete(key, version)
+        except _redis_errors() as error:
+            _unreachable("delete", error)
+            return False
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT,
+              version: int | None = None) -> bool:
+        try:
+            return super().touch(key, timeout, version)
+        except _redis_errors() as error:
+            _unreachable("touch", error)
+            return False
+
+    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        try:
+            return super().incr(key, delta, version)
+        except _redis_errors() as error:
+            _unreachable("incr", error)
+            raise ValueError(f"Key {key!r} not found (the cache cannot be reached)") from error

@@ -171,7 +171,8 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Countdowns must stay well below this (see STYLE.md, habit 4).
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+    # Redis down is a cache miss there, not a 500 (the job queue says itself that it is down)
+    CACHES = {"default": {"BACKEND": "config.cache.ForgivingRedisCache",
                           "LOCATION": REDIS_URL}}
 else:
     BROKER_DIR.mkdir(exist_ok=True)
